@@ -1,0 +1,30 @@
+# infraflow: `make dev` runs the local platform, `make test` runs every test.
+# Both install what they need first (`make tools`: apt packages and pinned tools).
+
+SHELL := /bin/bash
+BIN := $(CURDIR)/.infraflow/bin
+export PATH := $(BIN):$(PATH)
+export GOTOOLCHAIN := local
+export GOFLAGS := -buildvcs=false
+
+.PHONY: dev test tools build
+.DEFAULT_GOAL := dev
+
+## tools: install apt packages and build the pinned temporal/pulumi CLIs (cached outside the clone)
+tools:
+	@internal/toolchain/install.sh
+
+## build: build the worker and starter into .infraflow/bin
+build:
+	@echo "==> building worker and starter (the first build compiles the Temporal server: 6-8 minutes)"
+	@go build -o $(BIN)/infraflow-worker ./worker
+	@go build -o $(BIN)/starter ./starter
+
+## dev: the local platform — Temporal server (SQLite in .infraflow/) + Web UI on :8233 + worker
+dev: tools build
+	@exec $(BIN)/infraflow-worker --dev
+
+## test: unit tests and end-to-end tests against the real local platform
+test: tools build
+	@echo "==> go test ./... (end-to-end tests start real platforms on free ports)"
+	@go test -timeout 30m ./...

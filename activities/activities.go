@@ -1,0 +1,25 @@
+// Package activities holds every side effect infraflow performs. Activities act
+// and report; the decisions stay in workflows.
+package activities
+
+import (
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/client"
+)
+
+// Activities carries what the activities need from the worker process.
+type Activities struct {
+	// Temporal is the worker's own client, used to report on the server.
+	Temporal client.Client
+}
+
+// Registry is the part of a worker (or test environment) activities register with.
+type Registry interface {
+	RegisterActivity(a any)
+	RegisterActivityWithOptions(a any, options activity.RegisterOptions)
+}
+
+// Register registers every activity method of a under its method name.
+func Register(r Registry, a *Activities) {
+	r.RegisterActivity(a)
+}

@@ -1,0 +1,123 @@
+package activities
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os/exec"
+	"strings"
+	"time"
+
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/activity"
+
+	"github.com/infraflow/infraflow/internal/toolchain"
+)
+
+// Tool statuses in a PlatformCheck report.
+const (
+	ToolOK      = "ok"
+	ToolMissing = "missing"
+)
+
+// ToolStatus is one row of a platform report.
+type ToolStatus struct {
+	Name     string `json:"name"`
+	Status   string `json:"status"`
+	Version  string `json:"version,omitempty"`
+	Expected string `json:"expected,omitempty"`
+	Path     string `json:"path,omitempty"`
+	// Detail says why a tool is missing, or notes a version other than the pinned one.
+	Detail string `json:"detail,omitempty"`
+	Fix    string `json:"fix,omitempty"`
+}
+
+// CheckTool reports whether one tool is present and usable on this worker's
+// machine. A missing tool is a result, not an error: the workflow decides what
+// a missing tool means.
+func (a *Activities) CheckTool(ctx context.Context, name string) (ToolStatus, error) {
+	if name == toolchain.TemporalServer {
+		return a.checkTemporalServer(ctx), nil
+	}
+	for _, tool := range toolchain.Catalog() {
+		if tool.Name == name {
+			status := checkCommand(ctx, tool)
+			activity.GetLogger(ctx).Info("Checked tool", "tool", name, "status", status.Status, "version", status.Version)
+			return status, nil
+		}
+	}
+	return ToolStatus{}, fmt.Errorf("unknown tool %q; known tools: %s", name, strings.Join(toolchain.Names(), ", "))
+}
+
+func (a *Activities) checkTemporalServer(ctx context.Context) ToolStatus {
+	status := ToolStatus{Name: toolchain.TemporalServer, Expected: toolchain.TemporalServerVersion}
+	info, err := a.Temporal.WorkflowService().GetClusterInfo(ctx, &workflowservice.GetClusterInfoRequest{})
+	if err != nil {
+		status.Status = ToolMissing
+		status.Detail = fmt.Sprintf("frontend did not answer: %v", err)
+		status.Fix = "start the local platform with `make dev`, or point the worker at a cluster with --address/TEMPORAL_ADDRESS"
+		return status
+	}
+	status.Status = ToolOK
+	status.Version = "v" + strings.TrimPrefix(info.GetServerVersion(), "v")
+	status.Detail = versionNote(status.Version, status.Expected)
+	return status
+}
+
+func checkCommand(ctx context.Context, tool toolchain.Tool) ToolStatus {
+	status := ToolStatus{Name: tool.Name, Expected: tool.Expected, Fix: tool.Fix}
+	path, err := exec.LookPath(tool.Command)
+	if err != nil {
+		status.Status = ToolMissing
+		status.Detail = fmt.Sprintf("%s is not on the worker's PATH", tool.Command)
+		return status
+	}
+	status.Path = path
+	out, err := run(ctx, path, tool.Args...)
+	if m := tool.VersionPattern.FindStringSubmatch(out); m != nil {
+		status.Version = m[1]
+	}
+	switch {
+	case status.Version == "":
+		status.Status = ToolMissing
+		status.Detail = fmt.Sprintf("`%s %s` did not report a version (%v): %s", tool.Command, strings.Join(tool.Args, " "), err, firstLine(out))
+		return status
+	case len(tool.Health) > 0:
+		if out, err := run(ctx, tool.Health[0], tool.Health[1:]...); err != nil {
+			status.Status = ToolMissing
+			status.Detail = fmt.Sprintf("health check `%s` failed: %v: %s", strings.Join(tool.Health, " "), err, firstLine(out))
+			return status
+		}
+	}
+	status.Status = ToolOK
+	status.Fix = ""
+	status.Detail = versionNote(status.Version, status.Expected)
+	return status
+}
+
+func versionNote(got, want string) string {
+	if want == "" || strings.TrimPrefix(got, "v") == strings.TrimPrefix(want, "v") {
+		return ""
+	}
+	return fmt.Sprintf("infraflow pins %s; this is %s", want, got)
+}
+
+// run returns combined output: several tools print their version on stderr.
+func run(ctx context.Context, name string, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	var out bytes.Buffer
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		err = fmt.Errorf("timed out after 20s")
+	}
+	return strings.TrimSpace(out.String()), err
+}
+
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return line
+}

@@ -1,0 +1,240 @@
+// Package localenv runs infraflow's local platform in-process: a Temporal
+// server on a SQLite file (history survives restarts) and the Temporal Web UI.
+package localenv
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+	uiserver "github.com/temporalio/ui-server/v2/server"
+	uiconfig "github.com/temporalio/ui-server/v2/server/config"
+	uioptions "github.com/temporalio/ui-server/v2/server/server_options"
+	"go.temporal.io/server/common/cluster"
+	"go.temporal.io/server/common/config"
+	"go.temporal.io/server/common/dynamicconfig"
+	serverlog "go.temporal.io/server/common/log"
+	"go.temporal.io/server/common/membership/static"
+	sqliteplugin "go.temporal.io/server/common/persistence/sql/sqlplugin/sqlite"
+	"go.temporal.io/server/common/primitives"
+	sqliteschema "go.temporal.io/server/schema/sqlite"
+	"go.temporal.io/server/temporal"
+)
+
+// Options say where the local Temporal server keeps its data and listens.
+type Options struct {
+	// DataDir holds temporal.db (the SQLite persistence) and server.log.
+	DataDir string
+	// FrontendAddress is the gRPC frontend, host:port.
+	FrontendAddress string
+	// UIAddress is the Web UI, host:port; empty runs no UI.
+	UIAddress string
+	// Namespace is created on first start.
+	Namespace string
+}
+
+// Temporal is a running in-process Temporal server with its Web UI.
+type Temporal struct {
+	server temporal.Server
+	ui     *uiserver.Server
+	// uiDone reports the UI server's exit; its Start blocks until Stop.
+	uiDone chan error
+}
+
+const clusterName = "active"
+
+// StartTemporal starts the server and waits until its frontend accepts
+// connections. The server logs to DataDir/server.log, not the terminal.
+func StartTemporal(opts Options) (*Temporal, error) {
+	frontendHost, frontendPort, err := splitHostPort(opts.FrontendAddress, "frontend address")
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(opts.DataDir, 0o755); err != nil {
+		return nil, fmt.Errorf("creating data dir %s: %w", opts.DataDir, err)
+	}
+	// Fail with a clear message before the server's own, far noisier, bind error.
+	for _, addr := range []string{opts.FrontendAddress, opts.UIAddress} {
+		if addr == "" {
+			continue
+		}
+		if err := portFree(addr); err != nil {
+			return nil, err
+		}
+	}
+
+	sqlConf, err := sqliteStore(filepath.Join(opts.DataDir, "temporal.db"), opts.Namespace)
+	if err != nil {
+		return nil, err
+	}
+	conf, err := serverConfig(frontendHost, frontendPort, sqlConf)
+	if err != nil {
+		return nil, err
+	}
+	logger := serverlog.NewZapLogger(serverlog.BuildZapLogger(serverlog.Config{
+		Level:      "warn",
+		Format:     "json",
+		OutputFile: filepath.Join(opts.DataDir, "server.log"),
+	}))
+	server, err := temporal.NewServer(
+		temporal.WithConfig(conf),
+		temporal.ForServices(temporal.DefaultServices),
+		temporal.WithStaticHosts(staticHosts(conf)),
+		temporal.WithLogger(logger),
+		temporal.WithDynamicConfigClient(dynamicConfig()),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("building temporal server: %w", err)
+	}
+	if err := server.Start(); err != nil {
+		return nil, fmt.Errorf("starting temporal server (log: %s): %w", filepath.Join(opts.DataDir, "server.log"), err)
+	}
+	t := &Temporal{server: server}
+	if opts.UIAddress != "" {
+		if err := t.startUI(opts.UIAddress, opts.FrontendAddress, opts.Namespace); err != nil {
+			t.Stop()
+			return nil, err
+		}
+	}
+	return t, nil
+}
+
+// Stop stops the UI, then the server.
+func (t *Temporal) Stop() {
+	if t.ui != nil {
+		t.ui.Stop()
+		<-t.uiDone
+	}
+	_ = t.server.Stop()
+}
+
+func (t *Temporal) startUI(uiAddress, frontendAddress, namespace string) error {
+	host, port, err := splitHostPort(uiAddress, "UI address")
+	if err != nil {
+		return err
+	}
+	t.ui = uiserver.NewServer(uioptions.WithConfigProvider(&uiconfig.Config{
+		Host:                host,
+		Port:                port,
+		TemporalGRPCAddress: frontendAddress,
+		EnableUI:            true,
+		DefaultNamespace:    namespace,
+		CORS:                uiconfig.CORS{CookieInsecure: true},
+		HideLogs:            true,
+		// The machine may have no internet; the UI must not try to fetch news.
+		DisableNewsFetch: true,
+	}))
+	t.uiDone = make(chan error, 1)
+	go func() { t.uiDone <- t.ui.Start() }()
+	// Start blocks while serving, so readiness is "it is accepting connections".
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-t.uiDone:
+			t.ui = nil
+			return fmt.Errorf("starting the web UI on %s: %w", uiAddress, err)
+		default:
+		}
+		if conn, err := net.DialTimeout("tcp", uiAddress, 200*time.Millisecond); err == nil {
+			_ = conn.Close()
+			return nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return fmt.Errorf("the web UI did not start listening on %s within 10s", uiAddress)
+}
+
+func sqliteStore(dbFile, namespace string) (*config.SQL, error) {
+	conf := &config.SQL{
+		PluginName:        sqliteplugin.PluginName,
+		DatabaseName:      dbFile,
+		ConnectAttributes: map[string]string{"mode": "rwc", "_journal_mode": "WAL", "_synchronous": "2"},
+	}
+	if _, err := os.Stat(dbFile); errors.Is(err, os.ErrNotExist) {
+		if err := sqliteschema.SetupSchema(conf); err != nil {
+			// A half-created file would make every later start fail the same way.
+			_ = os.Remove(dbFile)
+			return nil, fmt.Errorf("creating the SQLite schema in %s: %w", dbFile, err)
+		}
+	}
+	// Custom search attributes are added through the operator API after start
+	// (searchattr.Ensure), the same way as on any cluster.
+	ns, err := sqliteschema.NewNamespaceConfig(clusterName, namespace, false, nil)
+	if err != nil {
+		return nil, fmt.Errorf("preparing namespace %q: %w", namespace, err)
+	}
+	if err := sqliteschema.CreateNamespaces(conf, ns); err != nil {
+		return nil, fmt.Errorf("creating namespace %q in %s: %w", namespace, dbFile, err)
+	}
+	return conf, nil
+}
+
+func serverConfig(host string, frontendPort int, sqlConf *config.SQL) (*config.Config, error) {
+	httpPort, err := freePort(host)
+	if err != nil {
+		return nil, err
+	}
+	conf := &config.Config{}
+	conf.Global.Membership.MaxJoinDuration = 30 * time.Second
+	conf.Global.Membership.BroadcastAddress = host
+	conf.Persistence.DefaultStore = "sqlite"
+	conf.Persistence.VisibilityStore = "sqlite"
+	conf.Persistence.NumHistoryShards = 1
+	conf.Persistence.DataStores = map[string]config.DataStore{"sqlite": {SQL: sqlConf}}
+	conf.ClusterMetadata = &cluster.Config{
+		FailoverVersionIncrement: 10,
+		MasterClusterName:        clusterName,
+		CurrentClusterName:       clusterName,
+		ClusterInformation: map[string]cluster.ClusterInformation{
+			clusterName: {
+				Enabled:                true,
+				InitialFailoverVersion: 1,
+				RPCAddress:             net.JoinHostPort(host, strconv.Itoa(frontendPort)),
+				HTTPAddress:            net.JoinHostPort(host, strconv.Itoa(httpPort)),
+				// The persisted cluster ID wins on later starts; this only seeds a new database.
+				ClusterID: uuid.NewString(),
+			},
+		},
+	}
+	conf.DCRedirectionPolicy.Policy = "noop"
+	conf.Services = map[string]config.Service{}
+	for _, svc := range temporal.DefaultServices {
+		rpc := config.RPC{BindOnIP: host}
+		if svc == string(primitives.FrontendService) {
+			rpc.GRPCPort, rpc.HTTPPort = frontendPort, httpPort
+		} else if rpc.GRPCPort, err = freePort(host); err != nil {
+			return nil, err
+		}
+		conf.Services[svc] = config.Service{RPC: rpc}
+	}
+	conf.Archival.History.State = "disabled"
+	conf.Archival.Visibility.State = "disabled"
+	conf.NamespaceDefaults.Archival.History.State = "disabled"
+	conf.NamespaceDefaults.Archival.Visibility.State = "disabled"
+	conf.PublicClient.HostPort = net.JoinHostPort(host, strconv.Itoa(frontendPort))
+	return conf, nil
+}
+
+func staticHosts(conf *config.Config) map[primitives.ServiceName]static.Hosts {
+	hosts := map[primitives.ServiceName]static.Hosts{}
+	for _, svc := range temporal.DefaultServices {
+		rpc := conf.Services[svc].RPC
+		hosts[primitives.ServiceName(svc)] = static.SingleLocalHost(net.JoinHostPort(rpc.BindOnIP, strconv.Itoa(rpc.GRPCPort)))
+	}
+	return hosts
+}
+
+func dynamicConfig() dynamicconfig.StaticClient {
+	return dynamicconfig.StaticClient{
+		// Search attributes registered a moment ago must be usable at once.
+		dynamicconfig.ForceSearchAttributesCacheRefreshOnRead.Key(): true,
+		// `starter list`, the UI and benchmarks read visibility often.
+		dynamicconfig.FrontendMaxNamespaceVisibilityRPSPerInstance.Key(): 100,
+		dynamicconfig.HistoryCacheHostLevelMaxSize.Key():                 8192,
+	}
+}

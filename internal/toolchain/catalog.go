@@ -1,0 +1,76 @@
+package toolchain
+
+import "regexp"
+
+// Tool is one external program the platform needs, described well enough to
+// check it and to tell a person how to fix it.
+type Tool struct {
+	Name string
+	// Command and Args print the version; VersionPattern's first group extracts it.
+	Command        string
+	Args           []string
+	VersionPattern *regexp.Regexp
+	// Expected is the pinned version, empty where the distribution decides.
+	Expected string
+	// Health, when set, is a second command that must exit 0 for the tool to be usable.
+	Health []string
+	Fix    string
+}
+
+// TemporalServer is checked through the frontend API rather than a command.
+const TemporalServer = "temporal-server"
+
+// Catalog lists every tool the platform uses, in the order reports show them.
+func Catalog() []Tool {
+	return []Tool{
+		{
+			Name:           "temporal",
+			Command:        "temporal",
+			Args:           []string{"--version"},
+			VersionPattern: regexp.MustCompile(`temporal version (\S+)`),
+			Expected:       TemporalCLIVersion,
+			Fix:            "run `make tools`, then put .infraflow/bin on PATH",
+		},
+		{
+			Name:           "pulumi",
+			Command:        "pulumi",
+			Args:           []string{"version"},
+			VersionPattern: regexp.MustCompile(`(?m)^(v\d\S*)`),
+			Expected:       PulumiVersion,
+			Fix:            "run `make tools`, then put .infraflow/bin on PATH",
+		},
+		{
+			Name:           "ansible-playbook",
+			Command:        "ansible-playbook",
+			Args:           []string{"--version"},
+			VersionPattern: regexp.MustCompile(`\[core ([^\]]+)\]`),
+			// go-ansible's per-host results need the json stdout callback, which only
+			// the full `ansible` package ships (ansible-core alone lacks it).
+			Health: []string{"ansible-doc", "-t", "callback", "json"},
+			Fix:    "run `make tools` (apt-get install ansible)",
+		},
+		{
+			Name:           "ssh",
+			Command:        "ssh",
+			Args:           []string{"-V"},
+			VersionPattern: regexp.MustCompile(`^(OpenSSH_\S+)`),
+			Fix:            "run `make tools` (apt-get install openssh-client)",
+		},
+		{
+			Name:           "sshd",
+			Command:        "/usr/sbin/sshd",
+			Args:           []string{"-V"},
+			VersionPattern: regexp.MustCompile(`^(OpenSSH_[^,\s]+)`),
+			Fix:            "run `make tools` (apt-get install openssh-server)",
+		},
+	}
+}
+
+// Names lists the tools PlatformCheck knows: the server plus the catalog.
+func Names() []string {
+	names := []string{TemporalServer}
+	for _, t := range Catalog() {
+		names = append(names, t.Name)
+	}
+	return names
+}

@@ -1,0 +1,63 @@
+// Command starter is infraflow's operator CLI: it launches workflows with
+// validated input, follows their progress, and lists what is running.
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+
+	"github.com/spf13/cobra"
+	"go.temporal.io/sdk/client"
+
+	"github.com/infraflow/infraflow/internal/temporalclient"
+	"github.com/infraflow/infraflow/workflows"
+)
+
+// app holds what every subcommand shares: how to reach Temporal and where.
+type app struct {
+	conn      temporalclient.Connection
+	taskQueue string
+	uiURL     string
+}
+
+func (a *app) dial() (client.Client, string, error) {
+	opts, err := a.conn.Options()
+	if err != nil {
+		return nil, "", err
+	}
+	c, err := temporalclient.DialOptions(opts)
+	return c, opts.Namespace, err
+}
+
+func main() {
+	a := &app{}
+	root := &cobra.Command{
+		Use:           "starter",
+		Short:         "Launch and follow infraflow workflows",
+		SilenceUsage:  true,
+		SilenceErrors: false,
+	}
+	pf := root.PersistentFlags()
+	a.conn.AddFlags(pf)
+	pf.StringVar(&a.taskQueue, "task-queue", envOr("INFRAFLOW_TASK_QUEUE", "infraflow"), "task queue the worker polls (env INFRAFLOW_TASK_QUEUE)")
+	pf.StringVar(&a.uiURL, "ui-url", envOr("INFRAFLOW_UI_URL", "http://127.0.0.1:8233"), "Temporal Web UI base URL, for links (env INFRAFLOW_UI_URL)")
+
+	for _, def := range workflows.All() {
+		root.AddCommand(a.workflowCommand(def))
+	}
+	root.AddCommand(a.doctorCommand(), a.listCommand())
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if err := root.ExecuteContext(ctx); err != nil {
+		os.Exit(1)
+	}
+}
+
+func envOr(key, fallback string) string {
+	if v, ok := os.LookupEnv(key); ok {
+		return v
+	}
+	return fallback
+}

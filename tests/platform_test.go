@@ -1,0 +1,252 @@
+// Package tests holds end-to-end tests: they run the real worker binary with
+// its embedded Temporal server and drive it with the real `temporal` CLI.
+package tests
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var (
+	workerBin   string // built once by TestMain
+	starterBin  string
+	temporalBin string
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(func() int {
+		dir, err := os.MkdirTemp("", "infraflow-e2e-bin-")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		defer os.RemoveAll(dir)
+		workerBin, starterBin = filepath.Join(dir, "worker"), filepath.Join(dir, "starter")
+		for bin, pkg := range map[string]string{workerBin: "../worker", starterBin: "../starter"} {
+			if out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput(); err != nil {
+				fmt.Fprintf(os.Stderr, "building %s: %v\n%s", pkg, err, out)
+				return 1
+			}
+		}
+		if temporalBin, err = findTool("temporal"); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		return m.Run()
+	}())
+}
+
+// findTool prefers the pinned build `make tools` links into .infraflow/bin.
+func findTool(name string) (string, error) {
+	pinned, _ := filepath.Abs(filepath.Join("..", ".infraflow", "bin", name))
+	if _, err := os.Stat(pinned); err == nil {
+		return pinned, nil
+	}
+	if path, err := exec.LookPath(name); err == nil {
+		return path, nil
+	}
+	return "", fmt.Errorf("%s not found in .infraflow/bin or on PATH: run `make tools`", name)
+}
+
+// platform is one `worker --dev` process: server, UI and worker.
+type platform struct {
+	t         *testing.T
+	dataDir   string
+	frontend  string
+	ui        string
+	metrics   string
+	taskQueue string
+	cmd       *exec.Cmd
+	log       *syncBuffer
+	exited    chan error
+}
+
+// newPlatform picks free ports and a data dir; start launches it.
+func newPlatform(t *testing.T) *platform {
+	t.Helper()
+	return &platform{
+		t:         t,
+		dataDir:   t.TempDir(),
+		frontend:  freeAddr(t),
+		ui:        freeAddr(t),
+		metrics:   freeAddr(t),
+		taskQueue: "e2e-" + strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-")),
+	}
+}
+
+func (p *platform) start() {
+	p.t.Helper()
+	p.log = &syncBuffer{}
+	p.cmd = exec.Command(workerBin, "--dev",
+		"--data-dir", p.dataDir,
+		"--frontend-address", p.frontend,
+		"--ui-address", p.ui,
+		"--metrics-address", p.metrics,
+		"--task-queue", p.taskQueue)
+	p.cmd.Dir = ".."
+	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
+	// The developer's own TEMPORAL_* settings must not leak into the platform.
+	p.cmd.Env = withoutTemporalEnv()
+	if err := p.cmd.Start(); err != nil {
+		p.t.Fatalf("starting worker --dev: %v", err)
+	}
+	p.exited = make(chan error, 1)
+	go func() { p.exited <- p.cmd.Wait() }()
+	p.t.Cleanup(func() {
+		if p.cmd.ProcessState == nil {
+			_ = p.cmd.Process.Kill()
+			<-p.exited
+		}
+		if p.t.Failed() {
+			p.t.Logf("platform output:\n%s", p.log)
+		}
+	})
+
+	deadline := time.Now().Add(60 * time.Second)
+	for !strings.Contains(p.log.String(), "infraflow worker is running") {
+		select {
+		case err := <-p.exited:
+			p.t.Fatalf("worker --dev exited before it was ready: %v\n%s", err, p.log)
+		case <-time.After(100 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			p.t.Fatalf("worker --dev not ready after 60s:\n%s", p.log)
+		}
+	}
+}
+
+// kill is SIGKILL: no shutdown code runs, as in a crash.
+func (p *platform) kill() {
+	p.t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		p.t.Fatal(err)
+	}
+	<-p.exited
+}
+
+// temporal runs the real CLI against this platform and returns stdout.
+func (p *platform) temporal(args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, temporalBin, append(args, "--address", p.frontend, "--namespace", "default")...)
+	cmd.Env = withoutTemporalEnv()
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return stdout.String(), fmt.Errorf("temporal %s: %w\nstdout: %s\nstderr: %s", strings.Join(args, " "), err, stdout.String(), stderr.String())
+	}
+	return stdout.String(), nil
+}
+
+func (p *platform) mustTemporal(args ...string) string {
+	p.t.Helper()
+	out, err := p.temporal(args...)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	return out
+}
+
+// starter runs the operator CLI against this platform.
+func (p *platform) starter(args ...string) (stdout, stderr string, err error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, starterBin, append(args, "--address", p.frontend, "--task-queue", p.taskQueue, "--ui-url", "http://"+p.ui)...)
+	cmd.Env = withoutTemporalEnv()
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err = cmd.Run()
+	return out.String(), errOut.String(), err
+}
+
+// workflowList returns the IDs and statuses `temporal workflow list` shows.
+func (p *platform) workflowList() map[string]string {
+	p.t.Helper()
+	out := p.mustTemporal("workflow", "list", "-o", "json")
+	var rows []struct {
+		Execution struct {
+			WorkflowID string `json:"workflowId"`
+		} `json:"execution"`
+		Status string `json:"status"`
+	}
+	if err := json.Unmarshal([]byte(out), &rows); err != nil {
+		p.t.Fatalf("temporal workflow list -o json: %v\n%s", err, out)
+	}
+	byID := map[string]string{}
+	for _, r := range rows {
+		byID[r.Execution.WorkflowID] = r.Status
+	}
+	return byID
+}
+
+func httpStatus(t *testing.T, url string) int {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	return resp.StatusCode
+}
+
+func httpBody(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	var b bytes.Buffer
+	_, _ = b.ReadFrom(resp.Body)
+	return b.String()
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func withoutTemporalEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "TEMPORAL_") {
+			env = append(env, kv)
+		}
+	}
+	return env
+}
+
+// syncBuffer collects a process's output while the test reads it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}

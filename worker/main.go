@@ -1,0 +1,179 @@
+// Command worker runs infraflow's Temporal worker. With --dev it first starts
+// the local platform in the same process: a Temporal server on a SQLite file
+// and the Web UI.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/worker"
+
+	"github.com/infraflow/infraflow/activities"
+	"github.com/infraflow/infraflow/internal/localenv"
+	"github.com/infraflow/infraflow/internal/metrics"
+	"github.com/infraflow/infraflow/internal/searchattr"
+	"github.com/infraflow/infraflow/internal/temporalclient"
+	"github.com/infraflow/infraflow/workflows"
+)
+
+type options struct {
+	conn           temporalclient.Connection
+	taskQueue      string
+	metricsAddress string
+	toolsDir       string
+
+	dev             bool
+	dataDir         string
+	frontendAddress string
+	uiAddress       string
+}
+
+func main() {
+	var o options
+	cmd := &cobra.Command{
+		Use:   "worker",
+		Short: "Run infraflow's Temporal worker (with --dev: the whole local platform)",
+		Example: `  worker --dev                                   # local platform: server + Web UI + worker
+  TEMPORAL_ADDRESS=temporal.example.com:7233 worker   # worker against a cluster
+  worker --address my-ns.a1b2c.tmprl.cloud:7233 --namespace my-ns.a1b2c \
+         --tls-cert-path client.pem --tls-key-path client.key`,
+		SilenceUsage: true,
+		Args:         cobra.NoArgs,
+		RunE:         func(cmd *cobra.Command, _ []string) error { return run(cmd.Context(), o) },
+	}
+	f := cmd.Flags()
+	o.conn.AddFlags(f)
+	f.StringVar(&o.taskQueue, "task-queue", envOr("INFRAFLOW_TASK_QUEUE", "infraflow"), "task queue to poll (env INFRAFLOW_TASK_QUEUE)")
+	f.StringVar(&o.metricsAddress, "metrics-address", envOr("INFRAFLOW_METRICS_ADDRESS", "127.0.0.1:9464"), "serve Prometheus metrics on host:port; empty disables (env INFRAFLOW_METRICS_ADDRESS)")
+	f.StringVar(&o.toolsDir, "tools-dir", envOr("INFRAFLOW_TOOLS_DIR", ".infraflow/bin"), "directory of tools built by `make tools`, put first on PATH when it exists")
+	f.BoolVar(&o.dev, "dev", false, "start the local platform (Temporal server on SQLite + Web UI) in this process")
+	f.StringVar(&o.dataDir, "data-dir", ".infraflow", "with --dev: where the SQLite database and server log live")
+	f.StringVar(&o.frontendAddress, "frontend-address", temporalclient.DefaultAddress, "with --dev: Temporal frontend gRPC address")
+	f.StringVar(&o.uiAddress, "ui-address", "127.0.0.1:8233", "with --dev: Web UI address; empty disables the UI")
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := cmd.ExecuteContext(ctx); err != nil {
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, o options) error {
+	if err := putToolsOnPath(o.toolsDir); err != nil {
+		return err
+	}
+	clientOpts, err := o.conn.Options()
+	if err != nil {
+		return err
+	}
+
+	if o.dev {
+		if o.conn.Address != "" || os.Getenv("TEMPORAL_ADDRESS") != "" {
+			return errors.New("--dev runs its own server: drop --address/TEMPORAL_ADDRESS, or drop --dev to use that cluster")
+		}
+		server, err := localenv.StartTemporal(localenv.Options{
+			DataDir:         o.dataDir,
+			FrontendAddress: o.frontendAddress,
+			UIAddress:       o.uiAddress,
+			Namespace:       clientOpts.Namespace,
+		})
+		if err != nil {
+			return err
+		}
+		// Deferred first, so it runs last: the worker stops before the server.
+		defer func() {
+			fmt.Println("infraflow: server stopped")
+			server.Stop()
+		}()
+		clientOpts.HostPort = o.frontendAddress
+	}
+
+	if o.metricsAddress != "" {
+		m, err := metrics.Serve(o.metricsAddress)
+		if err != nil {
+			return err
+		}
+		defer m.Close()
+		clientOpts.MetricsHandler = m.Handler
+		o.metricsAddress = m.URL
+	}
+	c, err := temporalclient.DialOptions(clientOpts)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if err := ensureSearchAttributes(ctx, c, clientOpts.Namespace); err != nil {
+		return err
+	}
+
+	w := worker.New(c, o.taskQueue, worker.Options{})
+	workflows.Register(w)
+	activities.Register(w, &activities.Activities{Temporal: c})
+	if err := w.Start(); err != nil {
+		return fmt.Errorf("starting worker on task queue %q: %w", o.taskQueue, err)
+	}
+	printBanner(o, clientOpts)
+	<-ctx.Done()
+	fmt.Println("\ninfraflow: stopping worker")
+	w.Stop()
+	return nil
+}
+
+func ensureSearchAttributes(ctx context.Context, c client.Client, namespace string) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := searchattr.Ensure(ctx, c, namespace); err != nil {
+		return fmt.Errorf("%w\ninfraflow's workflows need these search attributes; an administrator can create them with:\n  %s",
+			err, strings.Join(searchattr.CreateCommands(namespace), "\n  "))
+	}
+	return nil
+}
+
+// putToolsOnPath lets activities find the pinned tools `make tools` built
+// without each person editing their PATH.
+func putToolsOnPath(dir string) error {
+	if _, err := os.Stat(dir); err != nil {
+		return nil
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return fmt.Errorf("tools dir %s: %w", dir, err)
+	}
+	return os.Setenv("PATH", abs+string(os.PathListSeparator)+os.Getenv("PATH"))
+}
+
+func printBanner(o options, c client.Options) {
+	fmt.Println("infraflow worker is running")
+	if o.dev {
+		if o.uiAddress != "" {
+			fmt.Printf("  Web UI:      http://%s/namespaces/%s/workflows\n", o.uiAddress, c.Namespace)
+		}
+		fmt.Printf("  Data:        %s (SQLite temporal.db, server.log)\n", o.dataDir)
+	}
+	fmt.Printf("  Temporal:    %s, namespace %s\n", c.HostPort, c.Namespace)
+	fmt.Printf("  Task queue:  %s\n", o.taskQueue)
+	if o.metricsAddress != "" {
+		fmt.Printf("  Metrics:     %s\n", o.metricsAddress)
+	}
+	fmt.Println("Launch a workflow:")
+	fmt.Printf("  temporal workflow start --address %s --type PlatformCheck --task-queue %s --input '{}'\n", c.HostPort, o.taskQueue)
+	fmt.Println("  go run ./starter doctor")
+	fmt.Println("Ctrl-C stops the worker, then the server.")
+}
+
+func envOr(key, fallback string) string {
+	if v, ok := os.LookupEnv(key); ok {
+		return v
+	}
+	return fallback
+}

@@ -1,0 +1,86 @@
+// Package workflows holds infraflow's workflows: deterministic code that
+// decides, and leaves every side effect to activities.
+package workflows
+
+import (
+	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/infraflow/infraflow/internal/searchattr"
+)
+
+// Definition is one workflow as the worker registers it and the starter offers it.
+type Definition struct {
+	// Name is the workflow type, as given to `temporal workflow start --type`.
+	Name string
+	// Command is the starter subcommand that launches it.
+	Command string
+	Summary string
+	// Example is an input a person can paste into the CLI.
+	Example string
+	// Entry is the registered function; it takes the raw payload so that input
+	// problems become a non-retryable InvalidInput failure naming the field,
+	// instead of a lenient decode that ignores unknown fields.
+	Entry any
+	// CheckInput decodes and validates input exactly as the workflow will, so the
+	// starter can refuse bad input before anything starts.
+	CheckInput func(data []byte) error
+}
+
+func define[I Input, O any](name, command, summary, example string, run func(workflow.Context, I) (O, error)) Definition {
+	return Definition{
+		Name:    name,
+		Command: command,
+		Summary: summary,
+		Example: example,
+		Entry: func(ctx workflow.Context, raw converter.RawValue) (O, error) {
+			// Marking the run as infraflow's first makes even rejected requests
+			// visible to `starter list` and the audit trail.
+			if err := workflow.UpsertTypedSearchAttributes(ctx, searchattr.Kind.ValueSet(name)); err != nil {
+				var zero O
+				return zero, err
+			}
+			in, err := decodeWorkflowInput[I](raw)
+			if err != nil {
+				var zero O
+				return zero, err
+			}
+			return run(ctx, in)
+		},
+		CheckInput: func(data []byte) error {
+			_, err := DecodeInput[I](data)
+			return err
+		},
+	}
+}
+
+// All lists every infraflow workflow.
+func All() []Definition {
+	return []Definition{
+		define("PlatformCheck", "platform-check",
+			"report the version and health of every tool the platform uses",
+			`{"tools": ["temporal-server", "pulumi"]}`, PlatformCheck),
+	}
+}
+
+// Registry is the part of a worker (or test environment) workflows register with.
+type Registry interface {
+	RegisterWorkflowWithOptions(w any, options workflow.RegisterOptions)
+}
+
+// Register registers every workflow under its type name.
+func Register(r Registry) {
+	for _, d := range All() {
+		r.RegisterWorkflowWithOptions(d.Entry, workflow.RegisterOptions{Name: d.Name})
+	}
+}
+
+// Lookup finds a workflow by type name.
+func Lookup(name string) (Definition, bool) {
+	for _, d := range All() {
+		if d.Name == name {
+			return d, true
+		}
+	}
+	return Definition{}, false
+}

@@ -1,0 +1,92 @@
+package workflows
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/infraflow/infraflow/activities"
+	"github.com/infraflow/infraflow/internal/toolchain"
+)
+
+// ErrTypePlatformIncomplete is the failure type when a required tool is missing.
+const ErrTypePlatformIncomplete = "PlatformIncomplete"
+
+// PlatformCheckInput chooses which tools to check; empty means all of them.
+type PlatformCheckInput struct {
+	Tools []string `json:"tools,omitempty"`
+}
+
+// Validate implements Input.
+func (in PlatformCheckInput) Validate() error {
+	known := toolchain.Names()
+	for i, name := range in.Tools {
+		if !slices.Contains(known, name) {
+			return &FieldError{
+				Field:   fmt.Sprintf("tools[%d]", i),
+				Problem: fmt.Sprintf("unknown tool %q", name),
+				Fix:     "use one of: " + strings.Join(known, ", "),
+			}
+		}
+	}
+	return nil
+}
+
+// PlatformCheckResult has one row per tool, in the order they were asked for.
+type PlatformCheckResult struct {
+	Tools   []activities.ToolStatus `json:"tools"`
+	Missing []string                `json:"missing,omitempty"`
+}
+
+// PlatformCheck asks the worker's machine for the version and health of every
+// tool infraflow runs with, and fails, listing each missing tool with its fix,
+// when any is missing.
+func PlatformCheck(ctx workflow.Context, in PlatformCheckInput) (PlatformCheckResult, error) {
+	tools := in.Tools
+	if len(tools) == 0 {
+		tools = toolchain.Names()
+	}
+	progress := Progress{Phase: "checking tools", Total: len(tools)}
+	if err := trackProgress(ctx, &progress); err != nil {
+		return PlatformCheckResult{}, err
+	}
+	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: time.Minute,
+		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 3},
+	})
+
+	var a *activities.Activities
+	futures := make([]workflow.Future, len(tools))
+	for i, name := range tools {
+		futures[i] = workflow.ExecuteActivity(ctx, a.CheckTool, name)
+	}
+	result := PlatformCheckResult{Tools: make([]activities.ToolStatus, len(tools))}
+	for i, f := range futures {
+		progress.Current = tools[i]
+		if err := f.Get(ctx, &result.Tools[i]); err != nil {
+			return result, fmt.Errorf("checking %s: %w", tools[i], err)
+		}
+		progress.Done++
+		if result.Tools[i].Status != activities.ToolOK {
+			result.Missing = append(result.Missing, tools[i])
+		}
+	}
+	progress.Phase, progress.Current = "done", ""
+
+	if len(result.Missing) > 0 {
+		var lines []string
+		for _, t := range result.Tools {
+			if t.Status != activities.ToolOK {
+				lines = append(lines, fmt.Sprintf("%s (%s; fix: %s)", t.Name, t.Detail, t.Fix))
+			}
+		}
+		return result, temporal.NewNonRetryableApplicationError(
+			"platform incomplete, missing: "+strings.Join(lines, "; "), ErrTypePlatformIncomplete, nil, result)
+	}
+	workflow.GetLogger(ctx).Info("Platform complete", "tools", len(tools))
+	return result, nil
+}
