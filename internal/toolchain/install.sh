@@ -98,6 +98,14 @@ build_pulumi_cli() {
 started=$SECONDS
 say "infraflow tools (cache: $cache, links: $bindir)"
 install_apt_packages
-build_tool temporal "$TEMPORAL_CLI_VERSION" "^temporal version ${TEMPORAL_CLI_VERSION#v} " build_temporal_cli 8 --version
-build_tool pulumi "$PULUMI_VERSION" "^$PULUMI_VERSION\$" build_pulumi_cli 10 version
+# The two builds share little, and side by side on 2 cores they finish in about
+# the time of the longer one alone; each reports its own failure.
+build_tool temporal "$TEMPORAL_CLI_VERSION" "^temporal version ${TEMPORAL_CLI_VERSION#v} " build_temporal_cli 8 --version &
+temporal_build=$!
+build_tool pulumi "$PULUMI_VERSION" "^$PULUMI_VERSION\$" build_pulumi_cli 10 version &
+pulumi_build=$!
+failed=0
+wait $temporal_build || failed=1
+wait $pulumi_build || failed=1
+[ $failed -eq 0 ] || exit 1
 say "tools ready in $((SECONDS - started)) s; add $bindir to PATH to use them directly"
