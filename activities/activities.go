@@ -5,12 +5,19 @@ package activities
 import (
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
+
+	"github.com/infraflow/infraflow/internal/directory"
 )
 
 // Activities carries what the activities need from the worker process.
 type Activities struct {
 	// Temporal is the worker's own client, used to report on the server.
 	Temporal client.Client
+	// Directory resolves approver groups into people.
+	Directory *directory.Directory
+	// ChatWebhookURL receives approval notices (Slack incoming-webhook format);
+	// empty posts nothing.
+	ChatWebhookURL string
 }
 
 // Registry is the part of a worker (or test environment) activities register with.

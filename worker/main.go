@@ -19,6 +19,9 @@ import (
 	"go.temporal.io/sdk/worker"
 
 	"github.com/infraflow/infraflow/activities"
+	"github.com/infraflow/infraflow/internal/approvals"
+	"github.com/infraflow/infraflow/internal/chatops"
+	"github.com/infraflow/infraflow/internal/directory"
 	"github.com/infraflow/infraflow/internal/localenv"
 	"github.com/infraflow/infraflow/internal/metrics"
 	"github.com/infraflow/infraflow/internal/searchattr"
@@ -31,6 +34,11 @@ type options struct {
 	taskQueue      string
 	metricsAddress string
 	toolsDir       string
+
+	directoryFile  string
+	chatWebhookURL string
+	chatAddress    string
+	chatSecretFile string
 
 	dev             bool
 	dataDir         string
@@ -56,8 +64,12 @@ func main() {
 	f.StringVar(&o.taskQueue, "task-queue", envOr("INFRAFLOW_TASK_QUEUE", "infraflow"), "task queue to poll (env INFRAFLOW_TASK_QUEUE)")
 	f.StringVar(&o.metricsAddress, "metrics-address", envOr("INFRAFLOW_METRICS_ADDRESS", "127.0.0.1:9464"), "serve Prometheus metrics on host:port; empty disables (env INFRAFLOW_METRICS_ADDRESS)")
 	f.StringVar(&o.toolsDir, "tools-dir", envOr("INFRAFLOW_TOOLS_DIR", ".infraflow/bin"), "directory of tools built by `make tools`, put first on PATH when it exists")
+	f.StringVar(&o.directoryFile, "directory", os.Getenv("INFRAFLOW_DIRECTORY"), "directory file mapping people to groups and chat IDs (env INFRAFLOW_DIRECTORY; --dev default: the built-in example)")
+	f.StringVar(&o.chatWebhookURL, "chat-webhook-url", os.Getenv("INFRAFLOW_CHAT_WEBHOOK_URL"), "Slack incoming-webhook URL for approval requests, reminders and outcomes (env INFRAFLOW_CHAT_WEBHOOK_URL)")
+	f.StringVar(&o.chatAddress, "chat-address", os.Getenv("INFRAFLOW_CHAT_ADDRESS"), "serve the chat ops endpoint (Slack slash commands and buttons) on host:port (env INFRAFLOW_CHAT_ADDRESS; --dev default 127.0.0.1:8234)")
+	f.StringVar(&o.chatSecretFile, "chat-signing-secret-file", "", "file holding the Slack signing secret when "+chatops.SigningSecretEnv+" is unset (--dev default: <data-dir>/chat-signing-secret, created if missing)")
 	f.BoolVar(&o.dev, "dev", false, "start the local platform (Temporal server on SQLite + Web UI) in this process")
-	f.StringVar(&o.dataDir, "data-dir", ".infraflow", "with --dev: where the SQLite database and server log live")
+	f.StringVar(&o.dataDir, "data-dir", ".infraflow", "local state: the SQLite database and server log (--dev), the chat ops audit log")
 	f.StringVar(&o.frontendAddress, "frontend-address", temporalclient.DefaultAddress, "with --dev: Temporal frontend gRPC address")
 	f.StringVar(&o.uiAddress, "ui-address", "127.0.0.1:8233", "with --dev: Web UI address; empty disables the UI")
 
@@ -115,12 +127,27 @@ func run(ctx context.Context, o options) error {
 	if err := ensureSearchAttributes(ctx, c, clientOpts.Namespace); err != nil {
 		return err
 	}
+	dir, err := loadDirectory(o)
+	if err != nil {
+		return err
+	}
 
 	w := worker.New(c, o.taskQueue, worker.Options{})
 	workflows.Register(w)
-	activities.Register(w, &activities.Activities{Temporal: c})
+	activities.Register(w, &activities.Activities{Temporal: c, Directory: dir, ChatWebhookURL: o.chatWebhookURL})
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("starting worker on task queue %q: %w", o.taskQueue, err)
+	}
+	if o.dev && o.chatAddress == "" {
+		o.chatAddress = "127.0.0.1:8234"
+	}
+	if o.chatAddress != "" {
+		stopChat, err := serveChat(o, c, clientOpts.Namespace, dir)
+		if err != nil {
+			w.Stop()
+			return err
+		}
+		defer stopChat()
 	}
 	printBanner(o, clientOpts)
 	<-ctx.Done()
@@ -137,6 +164,32 @@ func ensureSearchAttributes(ctx context.Context, c client.Client, namespace stri
 			err, strings.Join(searchattr.CreateCommands(namespace), "\n  "))
 	}
 	return nil
+}
+
+func loadDirectory(o options) (*directory.Directory, error) {
+	switch {
+	case o.directoryFile != "":
+		return directory.Load(o.directoryFile)
+	case o.dev:
+		return directory.Example(), nil
+	default:
+		// Without a directory, approvals can name people but not groups.
+		return &directory.Directory{}, nil
+	}
+}
+
+// serveChat runs the chat ops endpoint beside the worker.
+func serveChat(o options, c client.Client, namespace string, dir *directory.Directory) (stop func(), err error) {
+	secretFile := o.chatSecretFile
+	if secretFile == "" && o.dev {
+		secretFile = filepath.Join(o.dataDir, "chat-signing-secret")
+	}
+	secret, err := chatops.SigningSecret(secretFile, o.dev)
+	if err != nil {
+		return nil, err
+	}
+	return approvals.ServeChat(&approvals.Client{Temporal: c, Namespace: namespace},
+		approvals.ChatOptions{Address: o.chatAddress, Secret: secret, Directory: dir, DataDir: o.dataDir})
 }
 
 // putToolsOnPath lets activities find the pinned tools `make tools` built
@@ -165,10 +218,23 @@ func printBanner(o options, c client.Options) {
 	if o.metricsAddress != "" {
 		fmt.Printf("  Metrics:     %s\n", o.metricsAddress)
 	}
+	if o.chatAddress != "" {
+		fmt.Printf("  Chat ops:    http://%s%s and %s (Slack signing secret: %s)\n", o.chatAddress, chatops.CommandsPath, chatops.InteractivePath, secretSource(o))
+	}
 	fmt.Println("Launch a workflow:")
 	fmt.Printf("  temporal workflow start --address %s --type PlatformCheck --task-queue %s --input '{}'\n", c.HostPort, o.taskQueue)
 	fmt.Println("  go run ./starter doctor")
 	fmt.Println("Ctrl-C stops the worker, then the server.")
+}
+
+func secretSource(o options) string {
+	if os.Getenv(chatops.SigningSecretEnv) != "" {
+		return "$" + chatops.SigningSecretEnv
+	}
+	if o.chatSecretFile != "" {
+		return o.chatSecretFile
+	}
+	return filepath.Join(o.dataDir, "chat-signing-secret")
 }
 
 func envOr(key, fallback string) string {

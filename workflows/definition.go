@@ -60,6 +60,9 @@ func All() []Definition {
 		define("PlatformCheck", "platform-check",
 			"report the version and health of every tool the platform uses",
 			`{"tools": ["temporal-server", "pulumi"]}`, PlatformCheck),
+		define("Approval", "approval",
+			"ask people to approve or reject a change and wait for their decision",
+			`{"title": "scale web to 40 replicas", "requester": "dave", "groups": ["sre"], "quorum": 1, "expiry": "24h"}`, Approval),
 	}
 }
 

@@ -1,0 +1,168 @@
+// Package approvals is the client side of the Approval workflow: deciding,
+// listing what is pending, and exporting the audit trail. The chat ops server
+// and the starter CLI both use it.
+package approvals
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/infraflow/infraflow/internal/chatops"
+	"github.com/infraflow/infraflow/internal/searchattr"
+	"github.com/infraflow/infraflow/workflows"
+)
+
+// Client decides and reads approvals through Temporal.
+type Client struct {
+	Temporal  client.Client
+	Namespace string
+}
+
+// RefusedError is a decision the approval refused, with its reason.
+type RefusedError struct{ Reason string }
+
+func (e *RefusedError) Error() string { return "decision refused: " + e.Reason }
+
+// Decide sends the decision as an Update and waits for the outcome. A refused
+// Update never enters history, so the same decision is then sent as a Signal:
+// the workflow refuses it again by the same (monotonic) rules and records the
+// attempt in its audit trail.
+func (c *Client) Decide(ctx context.Context, workflowID string, req workflows.DecisionRequest) (workflows.ApprovalStatus, error) {
+	var status workflows.ApprovalStatus
+	handle, err := c.Temporal.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
+		WorkflowID:   workflowID,
+		UpdateName:   workflows.DecideUpdate,
+		Args:         []any{req},
+		WaitForStage: client.WorkflowUpdateStageCompleted,
+	})
+	if err == nil {
+		err = handle.Get(ctx, &status)
+	}
+	var appErr *temporal.ApplicationError
+	switch {
+	case err == nil:
+		return status, nil
+	case errors.As(err, &appErr) && appErr.Type() == workflows.ErrTypeDecisionRefused:
+		refusal := &RefusedError{Reason: appErr.Message()}
+		if sigErr := c.Temporal.SignalWorkflow(ctx, workflowID, "", workflows.DecisionSignal, req); sigErr != nil {
+			return status, fmt.Errorf("%w (and recording the refusal failed: %v)", refusal, sigErr)
+		}
+		return status, refusal
+	case errors.As(err, &appErr) && appErr.Type() == workflows.ErrTypeDecisionRefusedRecorded:
+		return status, &RefusedError{Reason: appErr.Message()}
+	case isNotFound(err):
+		return status, &RefusedError{Reason: fmt.Sprintf("approval %s is closed or does not exist; no more decisions are taken", workflowID)}
+	default:
+		return status, fmt.Errorf("deciding approval %s: %w", workflowID, err)
+	}
+}
+
+func isNotFound(err error) bool {
+	var notFound *serviceerror.NotFound
+	return errors.As(err, &notFound)
+}
+
+// Summary is one approval as lists show it.
+type Summary struct {
+	WorkflowID string                   `json:"workflowId"`
+	Status     workflows.ApprovalStatus `json:"status"`
+}
+
+// Pending lists open approvals with their current state.
+func (c *Client) Pending(ctx context.Context) ([]Summary, error) {
+	query := fmt.Sprintf("%s = 'Approval' AND %s = '%s' AND ExecutionStatus = 'Running'",
+		searchattr.Kind.GetName(), searchattr.ApprovalState.GetName(), workflows.ApprovalPending)
+	var out []Summary
+	err := c.list(ctx, query, func(e executionRef) error {
+		st, err := c.state(ctx, e.id, e.runID)
+		if err != nil {
+			return err
+		}
+		if st.Status == workflows.ApprovalPending {
+			out = append(out, Summary{WorkflowID: e.id, Status: st})
+		}
+		return nil
+	})
+	return out, err
+}
+
+func (c *Client) state(ctx context.Context, id, runID string) (workflows.ApprovalStatus, error) {
+	var st workflows.ApprovalStatus
+	v, err := c.Temporal.QueryWorkflow(ctx, id, runID, workflows.ApprovalStateQuery)
+	if err != nil {
+		return st, fmt.Errorf("reading approval %s: %w", id, err)
+	}
+	return st, v.Get(&st)
+}
+
+type executionRef struct {
+	id, runID, title string
+	status       enums.WorkflowExecutionStatus
+	start, close time.Time
+}
+
+func (c *Client) list(ctx context.Context, query string, each func(executionRef) error) error {
+	var token []byte
+	for {
+		resp, err := c.Temporal.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
+			Namespace: c.Namespace, Query: query, NextPageToken: token, PageSize: 1000,
+		})
+		if err != nil {
+			return fmt.Errorf("listing approvals (%s): %w", query, err)
+		}
+		for _, e := range resp.GetExecutions() {
+			ref := executionRef{
+				id: e.GetExecution().GetWorkflowId(), runID: e.GetExecution().GetRunId(),
+				status: e.GetStatus(), start: e.GetStartTime().AsTime(),
+			}
+			if e.GetCloseTime() != nil {
+				ref.close = e.GetCloseTime().AsTime()
+			}
+			if err := each(ref); err != nil {
+				return err
+			}
+		}
+		if token = resp.GetNextPageToken(); len(token) == 0 {
+			return nil
+		}
+	}
+}
+
+// ChatDecider adapts the client to the chat ops server.
+type ChatDecider struct{ *Client }
+
+// Decide implements chatops.Decider.
+func (d ChatDecider) Decide(ctx context.Context, workflowID string, dec chatops.Decision) (string, error) {
+	st, err := d.Client.Decide(ctx, workflowID, workflows.DecisionRequest{
+		Approver: dec.Approver, Decision: dec.Decision, Reason: dec.Reason, Via: "chat",
+	})
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%s recorded your %s on %s (%s): now %s, %d of %d approvals", "infraflow", dec.Decision, workflowID, st.Title,
+		st.Status, len(st.Approvals), st.Quorum), nil
+}
+
+// Pending implements chatops.Decider.
+func (d ChatDecider) Pending(ctx context.Context) ([]chatops.Pending, error) {
+	open, err := d.Client.Pending(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]chatops.Pending, 0, len(open))
+	for _, p := range open {
+		out = append(out, chatops.Pending{
+			WorkflowID: p.WorkflowID, Title: p.Status.Title, Requester: p.Status.Requester,
+			Approvals: len(p.Status.Approvals), Quorum: p.Status.Quorum, Awaiting: p.Status.Awaiting, ExpiresAt: p.Status.ExpiresAt,
+		})
+	}
+	return out, nil
+}

@@ -1,0 +1,195 @@
+package workflows
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/infraflow/infraflow/activities"
+	"github.com/infraflow/infraflow/internal/searchattr"
+)
+
+// Approval waits, durably, for people to decide on a request: approved at the
+// quorum, rejected by any one rejection, expired when nobody decides in time.
+// Other workflows run it as a child; it can also be started alone.
+func Approval(ctx workflow.Context, in ApprovalInput) (ApprovalStatus, error) {
+	expiry, _ := parseDuration(in.Expiry, defaultExpiry)
+	reminderEvery, _ := parseDuration(in.ReminderInterval, defaultReminderInterval)
+	started := workflow.Now(ctx)
+	a := &approval{in: in, ApprovalStatus: ApprovalStatus{
+		Status:    ApprovalPending,
+		Title:     in.Title,
+		Requester: in.Requester,
+		Quorum:    in.quorum(),
+		ExpiresAt: started.Add(expiry),
+		Audit:     []AuditEntry{},
+		Approvals: []string{},
+	}}
+	// Handlers come first so no early decision finds the workflow deaf; until
+	// the approvers are known every decision is refused as unauthorised.
+	if err := registerDecisionHandlers(ctx, a); err != nil {
+		return a.snapshot(), err
+	}
+	if err := workflow.SetQueryHandler(ctx, ProgressQuery, func() (Progress, error) {
+		return Progress{Phase: "approval " + a.Status, Done: len(a.Approvals), Total: a.Quorum}, nil
+	}); err != nil {
+		return a.snapshot(), err
+	}
+	if err := workflow.UpsertTypedSearchAttributes(ctx,
+		searchattr.ApprovalState.ValueSet(ApprovalPending), searchattr.Requester.ValueSet(in.Requester)); err != nil {
+		return a.snapshot(), err
+	}
+
+	eligible, err := resolveApprovers(ctx, in)
+	if err != nil {
+		return a.snapshot(), err
+	}
+	a.Eligible = eligible
+	a.Awaiting = slices.DeleteFunc(slices.Clone(eligible), func(p string) bool { return p == in.Requester })
+	if len(a.Awaiting) < a.Quorum {
+		return a.snapshot(), invalidInput(&FieldError{Field: "quorum",
+			Problem: fmt.Sprintf("is %d but only %d people besides the requester may approve (%v)", a.Quorum, len(a.Awaiting), a.Awaiting),
+			Fix:     "lower the quorum or add approvers or groups"})
+	}
+
+	notify(ctx, a, activities.NoticeRequest, a.Awaiting)
+	escalateAt := started.Add(time.Duration(float64(expiry) * in.escalateAfter()))
+	nextReminder := started.Add(reminderEvery)
+	for a.Status == ApprovalPending {
+		next := a.ExpiresAt
+		if reminderEvery > 0 && nextReminder.Before(next) {
+			next = nextReminder
+		}
+		if len(in.Escalation) > 0 && !a.Escalated && escalateAt.Before(next) {
+			next = escalateAt
+		}
+		decided, err := workflow.AwaitWithTimeout(ctx, next.Sub(workflow.Now(ctx)), func() bool { return a.Status != ApprovalPending })
+		if err != nil {
+			return a.snapshot(), err
+		}
+		if decided {
+			break
+		}
+		now := workflow.Now(ctx)
+		switch {
+		case !now.Before(a.ExpiresAt):
+			a.close(ApprovalExpired, "expiry", fmt.Sprintf("no decision within %s", expiry))
+		case len(in.Escalation) > 0 && !a.Escalated && !now.Before(escalateAt):
+			a.Escalated = true
+			notify(ctx, a, activities.NoticeEscalation, in.Escalation)
+		case reminderEvery > 0 && !now.Before(nextReminder):
+			a.Reminders++
+			nextReminder = nextReminder.Add(reminderEvery)
+			notify(ctx, a, activities.NoticeReminder, a.Awaiting)
+		}
+	}
+
+	if err := workflow.UpsertTypedSearchAttributes(ctx, searchattr.ApprovalState.ValueSet(a.Status)); err != nil {
+		return a.snapshot(), err
+	}
+	notify(ctx, a, activities.NoticeOutcome, append(slices.Clone(a.Eligible), in.Requester))
+	// Let in-flight Updates finish and record decisions that raced the close.
+	if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) }); err != nil {
+		return a.snapshot(), err
+	}
+	drainSignals(ctx, a)
+	workflow.GetLogger(ctx).Info("Approval closed", "status", a.Status, "by", a.ClosedBy)
+	return a.snapshot(), nil
+}
+
+func registerDecisionHandlers(ctx workflow.Context, a *approval) error {
+	if err := workflow.SetQueryHandler(ctx, ApprovalStateQuery, func() (ApprovalStatus, error) { return a.snapshot(), nil }); err != nil {
+		return err
+	}
+	if err := workflow.SetUpdateHandlerWithOptions(ctx, DecideUpdate,
+		func(ctx workflow.Context, req DecisionRequest) (ApprovalStatus, error) {
+			// The state may have moved since validation (another decision in the
+			// same task); the rules are applied again, and a refusal recorded.
+			if refusal := a.record(workflow.Now(ctx), req, "update"); refusal != "" {
+				return a.snapshot(), temporal.NewApplicationError("decision refused: "+refusal, ErrTypeDecisionRefusedRecorded)
+			}
+			return a.snapshot(), nil
+		},
+		workflow.UpdateHandlerOptions{Validator: func(req DecisionRequest) error {
+			if refusal := a.refusal(req); refusal != "" {
+				return temporal.NewApplicationError("decision refused: "+refusal, ErrTypeDecisionRefused)
+			}
+			return nil
+		}},
+	); err != nil {
+		return err
+	}
+	signals := workflow.GetSignalChannel(ctx, DecisionSignal)
+	workflow.Go(ctx, func(ctx workflow.Context) {
+		for {
+			var req DecisionRequest
+			signals.Receive(ctx, &req)
+			if refusal := a.record(workflow.Now(ctx), req, "signal"); refusal != "" {
+				workflow.GetLogger(ctx).Warn("Refused decision signal", "approver", req.Approver, "refusal", refusal)
+			}
+		}
+	})
+	return nil
+}
+
+// drainSignals records signals that arrived in the last workflow task, after
+// the close; each is refused, and recorded rather than silently dropped.
+func drainSignals(ctx workflow.Context, a *approval) {
+	signals := workflow.GetSignalChannel(ctx, DecisionSignal)
+	for {
+		var req DecisionRequest
+		if !signals.ReceiveAsync(&req) {
+			return
+		}
+		a.record(workflow.Now(ctx), req, "signal")
+	}
+}
+
+func resolveApprovers(ctx workflow.Context, in ApprovalInput) ([]string, error) {
+	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: 30 * time.Second,
+		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 5},
+	})
+	var a *activities.Activities
+	var eligible []string
+	err := workflow.ExecuteActivity(ctx, a.ResolveApprovers, activities.ResolveApproversInput{People: in.Approvers, Groups: in.Groups}).Get(ctx, &eligible)
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) && appErr.Type() == activities.ErrTypeUnknownGroup {
+		return nil, invalidInput(&FieldError{Field: "groups", Problem: appErr.Message(), Fix: "name a group from the worker's directory"})
+	}
+	return eligible, err
+}
+
+// notify tells people in chat; a chat outage must not decide an approval, so a
+// failed notification is recorded and the workflow goes on.
+func notify(ctx workflow.Context, a *approval, kind string, recipients []string) {
+	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: 30 * time.Second,
+		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 5, InitialInterval: time.Second},
+	})
+	var acts *activities.Activities
+	notice := activities.ApprovalNotice{
+		Kind:       kind,
+		WorkflowID: workflow.GetInfo(ctx).WorkflowExecution.ID,
+		Title:      a.in.Title,
+		Summary:    a.in.Summary,
+		Link:       a.in.Link,
+		Payload:    a.in.Payload,
+		Requester:  a.Requester,
+		Recipients: slices.Clone(recipients),
+		Quorum:     a.Quorum,
+		Approvals:  slices.Clone(a.Approvals),
+		ExpiresAt:  a.ExpiresAt,
+		Status:     a.Status,
+		ClosedBy:   a.ClosedBy,
+		Reason:     a.Reason,
+	}
+	if err := workflow.ExecuteActivity(ctx, acts.NotifyApproval, notice).Get(ctx, nil); err != nil {
+		workflow.GetLogger(ctx).Warn("Chat notification failed", "kind", kind, "error", err)
+		a.NotifyErrors = append(a.NotifyErrors, fmt.Sprintf("%s: %v", kind, err))
+	}
+}
