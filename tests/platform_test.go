@@ -67,10 +67,12 @@ type platform struct {
 	frontend  string
 	ui        string
 	metrics   string
+	chat      string
 	taskQueue string
-	cmd       *exec.Cmd
-	log       *syncBuffer
-	exited    chan error
+	// webhook receives the platform's chat notices.
+	webhook   *webhookReceiver
+	extraArgs []string
+	*process
 }
 
 // newPlatform picks free ports and a data dir; start launches it.
@@ -82,53 +84,70 @@ func newPlatform(t *testing.T) *platform {
 		frontend:  freeAddr(t),
 		ui:        freeAddr(t),
 		metrics:   freeAddr(t),
+		chat:      freeAddr(t),
+		webhook:   newWebhookReceiver(t),
 		taskQueue: "e2e-" + strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-")),
 	}
 }
 
 func (p *platform) start() {
 	p.t.Helper()
-	p.log = &syncBuffer{}
-	p.cmd = exec.Command(workerBin, "--dev",
+	p.process = startProcess(p.t, workerBin, append([]string{"--dev",
 		"--data-dir", p.dataDir,
 		"--frontend-address", p.frontend,
 		"--ui-address", p.ui,
 		"--metrics-address", p.metrics,
-		"--task-queue", p.taskQueue)
+		"--chat-address", p.chat,
+		"--chat-webhook-url", p.webhook.url(),
+		"--task-queue", p.taskQueue}, p.extraArgs...)...)
+}
+
+// process is a running worker binary (with or without --dev).
+type process struct {
+	t      *testing.T
+	cmd    *exec.Cmd
+	log    *syncBuffer
+	exited chan error
+}
+
+// startProcess runs the worker binary and waits until it says it is running.
+func startProcess(t *testing.T, bin string, args ...string) *process {
+	t.Helper()
+	p := &process{t: t, log: &syncBuffer{}, exited: make(chan error, 1)}
+	p.cmd = exec.Command(bin, args...)
 	p.cmd.Dir = ".."
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
 	// The developer's own TEMPORAL_* settings must not leak into the platform.
-	p.cmd.Env = withoutTemporalEnv()
+	p.cmd.Env = append(withoutTemporalEnv(), "INFRAFLOW_SLACK_SIGNING_SECRET="+signingSecret)
 	if err := p.cmd.Start(); err != nil {
-		p.t.Fatalf("starting worker --dev: %v", err)
+		t.Fatalf("starting %s: %v", bin, err)
 	}
-	p.exited = make(chan error, 1)
 	go func() { p.exited <- p.cmd.Wait() }()
-	p.t.Cleanup(func() {
+	t.Cleanup(func() {
 		if p.cmd.ProcessState == nil {
 			_ = p.cmd.Process.Kill()
 			<-p.exited
 		}
-		if p.t.Failed() {
-			p.t.Logf("platform output:\n%s", p.log)
+		if t.Failed() {
+			t.Logf("output of %s %s:\n%s", filepath.Base(bin), strings.Join(args, " "), p.log)
 		}
 	})
-
 	deadline := time.Now().Add(60 * time.Second)
 	for !strings.Contains(p.log.String(), "infraflow worker is running") {
 		select {
 		case err := <-p.exited:
-			p.t.Fatalf("worker --dev exited before it was ready: %v\n%s", err, p.log)
+			t.Fatalf("%s exited before it was ready: %v\n%s", bin, err, p.log)
 		case <-time.After(100 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			p.t.Fatalf("worker --dev not ready after 60s:\n%s", p.log)
+			t.Fatalf("%s not ready after 60s:\n%s", bin, p.log)
 		}
 	}
+	return p
 }
 
 // kill is SIGKILL: no shutdown code runs, as in a crash.
-func (p *platform) kill() {
+func (p *process) kill() {
 	p.t.Helper()
 	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		p.t.Fatal(err)

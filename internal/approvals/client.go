@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"go.temporal.io/api/enums/v1"
@@ -26,10 +27,13 @@ type Client struct {
 	Namespace string
 }
 
+// refusedPrefix starts the workflow's refusal messages, which RefusedError adds back.
+const refusedPrefix = "decision refused: "
+
 // RefusedError is a decision the approval refused, with its reason.
 type RefusedError struct{ Reason string }
 
-func (e *RefusedError) Error() string { return "decision refused: " + e.Reason }
+func (e *RefusedError) Error() string { return refusedPrefix + e.Reason }
 
 // Decide sends the decision as an Update and waits for the outcome. A refused
 // Update never enters history, so the same decision is then sent as a Signal:
@@ -51,13 +55,14 @@ func (c *Client) Decide(ctx context.Context, workflowID string, req workflows.De
 	case err == nil:
 		return status, nil
 	case errors.As(err, &appErr) && appErr.Type() == workflows.ErrTypeDecisionRefused:
-		refusal := &RefusedError{Reason: appErr.Message()}
-		if sigErr := c.Temporal.SignalWorkflow(ctx, workflowID, "", workflows.DecisionSignal, req); sigErr != nil {
+		refusal := &RefusedError{Reason: strings.TrimPrefix(appErr.Message(), refusedPrefix)}
+		// A workflow that completed meanwhile has nothing left to record into.
+		if sigErr := c.Temporal.SignalWorkflow(ctx, workflowID, "", workflows.DecisionSignal, req); sigErr != nil && !isNotFound(sigErr) {
 			return status, fmt.Errorf("%w (and recording the refusal failed: %v)", refusal, sigErr)
 		}
 		return status, refusal
 	case errors.As(err, &appErr) && appErr.Type() == workflows.ErrTypeDecisionRefusedRecorded:
-		return status, &RefusedError{Reason: appErr.Message()}
+		return status, &RefusedError{Reason: strings.TrimPrefix(appErr.Message(), refusedPrefix)}
 	case isNotFound(err):
 		return status, &RefusedError{Reason: fmt.Sprintf("approval %s is closed or does not exist; no more decisions are taken", workflowID)}
 	default:
