@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"go.temporal.io/sdk/temporal"
+
+	"github.com/infraflow/infraflow/internal/directory"
 )
 
 // ErrTypeUnknownGroup marks a group the directory does not know.
@@ -23,11 +25,15 @@ type ResolveApproversInput struct {
 // so the workflow records exactly who was eligible when the request opened.
 func (a *Activities) ResolveApprovers(_ context.Context, in ResolveApproversInput) ([]string, error) {
 	people := slices.Clone(in.People)
+	dir := a.Directory
+	if dir == nil {
+		dir = &directory.Directory{}
+	}
 	for _, group := range in.Groups {
-		members, ok := a.Directory.Members(group)
+		members, ok := dir.Members(group)
 		if !ok {
 			return nil, temporal.NewNonRetryableApplicationError(
-				fmt.Sprintf("group %q is not in the directory (known groups: %s)", group, strings.Join(a.Directory.Groups(), ", ")),
+				fmt.Sprintf("group %q is not in the directory (known groups: %s)", group, strings.Join(dir.Groups(), ", ")),
 				ErrTypeUnknownGroup, nil)
 		}
 		people = append(people, members...)

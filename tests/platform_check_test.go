@@ -24,10 +24,10 @@ func TestPlatformCheckFromTemporalCLISurvivesSIGKILL(t *testing.T) {
 	p := newPlatform(t)
 	p.start()
 
-	if code := httpStatus(t, "http://"+p.ui+"/"); code != 200 {
+	if code, _ := httpGet(t, "http://"+p.ui+"/"); code != 200 {
 		t.Fatalf("Web UI answered %d, want 200", code)
 	}
-	if body := httpBody(t, "http://"+p.metrics+"/metrics"); !strings.Contains(body, "go_goroutines") {
+	if _, body := httpGet(t, "http://"+p.metrics+"/metrics"); !strings.Contains(body, "go_goroutines") {
 		t.Errorf("metrics endpoint lacks go_goroutines:\n%.300s", body)
 	}
 

@@ -210,17 +210,8 @@ func (p *platform) workflowList() map[string]string {
 	return byID
 }
 
-func httpStatus(t *testing.T, url string) int {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatalf("GET %s: %v", url, err)
-	}
-	defer resp.Body.Close()
-	return resp.StatusCode
-}
-
-func httpBody(t *testing.T, url string) string {
+// httpGet returns the status and body of a GET.
+func httpGet(t *testing.T, url string) (int, string) {
 	t.Helper()
 	resp, err := http.Get(url)
 	if err != nil {
@@ -229,7 +220,7 @@ func httpBody(t *testing.T, url string) string {
 	defer resp.Body.Close()
 	var b bytes.Buffer
 	_, _ = b.ReadFrom(resp.Body)
-	return b.String()
+	return resp.StatusCode, b.String()
 }
 
 func freeAddr(t *testing.T) string {
