@@ -26,5 +26,6 @@ dev: tools build
 
 ## test: unit tests and end-to-end tests against the real local platform
 test: tools build
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	@echo "==> go test ./... (end-to-end tests start real platforms on free ports)"
 	@go test -timeout 30m ./...

@@ -72,8 +72,12 @@ func noticeText(n ApprovalNotice) string {
 const maxPayloadChars = 2500 // a Slack section's text limit is 3000
 
 func noticeBlocks(n ApprovalNotice) []slack.Block {
-	md := func(s string) *slack.TextBlockObject { return slack.NewTextBlockObject(slack.MarkdownType, s, false, false) }
-	plain := func(s string) *slack.TextBlockObject { return slack.NewTextBlockObject(slack.PlainTextType, s, false, false) }
+	md := func(s string) *slack.TextBlockObject {
+		return slack.NewTextBlockObject(slack.MarkdownType, s, false, false)
+	}
+	plain := func(s string) *slack.TextBlockObject {
+		return slack.NewTextBlockObject(slack.PlainTextType, s, false, false)
+	}
 
 	blocks := []slack.Block{slack.NewSectionBlock(md("*"+noticeText(n)+"*"), nil, nil)}
 	var facts []string

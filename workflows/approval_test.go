@@ -227,15 +227,15 @@ func TestExpiryRemindsEscalatesAndExpires(t *testing.T) {
 
 func TestApprovalInputProblemsFailFast(t *testing.T) {
 	cases := map[string]string{
-		`{"requester": "dave", "approvers": ["alice"]}`:                                   `field "title": is required`,
-		`{"title": "x", "approvers": ["alice"]}`:                                          `field "requester": is required`,
-		`{"title": "x", "requester": "dave"}`:                                             `field "approvers": no one may decide`,
-		`{"title": "x", "requester": "dave", "approvers": ["dave"]}`:                      `field "approvers": lists only the requester`,
-		`{"title": "x", "requester": "dave", "approvers": ["alice"], "quorum": 2}`:        `field "quorum": is 2 but only 1 approvers besides the requester`,
-		`{"title": "x", "requester": "dave", "approvers": ["alice"], "expiry": "soon"}`:   `field "expiry": "soon" is not a positive duration`,
-		`{"title": "x", "requester": "dave", "groups": ["nobody"]}`:                       `field "groups": group "nobody" is not in the directory (known groups: platform, security, sre)`,
-		`{"title": "x", "requester": "bob", "groups": ["platform"], "quorum": 2}`:         `field "quorum": is 2 but only 1 people besides the requester may approve`,
-		`{"title": "x", "requester": "dave", "approvers": ["alice"], "quorum": "two"}`:    `field "quorum": got a JSON string, want whole number`,
+		`{"requester": "dave", "approvers": ["alice"]}`:                                    `field "title": is required`,
+		`{"title": "x", "approvers": ["alice"]}`:                                           `field "requester": is required`,
+		`{"title": "x", "requester": "dave"}`:                                              `field "approvers": no one may decide`,
+		`{"title": "x", "requester": "dave", "approvers": ["dave"]}`:                       `field "approvers": lists only the requester`,
+		`{"title": "x", "requester": "dave", "approvers": ["alice"], "quorum": 2}`:         `field "quorum": is 2 but only 1 approvers besides the requester`,
+		`{"title": "x", "requester": "dave", "approvers": ["alice"], "expiry": "soon"}`:    `field "expiry": "soon" is not a positive duration`,
+		`{"title": "x", "requester": "dave", "groups": ["nobody"]}`:                        `field "groups": group "nobody" is not in the directory (known groups: platform, security, sre)`,
+		`{"title": "x", "requester": "bob", "groups": ["platform"], "quorum": 2}`:          `field "quorum": is 2 but only 1 people besides the requester may approve`,
+		`{"title": "x", "requester": "dave", "approvers": ["alice"], "quorum": "two"}`:     `field "quorum": got a JSON string, want whole number`,
 		`{"title": "x", "requester": "dave", "approvers": ["alice"], "approver": ["bob"]}`: `field "approver": is not a known field`,
 	}
 	for input, want := range cases {

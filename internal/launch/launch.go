@@ -58,8 +58,8 @@ func Start(ctx context.Context, c client.Client, req Request) (client.WorkflowRu
 		id = req.Workflow.Command + "-" + uuid.NewString()[:8]
 	}
 	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID:                       id,
-		TaskQueue:                req.TaskQueue,
+		ID:        id,
+		TaskQueue: req.TaskQueue,
 	}, req.Workflow.Name, req.Input)
 	if err != nil {
 		return nil, fmt.Errorf("starting %s: %w", req.Workflow.Name, err)
