@@ -95,6 +95,84 @@ build_pulumi_cli() {
 		-o "$1" github.com/pulumi/pulumi/pkg/v3/cmd/pulumi)
 }
 
+build_etcd() {
+	(cd "$here/etcd" && go build -o "$1" go.etcd.io/etcd/server/v3)
+}
+
+# kube_build BINARY OUT: the component-base and client-go version ldflags are
+# what a release build sets; without them kubectl cannot parse the version.
+kube_build() {
+	local v=$KUBERNETES_VERSION minor
+	minor=$(echo "$v" | cut -d. -f2)
+	local ldflags=""
+	for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+		ldflags+=" -X $pkg.gitVersion=$v -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean"
+	done
+	(cd "$here/kubernetes" && go build -ldflags "$ldflags" -o "$2" "k8s.io/kubernetes/cmd/$1")
+}
+build_kube_apiserver() { kube_build kube-apiserver "$1"; }
+build_kube_controller_manager() { kube_build kube-controller-manager "$1"; }
+build_kube_scheduler() { kube_build kube-scheduler "$1"; }
+
+build_kwok() {
+	local gobin
+	gobin=$(mktemp -d)
+	GOBIN=$gobin go install "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION" && mv "$gobin/kwok" "$1"
+	local rc=$?
+	rm -rf "$gobin"
+	return $rc
+}
+
+# kwok_stages copies kwok's stage configs (fast node and pod lifecycles) next to
+# its binary: the local platform passes them to kwok with --config.
+kwok_stages() {
+	local dir="$cache/kwok-$KWOK_VERSION/stages" src
+	if [ ! -f "$dir/pod-ready.yaml" ]; then
+		src=$(go mod download -json "sigs.k8s.io/kwok@$KWOK_VERSION" | sed -n 's/.*"Dir": "\(.*\)",/\1/p')
+		[ -n "$src" ] || fail "could not download the kwok $KWOK_VERSION module for its stage configs"
+		mkdir -p "$dir"
+		cp "$src"/kustomize/stage/node/fast/node-initialize.yaml "$src"/kustomize/stage/node/heartbeat/node-heartbeat.yaml \
+			"$src"/kustomize/stage/pod/fast/pod-*.yaml "$dir"/
+		chmod u+w "$dir"/*.yaml
+	fi
+	ln -sfn "$dir" "$root/.infraflow/kwok-stages"
+}
+
+# The control plane builds one after another (they share most of the
+# Kubernetes compile), beside the two CLI builds.
+build_control_plane() {
+	build_tool etcd "$ETCD_VERSION" "^etcd Version: ${ETCD_VERSION#v}\$" build_etcd 2 --version &&
+		build_tool kube-apiserver "$KUBERNETES_VERSION" "^Kubernetes $KUBERNETES_VERSION\$" build_kube_apiserver 10 --version &&
+		build_tool kube-controller-manager "$KUBERNETES_VERSION" "^Kubernetes $KUBERNETES_VERSION\$" build_kube_controller_manager 2 --version &&
+		build_tool kube-scheduler "$KUBERNETES_VERSION" "^Kubernetes $KUBERNETES_VERSION\$" build_kube_scheduler 2 --version &&
+		build_tool kwok "$KWOK_VERSION" "$KWOK_VERSION" build_kwok 3 --version &&
+		kwok_stages
+}
+
+# The provider is this repository's own code: its cache key is a hash of its
+# sources, so an edit rebuilds it and an unchanged tree reuses the build.
+install_provider() {
+	local src="$root/stacks/local/provider" hash dir bin log plugin
+	hash=$(cd "$src" && find . -name '*.go' -o -name go.mod -o -name go.sum | LC_ALL=C sort | xargs sha256sum | sha256sum | cut -c1-16)
+	dir="$cache/pulumi-resource-infraflow-$hash"
+	bin="$dir/pulumi-resource-infraflow"
+	log="$dir.build.log"
+	if [ ! -x "$bin" ]; then
+		say "pulumi-resource-infraflow (the local stack's provider): building; a cold build takes about 3 minutes (log: $log)"
+		mkdir -p "$dir"
+		(cd "$src" && go build -ldflags "-X main.Version=$PROVIDER_VERSION" -o "$bin.partial" .) >"$log" 2>&1 \
+			|| { tail -n 15 "$log" >&2; fail "building pulumi-resource-infraflow failed" "$retry" "$log"; }
+		mv "$bin.partial" "$bin"
+	fi
+	plugin="${PULUMI_HOME:-$HOME/.pulumi}/plugins/resource-infraflow-v$PROVIDER_VERSION/pulumi-resource-infraflow"
+	if ! cmp -s "$bin" "$plugin"; then
+		"$bindir/pulumi" plugin install resource infraflow "$PROVIDER_VERSION" --file "$bin" --reinstall >"$log.install" 2>&1 \
+			|| fail "installing pulumi-resource-infraflow into the Pulumi plugin cache failed (see $log.install)"
+	fi
+	ln -sfn "$bin" "$bindir/pulumi-resource-infraflow"
+	ok "pulumi-resource-infraflow $PROVIDER_VERSION (plugin cache: ${plugin%/*})"
+}
+
 started=$SECONDS
 say "infraflow tools (cache: $cache, links: $bindir)"
 install_apt_packages
@@ -104,8 +182,13 @@ build_tool temporal "$TEMPORAL_CLI_VERSION" "^temporal version ${TEMPORAL_CLI_VE
 temporal_build=$!
 build_tool pulumi "$PULUMI_VERSION" "^$PULUMI_VERSION\$" build_pulumi_cli 10 version &
 pulumi_build=$!
+build_control_plane &
+control_plane_build=$!
 failed=0
 wait $temporal_build || failed=1
 wait $pulumi_build || failed=1
+wait $control_plane_build || failed=1
 [ $failed -eq 0 ] || exit 1
+# Needs the pulumi CLI to install the plugin.
+install_provider
 say "tools ready in $((SECONDS - started)) s; add $bindir to PATH to use them directly"

@@ -16,6 +16,10 @@ var (
 	TemporalCLIVersion    = pinned("TEMPORAL_CLI_VERSION")
 	PulumiVersion         = pinned("PULUMI_VERSION")
 	TemporalServerVersion = pinned("TEMPORAL_SERVER_VERSION")
+	KubernetesVersion     = pinned("KUBERNETES_VERSION")
+	EtcdVersion           = pinned("ETCD_VERSION")
+	KwokVersion           = pinned("KWOK_VERSION")
+	ProviderVersion       = pinned("PROVIDER_VERSION")
 )
 
 func pinned(key string) string {

@@ -1,0 +1,337 @@
+package localenv
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+)
+
+// KubernetesOptions say where the local control plane keeps its state and listens.
+type KubernetesOptions struct {
+	// DataDir holds etcd's data, the PKI, logs and the kubeconfig.
+	DataDir string
+	// APIServerAddress is kube-apiserver's host:port.
+	APIServerAddress string
+	// KwokStagesDir holds kwok's stage configs (fast node and pod lifecycles).
+	KwokStagesDir string
+}
+
+// Kubernetes is a running local control plane: etcd, kube-apiserver,
+// kube-controller-manager, kube-scheduler and kwok, which fakes the nodes and
+// the pods' containers.
+type Kubernetes struct {
+	Kubeconfig string
+	Server     string
+	procs      []*managedProcess // in start order
+}
+
+// ControlPlaneBinaries are the programs StartKubernetes runs; `make tools` builds them.
+var ControlPlaneBinaries = []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok"}
+
+// ErrBinariesMissing says the control plane cannot start on this machine yet.
+var ErrBinariesMissing = errors.New("local Kubernetes binaries missing")
+
+const adminToken = "infraflow-local-admin"
+
+// StartKubernetes starts the control plane and waits until the API server is
+// ready and a fake node is Ready to take pods.
+func StartKubernetes(ctx context.Context, opts KubernetesOptions) (k *Kubernetes, err error) {
+	var missing []string
+	for _, b := range ControlPlaneBinaries {
+		if _, err := exec.LookPath(b); err != nil {
+			missing = append(missing, b)
+		}
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("%w: %s (run `make tools`)", ErrBinariesMissing, strings.Join(missing, ", "))
+	}
+	if err := portFree(opts.APIServerAddress); err != nil {
+		return nil, err
+	}
+	host, _, err := splitHostPort(opts.APIServerAddress, "Kubernetes API address")
+	if err != nil {
+		return nil, err
+	}
+	p := pki{dir: filepath.Join(opts.DataDir, "pki")}
+	if err := p.ensure(); err != nil {
+		return nil, fmt.Errorf("creating the local Kubernetes PKI: %w", err)
+	}
+	k = &Kubernetes{Server: "https://" + opts.APIServerAddress, Kubeconfig: filepath.Join(opts.DataDir, "kubeconfig")}
+	if err := writeKubeconfig(k.Kubeconfig, k.Server, p.caCert()); err != nil {
+		return nil, err
+	}
+	tokens := filepath.Join(opts.DataDir, "tokens.csv")
+	if err := os.WriteFile(tokens, []byte(adminToken+",infraflow-admin,infraflow-admin,system:masters\n"), 0o600); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			k.Stop()
+		}
+	}()
+
+	etcdClient, etcdPeer := freeAddrOn(host), freeAddrOn(host)
+	logs := filepath.Join(opts.DataDir, "logs")
+	start := func(name string, args ...string) error {
+		proc, err := startManaged(logs, name, args...)
+		if err == nil {
+			k.procs = append(k.procs, proc)
+		}
+		return err
+	}
+	if err := start("etcd",
+		"--data-dir", filepath.Join(opts.DataDir, "etcd"),
+		"--listen-client-urls", "http://"+etcdClient, "--advertise-client-urls", "http://"+etcdClient,
+		"--listen-peer-urls", "http://"+etcdPeer, "--initial-advertise-peer-urls", "http://"+etcdPeer,
+		"--initial-cluster", "default=http://"+etcdPeer,
+		"--quota-backend-bytes", "1073741824",
+	); err != nil {
+		return k, err
+	}
+	_, port, _ := net.SplitHostPort(opts.APIServerAddress)
+	if err := start("kube-apiserver",
+		"--etcd-servers", "http://"+etcdClient,
+		"--bind-address", host, "--advertise-address", host, "--secure-port", port,
+		"--tls-cert-file", p.serverCert(), "--tls-private-key-file", p.serverKey(), "--client-ca-file", p.caCert(),
+		"--token-auth-file", tokens,
+		"--authorization-mode", "RBAC",
+		"--service-account-issuer", "https://kubernetes.default.svc.cluster.local",
+		"--service-account-key-file", p.saPub(), "--service-account-signing-key-file", p.saKey(),
+		"--service-cluster-ip-range", "10.96.0.0/16",
+		"--allow-privileged",
+	); err != nil {
+		return k, err
+	}
+	if err := k.waitReady(ctx, p.caCert()); err != nil {
+		return k, err
+	}
+	if err := start("kube-controller-manager",
+		"--kubeconfig", k.Kubeconfig, "--authentication-kubeconfig", k.Kubeconfig, "--authorization-kubeconfig", k.Kubeconfig,
+		"--bind-address", host, "--secure-port", freePortOn(host),
+		"--service-account-private-key-file", p.saKey(), "--root-ca-file", p.caCert(),
+		"--leader-elect=false", "--controllers", "*,-nodeipam,-nodelifecycle,-cloud-node-lifecycle,-route,-service",
+	); err != nil {
+		return k, err
+	}
+	if err := start("kube-scheduler",
+		"--kubeconfig", k.Kubeconfig, "--authentication-kubeconfig", k.Kubeconfig, "--authorization-kubeconfig", k.Kubeconfig,
+		"--bind-address", host, "--secure-port", freePortOn(host), "--leader-elect=false",
+	); err != nil {
+		return k, err
+	}
+	kwokArgs := []string{"--kubeconfig", k.Kubeconfig, "--manage-all-nodes=false",
+		"--manage-nodes-with-annotation-selector", "kwok.x-k8s.io/node=fake",
+		"--server-address", freeAddrOn(host), "--cidr", "10.244.0.0/16", "--node-ip", host}
+	stages, _ := filepath.Glob(filepath.Join(opts.KwokStagesDir, "*.yaml"))
+	if len(stages) == 0 {
+		return k, fmt.Errorf("no kwok stage configs in %s (run `make tools`)", opts.KwokStagesDir)
+	}
+	for _, s := range stages {
+		kwokArgs = append(kwokArgs, "--config", s)
+	}
+	if err := start("kwok", kwokArgs...); err != nil {
+		return k, err
+	}
+	return k, nil
+}
+
+// Stop stops the control plane in reverse order: the API server before etcd.
+func (k *Kubernetes) Stop() {
+	for i := len(k.procs) - 1; i >= 0; i-- {
+		k.procs[i].stop()
+	}
+	k.procs = nil
+}
+
+// Token is the local admin's bearer token (the kubeconfig carries it too).
+func (k *Kubernetes) Token() string { return adminToken }
+
+func (k *Kubernetes) waitReady(ctx context.Context, caFile string) error {
+	ca, err := os.ReadFile(caFile)
+	if err != nil {
+		return err
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(ca)
+	hc := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	deadline := time.Now().Add(60 * time.Second)
+	var last string
+	for time.Now().Before(deadline) {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, k.Server+"/readyz", nil)
+		req.Header.Set("Authorization", "Bearer "+adminToken)
+		resp, err := hc.Do(req)
+		if err == nil {
+			_ = resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			last = resp.Status
+		} else {
+			last = err.Error()
+		}
+		for _, p := range k.procs {
+			if exited := p.exited(); exited != nil {
+				return fmt.Errorf("%s exited while the API server was starting: %v (log: %s)", p.name, exited, p.logPath)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("kube-apiserver not ready after 60s (%s); logs in %s", last, filepath.Dir(k.procs[len(k.procs)-1].logPath))
+}
+
+func writeKubeconfig(path, server, caFile string) error {
+	config := fmt.Sprintf(`apiVersion: v1
+kind: Config
+clusters:
+- name: infraflow-local
+  cluster:
+    server: %s
+    certificate-authority: %s
+users:
+- name: infraflow-admin
+  user:
+    token: %s
+contexts:
+- name: infraflow-local
+  context:
+    cluster: infraflow-local
+    user: infraflow-admin
+current-context: infraflow-local
+`, server, caFile, adminToken)
+	return os.WriteFile(path, []byte(config), 0o600)
+}
+
+// managedProcess is one control-plane program, logging to its own file.
+type managedProcess struct {
+	name    string
+	cmd     *exec.Cmd
+	logPath string
+	done    chan struct{}
+	err     error
+}
+
+func startManaged(logDir, name string, args ...string) (*managedProcess, error) {
+	if err := os.MkdirAll(logDir, 0o755); err != nil {
+		return nil, err
+	}
+	logPath := filepath.Join(logDir, name+".log")
+	log, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(name, args...)
+	cmd.Stdout, cmd.Stderr = log, log
+	// If infraflow dies, even by SIGKILL, the control plane goes with it
+	// instead of holding its ports against the next start.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		_ = log.Close()
+		return nil, fmt.Errorf("starting %s: %w", name, err)
+	}
+	p := &managedProcess{name: name, cmd: cmd, logPath: logPath, done: make(chan struct{})}
+	go func() {
+		p.err = cmd.Wait()
+		_ = log.Close()
+		close(p.done)
+	}()
+	return p, nil
+}
+
+// exited returns the exit error once the process has ended, else nil.
+func (p *managedProcess) exited() error {
+	select {
+	case <-p.done:
+		if p.err == nil {
+			return errors.New("exited")
+		}
+		return p.err
+	default:
+		return nil
+	}
+}
+
+func (p *managedProcess) stop() {
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(15 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+func freeAddrOn(host string) string {
+	return net.JoinHostPort(host, freePortOn(host))
+}
+
+func freePortOn(host string) string {
+	port, err := freePort(host)
+	if err != nil {
+		return "0"
+	}
+	return fmt.Sprint(port)
+}
+
+// fakeNode is the node kwok pretends to run; pods scheduled to it become
+// Running without containers.
+const fakeNode = "kwok-node-0"
+
+// EnsureFakeNode registers the kwok-managed node if it is not there yet.
+func (k *Kubernetes) EnsureFakeNode(ctx context.Context) error {
+	cs, err := k.Clientset()
+	if err != nil {
+		return err
+	}
+	_, err = cs.CoreV1().Nodes().Get(ctx, fakeNode, metav1.GetOptions{})
+	if err == nil {
+		return nil
+	}
+	if !apierrors.IsNotFound(err) {
+		return fmt.Errorf("reading node %s: %w", fakeNode, err)
+	}
+	node := &corev1.Node{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:        fakeNode,
+			Annotations: map[string]string{"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
+			Labels:      map[string]string{"type": "kwok", "kubernetes.io/hostname": fakeNode, "kubernetes.io/os": "linux"},
+		},
+		Status: corev1.NodeStatus{
+			Allocatable: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("64"), corev1.ResourceMemory: resource.MustParse("256Gi"), corev1.ResourcePods: resource.MustParse("500")},
+			Capacity:    corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("64"), corev1.ResourceMemory: resource.MustParse("256Gi"), corev1.ResourcePods: resource.MustParse("500")},
+		},
+	}
+	if _, err := cs.CoreV1().Nodes().Create(ctx, node, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("registering node %s: %w", fakeNode, err)
+	}
+	return nil
+}
+
+// Clientset is a client-go client for the local control plane.
+func (k *Kubernetes) Clientset() (*kubernetes.Clientset, error) {
+	cfg, err := clientcmd.BuildConfigFromFlags("", k.Kubeconfig)
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", k.Kubeconfig, err)
+	}
+	return kubernetes.NewForConfig(cfg)
+}

@@ -1,0 +1,397 @@
+package pulumistack
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/auto"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/events"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/optdestroy"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/optpreview"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/optrefresh"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/optup"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/apitype"
+)
+
+// Change is one planned resource change, as policies and people see it.
+type Change struct {
+	Op   string `json:"op"`
+	Type string `json:"type"`
+	Name string `json:"name"`
+	// Diffs are the input keys that change.
+	Diffs []string       `json:"diffs,omitempty"`
+	Old   map[string]any `json:"old,omitempty"`
+	New   map[string]any `json:"new,omitempty"`
+}
+
+// Plan is what a preview says would happen.
+type Plan struct {
+	Changes []Change       `json:"changes"`
+	Summary map[string]int `json:"summary"`
+}
+
+// Changing says whether anything but "same" is planned.
+func (p Plan) Changing() bool {
+	for op, n := range p.Summary {
+		if op != string(apitype.OpSame) && n > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// Text is a short diff summary for people (approval requests, logs).
+func (p Plan) Text() string {
+	var lines []string
+	for _, c := range p.Changes {
+		if c.Op == string(apitype.OpSame) {
+			continue
+		}
+		line := fmt.Sprintf("%-8s %s %s", c.Op, c.Type, c.Name)
+		for _, k := range c.Diffs {
+			line += fmt.Sprintf("\n           %s: %v -> %v", k, c.Old[k], c.New[k])
+		}
+		lines = append(lines, line)
+	}
+	if len(lines) == 0 {
+		return "no changes"
+	}
+	return strings.Join(lines, "\n")
+}
+
+// Progress is where a running engine operation is.
+type Progress struct {
+	Done    int    `json:"done"`
+	Total   int    `json:"total"`
+	Current string `json:"current,omitempty"`
+}
+
+// Preview plans an update (refresh first, so drift counts as a change).
+func Preview(ctx context.Context, stack auto.Stack) (Plan, error) {
+	ch := make(chan events.EngineEvent)
+	collected := collectChanges(ch)
+	res, err := stack.Preview(ctx, optpreview.EventStreams(ch), optpreview.Refresh())
+	changes := <-collected
+	if err != nil {
+		return Plan{}, fmt.Errorf("preview of %s: %w", stack.Name(), err)
+	}
+	return Plan{Changes: changes, Summary: summary(res.ChangeSummary)}, nil
+}
+
+// PreviewDestroy plans a destroy.
+func PreviewDestroy(ctx context.Context, stack auto.Stack) (Plan, error) {
+	ch := make(chan events.EngineEvent)
+	collected := collectChanges(ch)
+	res, err := stack.PreviewDestroy(ctx, optdestroy.EventStreams(ch))
+	changes := <-collected
+	if err != nil {
+		return Plan{}, fmt.Errorf("destroy preview of %s: %w", stack.Name(), err)
+	}
+	return Plan{Changes: changes, Summary: summary(res.ChangeSummary)}, nil
+}
+
+// PreviewRefresh reports drift: what a refresh would change in the state.
+func PreviewRefresh(ctx context.Context, stack auto.Stack) (Plan, error) {
+	ch := make(chan events.EngineEvent)
+	collected := collectChanges(ch)
+	res, err := stack.PreviewRefresh(ctx, optrefresh.EventStreams(ch))
+	changes := <-collected
+	if err != nil {
+		return Plan{}, fmt.Errorf("refresh preview of %s: %w", stack.Name(), err)
+	}
+	return Plan{Changes: changes, Summary: summary(res.ChangeSummary)}, nil
+}
+
+// Up applies the program, reporting progress as resources finish.
+func Up(ctx context.Context, stack auto.Stack, total int, report func(Progress)) (map[string]any, error) {
+	ch := make(chan events.EngineEvent)
+	done := trackProgress(ch, total, report)
+	res, err := stack.Up(ctx, optup.EventStreams(ch), optup.Refresh())
+	<-done
+	if err != nil {
+		return nil, fmt.Errorf("up of %s: %w", stack.Name(), err)
+	}
+	return plainOutputs(res.Outputs), nil
+}
+
+// Destroy removes every resource of the stack, reporting progress.
+func Destroy(ctx context.Context, stack auto.Stack, total int, report func(Progress)) error {
+	ch := make(chan events.EngineEvent)
+	done := trackProgress(ch, total, report)
+	_, err := stack.Destroy(ctx, optdestroy.EventStreams(ch), optdestroy.Refresh())
+	<-done
+	if err != nil {
+		return fmt.Errorf("destroy of %s: %w", stack.Name(), err)
+	}
+	return nil
+}
+
+// Outputs returns the stack's current outputs.
+func Outputs(ctx context.Context, stack auto.Stack) (map[string]any, error) {
+	out, err := stack.Outputs(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("outputs of %s: %w", stack.Name(), err)
+	}
+	return plainOutputs(out), nil
+}
+
+// ResourceCount is how many resources (beyond the stack itself and providers) the state holds.
+func ResourceCount(ctx context.Context, stack auto.Stack) (int, error) {
+	dep, err := exportDeployment(ctx, stack)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, r := range dep.Resources {
+		if t := string(r.Type); t != "pulumi:pulumi:Stack" && !strings.HasPrefix(t, "pulumi:providers:") {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// PendingOperations lists operations the state records as in flight.
+func PendingOperations(ctx context.Context, stack auto.Stack) ([]string, error) {
+	dep, err := exportDeployment(ctx, stack)
+	if err != nil {
+		return nil, err
+	}
+	var ops []string
+	for _, op := range dep.PendingOperations {
+		ops = append(ops, fmt.Sprintf("%s %s", op.Type, op.Resource.URN))
+	}
+	return ops, nil
+}
+
+// Recover makes a stack usable after a run that was killed: it waits for (or
+// stops) an orphaned pulumi process still working on the stack, removes its
+// lock, and clears the operations the state recorded as in flight. Whatever
+// those operations did is found again by the refresh that every operation here
+// starts with, and the provider adopts objects that already exist, so nothing
+// is created twice. It returns what it had to do.
+func Recover(ctx context.Context, stack auto.Stack, stateDir string) ([]string, error) {
+	var did []string
+	if pids := orphans(stack.Name()); len(pids) > 0 {
+		did = append(did, fmt.Sprintf("waited for orphaned pulumi processes %v", pids))
+		deadline := time.Now().Add(30 * time.Second)
+		for len(orphans(stack.Name())) > 0 && time.Now().Before(deadline) {
+			time.Sleep(250 * time.Millisecond)
+		}
+		for _, pid := range orphans(stack.Name()) {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+			did = append(did, fmt.Sprintf("killed orphaned pulumi process %d", pid))
+		}
+	}
+	if locks := lockFiles(stateDir, stack.Name()); len(locks) > 0 {
+		if err := stack.Cancel(ctx); err != nil {
+			// Older DIY backends cannot cancel; the lock files are ours to remove.
+			for _, l := range locks {
+				_ = os.Remove(l)
+			}
+		}
+		did = append(did, fmt.Sprintf("removed %d stale lock(s)", len(locks)))
+	}
+	dep, err := exportDeployment(ctx, stack)
+	if err != nil {
+		return did, err
+	}
+	if len(dep.PendingOperations) > 0 {
+		for _, op := range dep.PendingOperations {
+			did = append(did, fmt.Sprintf("cleared pending %s of %s", op.Type, op.Resource.URN))
+		}
+		dep.PendingOperations = nil
+		raw, err := json.Marshal(dep)
+		if err != nil {
+			return did, err
+		}
+		if err := stack.Import(ctx, apitype.UntypedDeployment{Version: 3, Deployment: raw}); err != nil {
+			return did, fmt.Errorf("importing the state of %s without its pending operations: %w", stack.Name(), err)
+		}
+	}
+	return did, nil
+}
+
+func exportDeployment(ctx context.Context, stack auto.Stack) (apitype.DeploymentV3, error) {
+	var dep apitype.DeploymentV3
+	raw, err := stack.Export(ctx)
+	if err != nil {
+		return dep, fmt.Errorf("exporting the state of %s: %w", stack.Name(), err)
+	}
+	if len(raw.Deployment) == 0 {
+		return dep, nil
+	}
+	if err := json.Unmarshal(raw.Deployment, &dep); err != nil {
+		return dep, fmt.Errorf("reading the state of %s: %w", stack.Name(), err)
+	}
+	return dep, nil
+}
+
+// orphans finds pulumi CLI processes working on the stack whose parent has
+// died (adopted by init), left by a worker that was killed.
+func orphans(stackName string) []int {
+	entries, _ := os.ReadDir("/proc")
+	var pids []int
+	for _, e := range entries {
+		var pid int
+		if _, err := fmt.Sscanf(e.Name(), "%d", &pid); err != nil || pid == os.Getpid() {
+			continue
+		}
+		cmdline, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		if err != nil {
+			continue
+		}
+		args := strings.Split(strings.TrimRight(string(cmdline), "\x00"), "\x00")
+		if len(args) == 0 || path.Base(args[0]) != "pulumi" || !containsStack(args, stackName) {
+			continue
+		}
+		if parentPID(e.Name()) == os.Getpid() {
+			continue // ours, not an orphan
+		}
+		pids = append(pids, pid)
+	}
+	sort.Ints(pids)
+	return pids
+}
+
+func containsStack(args []string, stackName string) bool {
+	for i, a := range args {
+		if (a == "--stack" || a == "-s") && i+1 < len(args) && strings.HasSuffix(args[i+1], "/"+stackName) {
+			return true
+		}
+		if v, ok := strings.CutPrefix(a, "--stack="); ok && strings.HasSuffix(v, "/"+stackName) {
+			return true
+		}
+	}
+	return false
+}
+
+func parentPID(pid string) int {
+	stat, err := os.ReadFile("/proc/" + pid + "/stat")
+	if err != nil {
+		return 0
+	}
+	// The command name may contain spaces; fields after its closing paren are fixed.
+	fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
+	var ppid int
+	if len(fields) > 1 {
+		fmt.Sscanf(fields[1], "%d", &ppid)
+	}
+	return ppid
+}
+
+func lockFiles(stateDir, stackName string) []string {
+	// DIY backend layout: .pulumi/locks/<org>/<project>/<stack>/<id>.json
+	matches, _ := findFiles(stateDir+"/state/.pulumi/locks", stackName)
+	return matches
+}
+
+func findFiles(root, stackName string) ([]string, error) {
+	var out []string
+	entries, err := os.ReadDir(root)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range entries {
+		p := root + "/" + e.Name()
+		if e.IsDir() {
+			sub, _ := findFiles(p, stackName)
+			out = append(out, sub...)
+		} else if strings.HasSuffix(p, ".json") && path.Base(path.Dir(p)) == stackName {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+func collectChanges(ch <-chan events.EngineEvent) <-chan []Change {
+	out := make(chan []Change, 1)
+	go func() {
+		var changes []Change
+		for ev := range ch {
+			if ev.ResourcePreEvent == nil {
+				continue
+			}
+			m := ev.ResourcePreEvent.Metadata
+			if m.Type == "pulumi:pulumi:Stack" || strings.HasPrefix(m.Type, "pulumi:providers:") {
+				continue
+			}
+			c := Change{Op: string(m.Op), Type: m.Type, Name: urnName(m.URN), Diffs: m.Diffs}
+			if m.Old != nil {
+				c.Old = m.Old.Inputs
+			}
+			if m.New != nil {
+				c.New = m.New.Inputs
+			}
+			changes = append(changes, c)
+		}
+		out <- changes
+	}()
+	return out
+}
+
+func trackProgress(ch <-chan events.EngineEvent, total int, report func(Progress)) <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		p := Progress{Total: total}
+		for ev := range ch {
+			switch {
+			case ev.ResourcePreEvent != nil && counts(ev.ResourcePreEvent.Metadata):
+				p.Current = string(ev.ResourcePreEvent.Metadata.Op) + " " + urnName(ev.ResourcePreEvent.Metadata.URN)
+			case ev.ResOutputsEvent != nil && counts(ev.ResOutputsEvent.Metadata):
+				p.Done++
+				p.Total = max(p.Total, p.Done)
+				p.Current = ""
+			default:
+				continue
+			}
+			report(p)
+		}
+	}()
+	return done
+}
+
+// counts says whether a step is one of the stack's own resources changing.
+func counts(m apitype.StepEventMetadata) bool {
+	return m.Op != apitype.OpSame && m.Op != apitype.OpRead && m.Op != apitype.OpRefresh &&
+		m.Type != "pulumi:pulumi:Stack" && !strings.HasPrefix(m.Type, "pulumi:providers:")
+}
+
+func urnName(urn string) string {
+	return urn[strings.LastIndex(urn, "::")+2:]
+}
+
+func summary(s map[apitype.OpType]int) map[string]int {
+	out := map[string]int{}
+	for op, n := range s {
+		out[string(op)] = n
+	}
+	return out
+}
+
+func plainOutputs(out auto.OutputMap) map[string]any {
+	plain := map[string]any{}
+	for k, v := range out {
+		if v.Secret {
+			plain[k] = "[secret]"
+			continue
+		}
+		plain[k] = v.Value
+	}
+	return plain
+}
+
+func randomSuffix() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}

@@ -1,0 +1,110 @@
+// Package pulumistack runs infraflow's Pulumi programs through the Automation
+// API on a file backend, and recovers a stack that a killed run left behind.
+package pulumistack
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/auto"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/tokens"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/workspace"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/infraflow/infraflow/stacks/local"
+)
+
+// programs maps catalog names (stacks.Catalog) to their Pulumi programs.
+var programs = map[string]pulumi.RunFunc{
+	"local": local.Program,
+}
+
+// Env is where stacks keep their state and what the local program needs.
+type Env struct {
+	// StateDir holds the file backend (state/), the SSH hosts (hosts/) and
+	// the passphrase that encrypts secrets in the state.
+	StateDir string
+	// Kubeconfig is the local control plane's kubeconfig (infraflow:kubeconfig).
+	Kubeconfig string
+}
+
+// Ref names one stack of one program.
+type Ref struct {
+	Program string `json:"program"`
+	Stack   string `json:"stack"`
+}
+
+func (r Ref) String() string { return r.Program + "/" + r.Stack }
+
+// Open selects (creating if needed) the stack and sets its configuration:
+// the program's values plus the provider settings infraflow manages.
+func (e Env) Open(ctx context.Context, ref Ref, config map[string]any) (auto.Stack, error) {
+	program, ok := programs[ref.Program]
+	if !ok {
+		return auto.Stack{}, fmt.Errorf("no Pulumi program %q in this worker", ref.Program)
+	}
+	backend := filepath.Join(e.StateDir, "state")
+	if err := os.MkdirAll(backend, 0o700); err != nil {
+		return auto.Stack{}, err
+	}
+	passphrase, err := e.passphrase()
+	if err != nil {
+		return auto.Stack{}, err
+	}
+	project := workspace.Project{
+		Name:    tokens.PackageName("infraflow-" + ref.Program),
+		Runtime: workspace.NewProjectRuntimeInfo("go", nil),
+		Backend: &workspace.ProjectBackend{URL: "file://" + backend},
+	}
+	stack, err := auto.UpsertStackInlineSource(ctx, ref.Stack, project.Name.String(), program,
+		auto.Project(project),
+		auto.EnvVars(map[string]string{
+			"PULUMI_CONFIG_PASSPHRASE":                    passphrase,
+			"PULUMI_SKIP_UPDATE_CHECK":                    "true",
+			"PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
+			"PULUMI_BACKEND_URL":                          "file://" + backend,
+		}))
+	if err != nil {
+		return auto.Stack{}, fmt.Errorf("opening stack %s: %w", ref, err)
+	}
+	values := auto.ConfigMap{
+		"infraflow:kubeconfig": {Value: e.Kubeconfig},
+		"infraflow:stateDir":   {Value: filepath.Join(e.StateDir, "hosts")},
+	}
+	keys := make([]string, 0, len(config))
+	for k := range config {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		values[k] = auto.ConfigValue{Value: fmt.Sprint(config[k])}
+	}
+	if err := stack.SetAllConfig(ctx, values); err != nil {
+		return auto.Stack{}, fmt.Errorf("setting config of %s: %w", ref, err)
+	}
+	return stack, nil
+}
+
+// passphrase encrypts secrets in the file backend; it is created once and
+// kept beside the state, as a real deployment keeps it in a secret store.
+func (e Env) passphrase() (string, error) {
+	if p := os.Getenv("PULUMI_CONFIG_PASSPHRASE"); p != "" {
+		return p, nil
+	}
+	path := filepath.Join(e.StateDir, "passphrase")
+	data, err := os.ReadFile(path)
+	if err == nil {
+		return string(data), nil
+	}
+	if !os.IsNotExist(err) {
+		return "", err
+	}
+	secret := randomSuffix()
+	if err := os.WriteFile(path, []byte(secret), 0o600); err != nil {
+		return "", err
+	}
+	return secret, nil
+}

@@ -1,0 +1,244 @@
+// Package ssh manages SSH-reachable hosts on loopback: one sshd process per
+// host, with its own host key, login key and root directory, so Ansible can
+// configure several "machines" on one computer without collisions.
+package ssh
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/pulumi/pulumi-go-provider/infer"
+
+	"github.com/infraflow/infraflow/stacks/local/provider/config"
+)
+
+// Host is an sshd on 127.0.0.1.
+type Host struct{}
+
+// HostArgs declare a host.
+type HostArgs struct {
+	Name string `pulumi:"name" provider:"replaceOnChanges"`
+	// Port is the port to listen on; 0 picks a free one at creation.
+	Port int `pulumi:"port,optional" provider:"replaceOnChanges"`
+}
+
+// HostState is a running host and how to log in to it.
+type HostState struct {
+	HostArgs
+	Address        string `pulumi:"address"`
+	ListenPort     int    `pulumi:"listenPort"`
+	User           string `pulumi:"user"`
+	PrivateKeyPath string `pulumi:"privateKeyPath"`
+	// Root is the host's own directory: what Ansible treats as this machine's /.
+	Root    string `pulumi:"root"`
+	Running bool   `pulumi:"running"`
+}
+
+const sshdPath = "/usr/sbin/sshd"
+
+type hostDir string
+
+func (d hostDir) path(name string) string { return filepath.Join(string(d), name) }
+func (d hostDir) config() string          { return d.path("sshd_config") }
+func (d hostDir) pidFile() string         { return d.path("sshd.pid") }
+func (d hostDir) clientKey() string       { return d.path("id_ed25519") }
+func (d hostDir) root() string            { return d.path("root") }
+
+func dirFor(ctx context.Context, name string) (hostDir, error) {
+	cfg := infer.GetConfig[config.Config](ctx)
+	if cfg.StateDir == "" {
+		return "", errors.New("infraflow:stateDir is not set: point it at a directory for the SSH hosts (e.g. .infraflow/hosts)")
+	}
+	return hostDir(filepath.Join(cfg.StateDir, "ssh", name)), nil
+}
+
+// Create starts the host. A host of that name that is already running (left
+// by a killed run) is adopted rather than started twice.
+func (Host) Create(ctx context.Context, req infer.CreateRequest[HostArgs]) (infer.CreateResponse[HostState], error) {
+	resp := infer.CreateResponse[HostState]{ID: req.Inputs.Name, Output: HostState{HostArgs: req.Inputs, Address: "127.0.0.1"}}
+	if req.DryRun {
+		return resp, nil
+	}
+	dir, err := dirFor(ctx, req.Inputs.Name)
+	if err != nil {
+		return resp, err
+	}
+	if state, ok := running(dir, req.Inputs); ok {
+		resp.Output = state
+		return resp, nil
+	}
+	state, err := start(dir, req.Inputs)
+	resp.Output = state
+	return resp, err
+}
+
+// Read reports whether the host still runs; a stopped host is gone.
+func (Host) Read(ctx context.Context, req infer.ReadRequest[HostArgs, HostState]) (infer.ReadResponse[HostArgs, HostState], error) {
+	dir, err := dirFor(ctx, req.ID)
+	if err != nil {
+		return infer.ReadResponse[HostArgs, HostState]{}, err
+	}
+	state, ok := running(dir, req.State.HostArgs)
+	if !ok {
+		return infer.ReadResponse[HostArgs, HostState]{}, nil
+	}
+	return infer.ReadResponse[HostArgs, HostState]{ID: req.ID, Inputs: state.HostArgs, State: state}, nil
+}
+
+// Delete stops sshd and removes the host's directory.
+func (Host) Delete(ctx context.Context, req infer.DeleteRequest[HostState]) (infer.DeleteResponse, error) {
+	dir, err := dirFor(ctx, req.ID)
+	if err != nil {
+		return infer.DeleteResponse{}, err
+	}
+	if pid, ok := livePID(dir); ok {
+		_ = syscall.Kill(pid, syscall.SIGTERM)
+		deadline := time.Now().Add(10 * time.Second)
+		for alive(pid) && time.Now().Before(deadline) {
+			time.Sleep(50 * time.Millisecond)
+		}
+		if alive(pid) {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
+	if err := os.RemoveAll(string(dir)); err != nil {
+		return infer.DeleteResponse{}, fmt.Errorf("removing host %s: %w", req.ID, err)
+	}
+	return infer.DeleteResponse{}, nil
+}
+
+func start(dir hostDir, in HostArgs) (HostState, error) {
+	state := HostState{HostArgs: in, Address: "127.0.0.1", PrivateKeyPath: dir.clientKey(), Root: dir.root()}
+	u, err := user.Current()
+	if err != nil {
+		return state, err
+	}
+	state.User = u.Username
+	if err := os.MkdirAll(dir.root(), 0o755); err != nil {
+		return state, err
+	}
+	for _, key := range []string{dir.path("ssh_host_ed25519_key"), dir.clientKey()} {
+		if _, err := os.Stat(key); err == nil {
+			continue
+		}
+		if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "infraflow-"+in.Name, "-f", key).CombinedOutput(); err != nil {
+			return state, fmt.Errorf("ssh-keygen for host %s: %v: %s", in.Name, err, out)
+		}
+	}
+	pub, err := os.ReadFile(dir.clientKey() + ".pub")
+	if err != nil {
+		return state, err
+	}
+	if err := os.WriteFile(dir.path("authorized_keys"), pub, 0o600); err != nil {
+		return state, err
+	}
+	port := in.Port
+	if port == 0 {
+		if port, err = freePort(); err != nil {
+			return state, err
+		}
+	}
+	state.ListenPort = port
+	config := strings.Join([]string{
+		"Port " + strconv.Itoa(port),
+		"ListenAddress 127.0.0.1",
+		"HostKey " + dir.path("ssh_host_ed25519_key"),
+		"PidFile " + dir.pidFile(),
+		"AuthorizedKeysFile " + dir.path("authorized_keys"),
+		"PasswordAuthentication no",
+		"KbdInteractiveAuthentication no",
+		"PermitRootLogin prohibit-password",
+		"UsePAM no",
+		// The host directory is not root-owned in every setup; keys are ours alone.
+		"StrictModes no",
+		"Subsystem sftp internal-sftp",
+		"LogLevel VERBOSE",
+	}, "\n") + "\n"
+	if err := os.WriteFile(dir.config(), []byte(config), 0o600); err != nil {
+		return state, err
+	}
+	// sshd refuses to start without its privilege separation directory.
+	_ = os.MkdirAll("/run/sshd", 0o755)
+	// sshd daemonizes: the host outlives this provider process, as a machine
+	// outlives the tool that created it.
+	if out, err := exec.Command(sshdPath, "-f", dir.config(), "-E", dir.path("sshd.log")).CombinedOutput(); err != nil {
+		return state, fmt.Errorf("starting sshd for host %s: %v: %s", in.Name, err, out)
+	}
+	if err := waitListening(net.JoinHostPort("127.0.0.1", strconv.Itoa(port))); err != nil {
+		return state, fmt.Errorf("host %s: %w (log: %s)", in.Name, err, dir.path("sshd.log"))
+	}
+	state.Running = true
+	return state, nil
+}
+
+// running reports the host's state if its sshd is alive and answering.
+func running(dir hostDir, in HostArgs) (HostState, bool) {
+	if _, ok := livePID(dir); !ok {
+		return HostState{}, false
+	}
+	config, err := os.ReadFile(dir.config())
+	if err != nil {
+		return HostState{}, false
+	}
+	port := 0
+	for _, line := range strings.Split(string(config), "\n") {
+		if v, ok := strings.CutPrefix(line, "Port "); ok {
+			port, _ = strconv.Atoi(v)
+		}
+	}
+	conn, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), time.Second)
+	if err != nil {
+		return HostState{}, false
+	}
+	_ = conn.Close()
+	u, _ := user.Current()
+	return HostState{HostArgs: in, Address: "127.0.0.1", ListenPort: port, User: u.Username,
+		PrivateKeyPath: dir.clientKey(), Root: dir.root(), Running: true}, true
+}
+
+func livePID(dir hostDir) (int, bool) {
+	data, err := os.ReadFile(dir.pidFile())
+	if err != nil {
+		return 0, false
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
+	if err != nil || !alive(pid) {
+		return 0, false
+	}
+	return pid, true
+}
+
+func alive(pid int) bool {
+	return syscall.Kill(pid, 0) == nil
+}
+
+func waitListening(addr string) error {
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if conn, err := net.DialTimeout("tcp", addr, 200*time.Millisecond); err == nil {
+			_ = conn.Close()
+			return nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return fmt.Errorf("sshd not listening on %s after 10s", addr)
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
