@@ -7,6 +7,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/infraflow/infraflow/internal/directory"
+	"github.com/infraflow/infraflow/internal/pulumistack"
 )
 
 // Activities carries what the activities need from the worker process.
@@ -18,6 +19,9 @@ type Activities struct {
 	// ChatWebhookURL receives approval notices (Slack incoming-webhook format);
 	// empty posts nothing.
 	ChatWebhookURL string
+	// Pulumi says where stacks keep their state and which cluster the local
+	// stack deploys to.
+	Pulumi pulumistack.Env
 }
 
 // Registry is the part of a worker (or test environment) activities register with.

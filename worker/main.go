@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strings"
@@ -24,6 +25,7 @@ import (
 	"github.com/infraflow/infraflow/internal/directory"
 	"github.com/infraflow/infraflow/internal/localenv"
 	"github.com/infraflow/infraflow/internal/metrics"
+	"github.com/infraflow/infraflow/internal/pulumistack"
 	"github.com/infraflow/infraflow/internal/searchattr"
 	"github.com/infraflow/infraflow/internal/temporalclient"
 	"github.com/infraflow/infraflow/workflows"
@@ -40,10 +42,13 @@ type options struct {
 	chatAddress    string
 	chatSecretFile string
 
+	kubeconfig string
+
 	dev             bool
 	dataDir         string
 	frontendAddress string
 	uiAddress       string
+	kubeAddress     string
 }
 
 func main() {
@@ -68,6 +73,8 @@ func main() {
 	f.StringVar(&o.chatWebhookURL, "chat-webhook-url", os.Getenv("INFRAFLOW_CHAT_WEBHOOK_URL"), "Slack incoming-webhook URL for approval requests, reminders and outcomes (env INFRAFLOW_CHAT_WEBHOOK_URL)")
 	f.StringVar(&o.chatAddress, "chat-address", os.Getenv("INFRAFLOW_CHAT_ADDRESS"), "serve the chat ops endpoint (Slack slash commands and buttons) on host:port (env INFRAFLOW_CHAT_ADDRESS; --dev default 127.0.0.1:8234)")
 	f.StringVar(&o.chatSecretFile, "chat-signing-secret-file", "", "file holding the Slack signing secret when "+chatops.SigningSecretEnv+" is unset (--dev default: <data-dir>/chat-signing-secret, created if missing)")
+	f.StringVar(&o.kubeconfig, "kubeconfig", os.Getenv("INFRAFLOW_KUBECONFIG"), "kubeconfig the local stack deploys to (env INFRAFLOW_KUBECONFIG; --dev default: the local control plane's)")
+	f.StringVar(&o.kubeAddress, "kube-address", "127.0.0.1:6443", "with --dev: the local Kubernetes API server's address")
 	f.BoolVar(&o.dev, "dev", false, "start the local platform (Temporal server on SQLite + Web UI) in this process")
 	f.StringVar(&o.dataDir, "data-dir", ".infraflow", "local state: the SQLite database and server log (--dev), the chat ops audit log")
 	f.StringVar(&o.frontendAddress, "frontend-address", temporalclient.DefaultAddress, "with --dev: Temporal frontend gRPC address")
@@ -108,6 +115,22 @@ func run(ctx context.Context, o options) error {
 			server.Stop()
 		}()
 		clientOpts.HostPort = o.frontendAddress
+
+		kube, err := startKubernetes(ctx, o)
+		switch {
+		case errors.Is(err, localenv.ErrBinariesMissing):
+			fmt.Printf("infraflow: local Kubernetes not started: %v\n", err)
+		case err != nil:
+			return err
+		default:
+			defer func() {
+				fmt.Println("infraflow: local Kubernetes stopped")
+				kube.Stop()
+			}()
+			if o.kubeconfig == "" {
+				o.kubeconfig = kube.Kubeconfig
+			}
+		}
 	}
 
 	if o.metricsAddress != "" {
@@ -134,7 +157,8 @@ func run(ctx context.Context, o options) error {
 
 	w := worker.New(c, o.taskQueue, worker.Options{})
 	workflows.Register(w)
-	activities.Register(w, &activities.Activities{Temporal: c, Directory: dir, ChatWebhookURL: o.chatWebhookURL})
+	activities.Register(w, &activities.Activities{Temporal: c, Directory: dir, ChatWebhookURL: o.chatWebhookURL,
+		Pulumi: pulumistack.Env{StateDir: filepath.Join(o.dataDir, "pulumi"), Kubeconfig: o.kubeconfig}})
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("starting worker on task queue %q: %w", o.taskQueue, err)
 	}
@@ -164,6 +188,30 @@ func ensureSearchAttributes(ctx context.Context, c client.Client, namespace stri
 			err, strings.Join(searchattr.CreateCommands(namespace), "\n  "))
 	}
 	return nil
+}
+
+// startKubernetes runs the local control plane under the data dir, with a
+// fake node ready for pods.
+func startKubernetes(ctx context.Context, o options) (*localenv.Kubernetes, error) {
+	stages := ""
+	if kwok, err := exec.LookPath("kwok"); err == nil {
+		if real, err := filepath.EvalSymlinks(kwok); err == nil {
+			stages = filepath.Join(filepath.Dir(real), "stages")
+		}
+	}
+	kube, err := localenv.StartKubernetes(ctx, localenv.KubernetesOptions{
+		DataDir:          filepath.Join(o.dataDir, "kube"),
+		APIServerAddress: o.kubeAddress,
+		KwokStagesDir:    stages,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := kube.EnsureFakeNode(ctx); err != nil {
+		kube.Stop()
+		return nil, err
+	}
+	return kube, nil
 }
 
 func loadDirectory(o options) (*directory.Directory, error) {
@@ -217,6 +265,9 @@ func printBanner(o options, c client.Options) {
 	fmt.Printf("  Task queue:  %s\n", o.taskQueue)
 	if o.metricsAddress != "" {
 		fmt.Printf("  Metrics:     %s\n", o.metricsAddress)
+	}
+	if o.kubeconfig != "" {
+		fmt.Printf("  Kubernetes:  export KUBECONFIG=%s\n", o.kubeconfig)
 	}
 	if o.chatAddress != "" {
 		fmt.Printf("  Chat ops:    http://%s%s and %s (Slack signing secret: %s)\n", o.chatAddress, chatops.CommandsPath, chatops.InteractivePath, secretSource(o))

@@ -126,7 +126,7 @@ func StartKubernetes(ctx context.Context, opts KubernetesOptions) (k *Kubernetes
 		"--kubeconfig", k.Kubeconfig, "--authentication-kubeconfig", k.Kubeconfig, "--authorization-kubeconfig", k.Kubeconfig,
 		"--bind-address", host, "--secure-port", freePortOn(host),
 		"--service-account-private-key-file", p.saKey(), "--root-ca-file", p.caCert(),
-		"--leader-elect=false", "--controllers", "*,-nodeipam,-nodelifecycle,-cloud-node-lifecycle,-route,-service",
+		"--leader-elect=false", "--controllers", "*,-nodeipam,-cloud-node-lifecycle,-route,-service",
 	); err != nil {
 		return k, err
 	}

@@ -169,7 +169,6 @@ install_provider() {
 		"$bindir/pulumi" plugin install resource infraflow "$PROVIDER_VERSION" --file "$bin" --reinstall >"$log.install" 2>&1 \
 			|| fail "installing pulumi-resource-infraflow into the Pulumi plugin cache failed (see $log.install)"
 	fi
-	ln -sfn "$bin" "$bindir/pulumi-resource-infraflow"
 	ok "pulumi-resource-infraflow $PROVIDER_VERSION (plugin cache: ${plugin%/*})"
 }
 
