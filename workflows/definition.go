@@ -25,6 +25,8 @@ type Definition struct {
 	// CheckInput decodes and validates input exactly as the workflow will, so the
 	// starter can refuse bad input before anything starts.
 	CheckInput func(data []byte) error
+	// ID, when set, derives the workflow ID from valid input (e.g. one per stack).
+	ID func(data []byte) string
 }
 
 func define[I Input, O any](name, command, summary, example string, run func(workflow.Context, I) (O, error)) Definition {
@@ -54,6 +56,18 @@ func define[I Input, O any](name, command, summary, example string, run func(wor
 	}
 }
 
+// withID gives a definition the workflow ID its input determines.
+func withID[I Input](d Definition, id func(I) string) Definition {
+	d.ID = func(data []byte) string {
+		in, err := DecodeInput[I](data)
+		if err != nil {
+			return ""
+		}
+		return id(in)
+	}
+	return d
+}
+
 // All lists every infraflow workflow.
 func All() []Definition {
 	return []Definition{
@@ -63,6 +77,10 @@ func All() []Definition {
 		define("Approval", "approval",
 			"ask people to approve or reject a change and wait for their decision",
 			`{"title": "scale web to 40 replicas", "requester": "dave", "groups": ["sre"], "quorum": 1, "expiry": "24h"}`, Approval),
+		withID(define("ProvisionStack", "provision",
+			"preview, check policy, get approval when needed, apply and verify a Pulumi stack",
+			`{"program": "local", "stack": "dev", "config": {"replicas": 3, "hosts": 2}, "requester": "dave"}`, ProvisionStack),
+			func(in ProvisionInput) string { return ProvisionWorkflowID(in.Program, in.Stack) }),
 	}
 }
 

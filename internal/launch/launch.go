@@ -54,6 +54,9 @@ func Start(ctx context.Context, c client.Client, req Request) (client.WorkflowRu
 		return nil, fmt.Errorf("invalid input for %s: %w", req.Workflow.Name, err)
 	}
 	id := req.ID
+	if id == "" && req.Workflow.ID != nil {
+		id = req.Workflow.ID(req.Input)
+	}
 	if id == "" {
 		id = req.Workflow.Command + "-" + uuid.NewString()[:8]
 	}

@@ -78,7 +78,7 @@ type Progress struct {
 // Preview plans an update (refresh first, so drift counts as a change).
 func Preview(ctx context.Context, stack auto.Stack) (Plan, error) {
 	ch := make(chan events.EngineEvent)
-	collected := collectChanges(ch)
+	collected := collectChanges(ch, false)
 	res, err := stack.Preview(ctx, optpreview.EventStreams(ch), optpreview.Refresh())
 	changes := <-collected
 	if err != nil {
@@ -90,7 +90,7 @@ func Preview(ctx context.Context, stack auto.Stack) (Plan, error) {
 // PreviewDestroy plans a destroy.
 func PreviewDestroy(ctx context.Context, stack auto.Stack) (Plan, error) {
 	ch := make(chan events.EngineEvent)
-	collected := collectChanges(ch)
+	collected := collectChanges(ch, false)
 	res, err := stack.PreviewDestroy(ctx, optdestroy.EventStreams(ch))
 	changes := <-collected
 	if err != nil {
@@ -102,7 +102,7 @@ func PreviewDestroy(ctx context.Context, stack auto.Stack) (Plan, error) {
 // PreviewRefresh reports drift: what a refresh would change in the state.
 func PreviewRefresh(ctx context.Context, stack auto.Stack) (Plan, error) {
 	ch := make(chan events.EngineEvent)
-	collected := collectChanges(ch)
+	collected := collectChanges(ch, true)
 	res, err := stack.PreviewRefresh(ctx, optrefresh.EventStreams(ch))
 	changes := <-collected
 	if err != nil {
@@ -312,15 +312,23 @@ func findFiles(root, stackName string) ([]string, error) {
 	return out, nil
 }
 
-func collectChanges(ch <-chan events.EngineEvent) <-chan []Change {
+// collectChanges gathers the planned steps. A refresh announces every step as
+// "refresh" and reports its outcome (same, update, delete) only when it ends,
+// so refreshes are read from the outputs events.
+func collectChanges(ch <-chan events.EngineEvent, refresh bool) <-chan []Change {
 	out := make(chan []Change, 1)
 	go func() {
 		var changes []Change
 		for ev := range ch {
-			if ev.ResourcePreEvent == nil {
+			var m apitype.StepEventMetadata
+			switch {
+			case !refresh && ev.ResourcePreEvent != nil:
+				m = ev.ResourcePreEvent.Metadata
+			case refresh && ev.ResOutputsEvent != nil:
+				m = ev.ResOutputsEvent.Metadata
+			default:
 				continue
 			}
-			m := ev.ResourcePreEvent.Metadata
 			if m.Type == "pulumi:pulumi:Stack" || strings.HasPrefix(m.Type, "pulumi:providers:") {
 				continue
 			}
@@ -394,4 +402,12 @@ func randomSuffix() string {
 	b := make([]byte, 16)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// Refresh updates the state from the live infrastructure.
+func Refresh(ctx context.Context, stack auto.Stack) error {
+	if _, err := stack.Refresh(ctx); err != nil {
+		return fmt.Errorf("refresh of %s: %w", stack.Name(), err)
+	}
+	return nil
 }

@@ -1,0 +1,239 @@
+package activities
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/infraflow/infraflow/internal/policy"
+	"github.com/infraflow/infraflow/internal/pulumistack"
+)
+
+// Stack operations.
+const (
+	OpUp      = "up"
+	OpPreview = "preview"
+	OpRefresh = "refresh"
+	OpDestroy = "destroy"
+)
+
+// ErrTypeEngineFailed marks an operation the Pulumi engine ran and a resource
+// failed: running it again repeats the failure, so the workflow compensates.
+const ErrTypeEngineFailed = "PulumiEngineFailed"
+
+// StackRequest names a stack, the operation and the configuration to apply.
+type StackRequest struct {
+	Program   string         `json:"program"`
+	Stack     string         `json:"stack"`
+	Operation string         `json:"operation"`
+	Config    map[string]any `json:"config,omitempty"`
+}
+
+func (r StackRequest) ref() pulumistack.Ref {
+	return pulumistack.Ref{Program: r.Program, Stack: r.Stack}
+}
+
+// PreviewResult is what an operation would do, and what the stack was before.
+type PreviewResult struct {
+	Plan pulumistack.Plan `json:"plan"`
+	// ResourcesBefore is 0 when this run would create the stack.
+	ResourcesBefore int `json:"resourcesBefore"`
+	// LastGoodConfig is the configuration of the last successful up, for reverts.
+	LastGoodConfig map[string]any `json:"lastGoodConfig,omitempty"`
+	// Recovered lists what had to be repaired after an earlier, killed run.
+	Recovered []string `json:"recovered,omitempty"`
+}
+
+// PreviewStack plans the operation (refresh included, so drift shows).
+func (a *Activities) PreviewStack(ctx context.Context, req StackRequest) (PreviewResult, error) {
+	var res PreviewResult
+	stack, err := a.Pulumi.Open(ctx, req.ref(), req.Config)
+	if err != nil {
+		return res, err
+	}
+	if res.Recovered, err = pulumistack.Recover(ctx, stack, a.Pulumi.StateDir); err != nil {
+		return res, err
+	}
+	if res.ResourcesBefore, err = pulumistack.ResourceCount(ctx, stack); err != nil {
+		return res, err
+	}
+	if res.LastGoodConfig, err = a.lastGoodConfig(req.ref()); err != nil {
+		return res, err
+	}
+	switch req.Operation {
+	case OpDestroy:
+		res.Plan, err = pulumistack.PreviewDestroy(ctx, stack)
+	case OpRefresh:
+		res.Plan, err = pulumistack.PreviewRefresh(ctx, stack)
+	default:
+		res.Plan, err = pulumistack.Preview(ctx, stack)
+	}
+	if err != nil {
+		return res, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeEngineFailed, nil)
+	}
+	activity.GetLogger(ctx).Info("Previewed stack", "stack", req.ref().String(), "summary", res.Plan.Summary)
+	return res, nil
+}
+
+// ApplyResult is a finished engine operation.
+type ApplyResult struct {
+	Outputs   map[string]any `json:"outputs,omitempty"`
+	Resources int            `json:"resources"`
+	Recovered []string       `json:"recovered,omitempty"`
+}
+
+// ApplyStack runs up, refresh or destroy, streaming engine progress into
+// heartbeats. A retry after a crash first repairs what the killed run left.
+func (a *Activities) ApplyStack(ctx context.Context, req StackRequest, planned int) (ApplyResult, error) {
+	var res ApplyResult
+	stack, err := a.Pulumi.Open(ctx, req.ref(), req.Config)
+	if err != nil {
+		return res, err
+	}
+	if res.Recovered, err = pulumistack.Recover(ctx, stack, a.Pulumi.StateDir); err != nil {
+		return res, err
+	}
+	if len(res.Recovered) > 0 {
+		activity.GetLogger(ctx).Warn("Recovered stack from an earlier run", "stack", req.ref().String(), "actions", res.Recovered)
+	}
+
+	var mu sync.Mutex
+	latest := pulumistack.Progress{Total: planned}
+	report := func(p pulumistack.Progress) {
+		mu.Lock()
+		latest = p
+		mu.Unlock()
+		activity.RecordHeartbeat(ctx, p)
+	}
+	stop := heartbeatEvery(ctx, 5*time.Second, func() any { mu.Lock(); defer mu.Unlock(); return latest })
+	switch req.Operation {
+	case OpDestroy:
+		err = pulumistack.Destroy(ctx, stack, planned, report)
+	case OpRefresh:
+		err = pulumistack.Refresh(ctx, stack)
+	default:
+		res.Outputs, err = pulumistack.Up(ctx, stack, planned, report)
+	}
+	stop()
+	if err != nil {
+		if ctx.Err() != nil {
+			return res, ctx.Err()
+		}
+		return res, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeEngineFailed, nil)
+	}
+	if pending, err := pulumistack.PendingOperations(ctx, stack); err != nil || len(pending) > 0 {
+		return res, fmt.Errorf("stack %s has pending operations after %s: %v %w", req.ref(), req.Operation, pending, err)
+	}
+	if res.Resources, err = pulumistack.ResourceCount(ctx, stack); err != nil {
+		return res, err
+	}
+	if req.Operation == OpUp {
+		if err := a.saveLastGoodConfig(req.ref(), req.Config); err != nil {
+			return res, err
+		}
+	}
+	return res, nil
+}
+
+// heartbeatEvery keeps a long engine call alive while no event arrives.
+func heartbeatEvery(ctx context.Context, every time.Duration, details func() any) (stop func()) {
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				activity.RecordHeartbeat(ctx, details())
+			}
+		}
+	}()
+	return func() { close(done) }
+}
+
+// Verification says whether the live infrastructure matches the stack.
+type Verification struct {
+	InSync    bool                 `json:"inSync"`
+	Drift     []pulumistack.Change `json:"drift,omitempty"`
+	Pending   []string             `json:"pending,omitempty"`
+	Resources int                  `json:"resources"`
+}
+
+// VerifyStack refreshes in preview mode: nothing to refresh and nothing pending
+// means the infrastructure is what the state says.
+func (a *Activities) VerifyStack(ctx context.Context, req StackRequest) (Verification, error) {
+	var v Verification
+	stack, err := a.Pulumi.Open(ctx, req.ref(), req.Config)
+	if err != nil {
+		return v, err
+	}
+	plan, err := pulumistack.PreviewRefresh(ctx, stack)
+	if err != nil {
+		return v, err
+	}
+	for _, c := range plan.Changes {
+		if c.Op != "same" {
+			v.Drift = append(v.Drift, c)
+		}
+	}
+	if v.Pending, err = pulumistack.PendingOperations(ctx, stack); err != nil {
+		return v, err
+	}
+	if v.Resources, err = pulumistack.ResourceCount(ctx, stack); err != nil {
+		return v, err
+	}
+	v.InSync = len(v.Drift) == 0 && len(v.Pending) == 0
+	return v, nil
+}
+
+// PolicyInput is what the policies see of a plan.
+type PolicyInput struct {
+	Program   string               `json:"program"`
+	Stack     string               `json:"stack"`
+	Operation string               `json:"operation"`
+	Changes   []pulumistack.Change `json:"changes"`
+}
+
+// CheckPolicy evaluates the repository's Rego policies on a plan.
+func (a *Activities) CheckPolicy(ctx context.Context, in PolicyInput) (policy.Decision, error) {
+	return policy.Evaluate(ctx, in)
+}
+
+func (a *Activities) lastGoodPath(ref pulumistack.Ref) string {
+	return filepath.Join(a.Pulumi.StateDir, "last-good", ref.Program+"-"+ref.Stack+".json")
+}
+
+func (a *Activities) lastGoodConfig(ref pulumistack.Ref) (map[string]any, error) {
+	data, err := os.ReadFile(a.lastGoodPath(ref))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var cfg map[string]any
+	return cfg, json.Unmarshal(data, &cfg)
+}
+
+func (a *Activities) saveLastGoodConfig(ref pulumistack.Ref, cfg map[string]any) error {
+	path := a.lastGoodPath(ref)
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	data, _ := json.Marshal(cfg)
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}

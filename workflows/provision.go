@@ -1,0 +1,331 @@
+package workflows
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/infraflow/infraflow/activities"
+	"github.com/infraflow/infraflow/internal/policy"
+	"github.com/infraflow/infraflow/internal/pulumistack"
+	"github.com/infraflow/infraflow/internal/searchattr"
+)
+
+// Outcomes of ProvisionStack.
+const (
+	ProvisionSucceeded   = "succeeded"
+	ProvisionNoChanges   = "no-changes"
+	ProvisionPreviewed   = "previewed"
+	ProvisionRejected    = "rejected"
+	ProvisionDenied      = "denied"
+	ProvisionCompensated = "failed-compensated"
+	ProvisionExpired     = "destroyed-by-ttl"
+)
+
+// ErrTypeProvisionFailed is the failure type when an operation failed and
+// compensation ran; the details carry the ProvisionResult.
+const ErrTypeProvisionFailed = "ProvisionFailed"
+
+// TTL Updates of an ephemeral stack.
+const (
+	ExtendTTLUpdate = "extendTTL"
+	CancelTTLUpdate = "cancelTTL"
+)
+
+// ProvisionResult says what happened and in which state the stack is now.
+type ProvisionResult struct {
+	Stack     string                   `json:"stack"`
+	Operation string                   `json:"operation"`
+	Status    string                   `json:"status"`
+	Reason    string                   `json:"reason,omitempty"`
+	Plan      pulumistack.Plan         `json:"plan"`
+	Policy    policy.Decision          `json:"policy"`
+	Approval  *ApprovalStatus          `json:"approval,omitempty"`
+	Outputs   map[string]any           `json:"outputs,omitempty"`
+	Verified  *activities.Verification `json:"verified,omitempty"`
+	Recovered []string                 `json:"recovered,omitempty"`
+	// Compensation says what was done after a failure, FinalState where the
+	// stack ended up.
+	Compensation string     `json:"compensation,omitempty"`
+	FinalState   string     `json:"finalState,omitempty"`
+	ExpiresAt    *time.Time `json:"expiresAt,omitempty"`
+}
+
+// provisionState is what the workflow knows so far: its progress (queried)
+// and the result it is building.
+type provisionState struct {
+	progress Progress
+	result   ProvisionResult
+}
+
+// ProvisionStack previews, checks policy, waits for approval when a policy
+// (or the request) asks for it, applies with live progress, verifies, and on
+// failure compensates so the stack ends in a known, reported state.
+func ProvisionStack(ctx workflow.Context, in ProvisionInput) (ProvisionResult, error) {
+	want := ProvisionWorkflowID(in.Program, in.Stack)
+	if id := workflow.GetInfo(ctx).WorkflowExecution.ID; id != want {
+		return ProvisionResult{}, invalidInput(&FieldError{Field: "workflow ID",
+			Problem: fmt.Sprintf("is %q; one stack takes one operation at a time, under the ID %q", id, want),
+			Fix:     "start it with --workflow-id " + want})
+	}
+	s := &provisionState{result: ProvisionResult{Stack: in.Program + "/" + in.Stack, Operation: in.operation()}}
+	if err := workflow.SetQueryHandler(ctx, ProgressQuery, func() (Progress, error) { return s.progress, nil }); err != nil {
+		return s.result, err
+	}
+	if err := workflow.UpsertTypedSearchAttributes(ctx, searchattr.Stack.ValueSet(s.result.Stack), searchattr.Requester.ValueSet(in.Requester)); err != nil {
+		return s.result, err
+	}
+	req := activities.StackRequest{Program: in.Program, Stack: in.Stack, Operation: in.operation(), Config: in.config()}
+
+	s.progress = Progress{Phase: "preview"}
+	preview, err := previewStack(ctx, req)
+	if err != nil {
+		return s.result, err
+	}
+	s.result.Plan, s.result.Recovered = preview.Plan, preview.Recovered
+	if in.operation() == activities.OpPreview {
+		s.result.Status = ProvisionPreviewed
+		return s.result, nil
+	}
+	if !preview.Plan.Changing() && in.operation() != activities.OpRefresh {
+		s.result.Status = ProvisionNoChanges
+		return s.finish(ctx, in, req)
+	}
+
+	s.progress.Phase = "policy"
+	if err := runActivity(ctx, time.Minute, &s.result.Policy, acts.CheckPolicy, activities.PolicyInput{
+		Program: in.Program, Stack: in.Stack, Operation: in.operation(), Changes: preview.Plan.Changes,
+	}); err != nil {
+		return s.result, err
+	}
+	if s.result.Policy.Outcome == policy.Deny {
+		s.result.Status, s.result.Reason = ProvisionDenied, "denied by policy: "+strings.Join(s.result.Policy.Deny, "; ")
+		return s.result, nil
+	}
+	if s.result.Policy.Outcome == policy.RequireApproval || (in.Approval != nil && in.Approval.Always) {
+		s.progress.Phase = "waiting for approval"
+		approval, err := requestApproval(ctx, in, s.result)
+		if err != nil {
+			return s.result, err
+		}
+		s.result.Approval = &approval
+		if approval.Status != ApprovalApproved {
+			s.result.Status = ProvisionRejected
+			s.result.Reason = fmt.Sprintf("approval %s by %s: %s; nothing was changed", approval.Status, approval.ClosedBy, approval.Reason)
+			return s.result, nil
+		}
+	}
+
+	s.progress = Progress{Phase: in.operation(), Total: countChanges(preview.Plan)}
+	applied, err := applyStack(ctx, req, s)
+	if err != nil {
+		return s.compensate(ctx, in, req, preview, err)
+	}
+	s.result.Outputs = applied.Outputs
+	s.result.Recovered = append(s.result.Recovered, applied.Recovered...)
+	s.result.Status = ProvisionSucceeded
+	return s.finish(ctx, in, req)
+}
+
+// finish verifies the stack and, for an ephemeral one, waits out its TTL.
+func (s *provisionState) finish(ctx workflow.Context, in ProvisionInput, req activities.StackRequest) (ProvisionResult, error) {
+	if in.operation() != activities.OpDestroy {
+		s.progress = Progress{Phase: "verifying"}
+		var v activities.Verification
+		if err := runActivity(ctx, 5*time.Minute, &v, acts.VerifyStack, req); err != nil {
+			return s.result, err
+		}
+		s.result.Verified = &v
+		if !v.InSync {
+			return s.result, temporal.NewNonRetryableApplicationError(
+				fmt.Sprintf("verification failed: %d drifted resources, pending operations %v", len(v.Drift), v.Pending), ErrTypeProvisionFailed, nil, s.result)
+		}
+	}
+	if in.TTL == "" || in.operation() != activities.OpUp {
+		s.progress.Phase = "done"
+		return s.result, nil
+	}
+	return s.waitTTL(ctx, in, req)
+}
+
+// waitTTL destroys the stack when its TTL runs out; Updates extend or cancel it.
+func (s *provisionState) waitTTL(ctx workflow.Context, in ProvisionInput, req activities.StackRequest) (ProvisionResult, error) {
+	ttl, _ := parseDuration(in.TTL, 0)
+	expires := workflow.Now(ctx).Add(ttl)
+	cancelled := false
+	s.result.ExpiresAt = &expires
+	if err := workflow.SetUpdateHandlerWithOptions(ctx, ExtendTTLUpdate, func(ctx workflow.Context, by string) (time.Time, error) {
+		d, _ := parseDuration(by, 0)
+		expires = expires.Add(d)
+		s.result.ExpiresAt = &expires
+		return expires, nil
+	}, workflow.UpdateHandlerOptions{Validator: func(by string) error {
+		if d, err := parseDuration(by, 0); err != nil || d <= 0 {
+			return fmt.Errorf("extend by %q: want a positive duration such as \"1h\"", by)
+		}
+		return nil
+	}}); err != nil {
+		return s.result, err
+	}
+	if err := workflow.SetUpdateHandler(ctx, CancelTTLUpdate, func(ctx workflow.Context) (string, error) {
+		cancelled = true
+		return "TTL cancelled: the stack stays until destroyed by a request", nil
+	}); err != nil {
+		return s.result, err
+	}
+	for !cancelled {
+		s.progress = Progress{Phase: "ephemeral until " + expires.UTC().Format(time.RFC3339)}
+		timedOut, err := workflow.AwaitWithTimeout(ctx, expires.Sub(workflow.Now(ctx)), func() bool { return cancelled })
+		if err != nil {
+			return s.result, err
+		}
+		if timedOut && !workflow.Now(ctx).Before(expires) {
+			break
+		}
+	}
+	if cancelled {
+		s.result.ExpiresAt = nil
+		s.progress.Phase = "done"
+		return s.result, workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
+	}
+	s.progress = Progress{Phase: "destroying (TTL expired)", Total: 1}
+	destroy := req
+	destroy.Operation = activities.OpDestroy
+	if _, err := applyStack(ctx, destroy, s); err != nil {
+		return s.result, err
+	}
+	s.result.Status, s.result.FinalState = ProvisionExpired, "destroyed when its TTL ran out"
+	s.progress.Phase = "done"
+	return s.result, nil
+}
+
+// compensate runs the chosen compensation after a failed apply and reports
+// the final state; the workflow then fails with the result in its details.
+func (s *provisionState) compensate(ctx workflow.Context, in ProvisionInput, req activities.StackRequest, preview activities.PreviewResult, cause error) (ProvisionResult, error) {
+	mode := in.compensation()
+	if mode == CompensateDestroy && preview.ResourcesBefore > 0 {
+		// Never destroy a stack this run did not create.
+		mode = CompensateRevert
+	}
+	if mode == CompensateRevert && preview.LastGoodConfig == nil {
+		mode = CompensateDestroy
+	}
+	s.progress = Progress{Phase: "compensating: " + mode}
+	// Compensation must run even if the workflow is being cancelled.
+	ctx, _ = workflow.NewDisconnectedContext(ctx)
+	var err error
+	switch mode {
+	case CompensateDestroy:
+		destroy := req
+		destroy.Operation = activities.OpDestroy
+		_, err = applyStack(ctx, destroy, s)
+		s.result.Compensation, s.result.FinalState = "destroyed the stack this run created", "destroyed: no resources remain"
+	case CompensateRevert:
+		revert := req
+		revert.Config = preview.LastGoodConfig
+		var applied activities.ApplyResult
+		applied, err = applyStack(ctx, revert, s)
+		s.result.Outputs = applied.Outputs
+		s.result.Compensation = "reverted to the last successful configuration"
+		s.result.FinalState = fmt.Sprintf("reverted: %d resources as of the last successful up", applied.Resources)
+	default:
+		var v activities.Verification
+		err = runActivity(ctx, 5*time.Minute, &v, acts.VerifyStack, req)
+		s.result.Verified = &v
+		s.result.Compensation = "kept as the failed run left it"
+		s.result.FinalState = fmt.Sprintf("kept: %d resources, %d differ from the state", v.Resources, len(v.Drift))
+	}
+	if err != nil {
+		s.result.FinalState = "compensation failed: " + err.Error()
+	}
+	s.result.Status, s.result.Reason = ProvisionCompensated, cause.Error()
+	return s.result, temporal.NewNonRetryableApplicationError(
+		fmt.Sprintf("%s of %s failed: %v; %s; %s", in.operation(), s.result.Stack, cause, s.result.Compensation, s.result.FinalState),
+		ErrTypeProvisionFailed, nil, s.result)
+}
+
+func previewStack(ctx workflow.Context, req activities.StackRequest) (activities.PreviewResult, error) {
+	var res activities.PreviewResult
+	err := runActivity(ctx, 5*time.Minute, &res, acts.PreviewStack, req)
+	return res, err
+}
+
+// applyStack runs the engine with heartbeats: a worker killed mid-operation is
+// noticed within the heartbeat timeout and the retry recovers the stack.
+func applyStack(ctx workflow.Context, req activities.StackRequest, s *provisionState) (activities.ApplyResult, error) {
+	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: 30 * time.Minute,
+		HeartbeatTimeout:    20 * time.Second,
+		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, MaximumAttempts: 5},
+	})
+	var res activities.ApplyResult
+	err := workflow.ExecuteActivity(ctx, acts.ApplyStack, req, s.progress.Total).Get(ctx, &res)
+	if err == nil {
+		s.progress.Done = s.progress.Total
+	}
+	return res, err
+}
+
+// acts names activity methods for ExecuteActivity; it is never dereferenced.
+var acts *activities.Activities
+
+// runActivity runs an activity that is safe to retry, and decodes its result.
+func runActivity(ctx workflow.Context, timeout time.Duration, out any, fn any, args ...any) error {
+	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: timeout,
+		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, MaximumAttempts: 5},
+	})
+	return workflow.ExecuteActivity(ctx, fn, args...).Get(ctx, out)
+}
+
+func countChanges(p pulumistack.Plan) int {
+	n := 0
+	for _, c := range p.Changes {
+		if c.Op != "same" {
+			n++
+		}
+	}
+	return n
+}
+
+func requestApproval(ctx workflow.Context, in ProvisionInput, r ProvisionResult) (ApprovalStatus, error) {
+	settings := ProvisionApproval{Groups: []string{"sre"}}
+	if in.Approval != nil {
+		settings = *in.Approval
+		if len(settings.Approvers) == 0 && len(settings.Groups) == 0 {
+			settings.Groups = []string{"sre"}
+		}
+	}
+	requester := in.Requester
+	if requester == "" {
+		requester = "unknown"
+	}
+	reasons := r.Policy.RequireApproval
+	if len(reasons) == 0 {
+		reasons = []string{"the request asks for approval"}
+	}
+	info := workflow.GetInfo(ctx)
+	ctx = workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
+		WorkflowID: info.WorkflowExecution.ID + "-approval-" + info.WorkflowExecution.RunID[:8],
+	})
+	var status ApprovalStatus
+	err := workflow.ExecuteChildWorkflow(ctx, "Approval", ApprovalInput{
+		Title:     fmt.Sprintf("%s %s", in.operation(), r.Stack),
+		Summary:   strings.Join(reasons, "; "),
+		Payload:   r.Plan.Text(),
+		Requester: requester,
+		Approvers: settings.Approvers,
+		Groups:    settings.Groups,
+		Quorum:    settings.Quorum,
+		Expiry:    settings.Expiry,
+	}).Get(ctx, &status)
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) && appErr.Type() == ErrTypeInvalidInput {
+		return status, invalidInput(fmt.Errorf("approval: %s", appErr.Message()))
+	}
+	return status, err
+}
