@@ -48,7 +48,7 @@ func Catalog() []Program {
 			Config: []ConfigKey{
 				{Name: "app", Type: String, Default: "web", Help: "app name: Deployment, Service and pod label app=<name>"},
 				{Name: "namespace", Type: String, Default: "infraflow-demo", Help: "Kubernetes namespace"},
-				{Name: "image", Type: String, Default: "nginx:1.27", Help: "container image"},
+				{Name: "image", Type: String, Required: true, Help: "container image with a pinned tag, e.g. nginx:1.27"},
 				{Name: "replicas", Type: Integer, Default: 2, Min: atLeast(0), Help: "Deployment replicas"},
 				{Name: "port", Type: Integer, Default: 80, Min: atLeast(1), Help: "container and Service port"},
 				{Name: "hosts", Type: Integer, Default: 0, Min: atLeast(0), Help: "number of SSH hosts on loopback"},

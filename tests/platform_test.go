@@ -48,6 +48,13 @@ func TestMain(m *testing.M) {
 	}())
 }
 
+// toolsPath puts the pinned tools `make tools` links into .infraflow/bin first,
+// as `make test` does, so a plain `go test` finds the same programs.
+func toolsPath() string {
+	bin, _ := filepath.Abs(filepath.Join("..", ".infraflow", "bin"))
+	return bin + string(os.PathListSeparator) + os.Getenv("PATH")
+}
+
 // findTool prefers the pinned build `make tools` links into .infraflow/bin.
 func findTool(name string) (string, error) {
 	pinned, _ := filepath.Abs(filepath.Join("..", ".infraflow", "bin", name))
@@ -68,6 +75,7 @@ type platform struct {
 	ui        string
 	metrics   string
 	chat      string
+	kube      string
 	taskQueue string
 	// webhook receives the platform's chat notices.
 	webhook   *webhookReceiver
@@ -85,6 +93,7 @@ func newPlatform(t *testing.T) *platform {
 		ui:        freeAddr(t),
 		metrics:   freeAddr(t),
 		chat:      freeAddr(t),
+		kube:      freeAddr(t),
 		webhook:   newWebhookReceiver(t),
 		taskQueue: "e2e-" + strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-")),
 	}
@@ -98,6 +107,7 @@ func (p *platform) start() {
 		"--ui-address", p.ui,
 		"--metrics-address", p.metrics,
 		"--chat-address", p.chat,
+		"--kube-address", p.kube,
 		"--chat-webhook-url", p.webhook.url(),
 		"--task-queue", p.taskQueue}, p.extraArgs...)...)
 }
@@ -118,7 +128,7 @@ func startProcess(t *testing.T, bin string, args ...string) *process {
 	p.cmd.Dir = ".."
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
 	// The developer's own TEMPORAL_* settings must not leak into the platform.
-	p.cmd.Env = append(withoutTemporalEnv(), "INFRAFLOW_SLACK_SIGNING_SECRET="+signingSecret)
+	p.cmd.Env = append(withoutTemporalEnv(), "INFRAFLOW_SLACK_SIGNING_SECRET="+signingSecret, "PATH="+toolsPath())
 	if err := p.cmd.Start(); err != nil {
 		t.Fatalf("starting %s: %v", bin, err)
 	}

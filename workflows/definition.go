@@ -79,7 +79,7 @@ func All() []Definition {
 			`{"title": "scale web to 40 replicas", "requester": "dave", "groups": ["sre"], "quorum": 1, "expiry": "24h"}`, Approval),
 		withID(define("ProvisionStack", "provision",
 			"preview, check policy, get approval when needed, apply and verify a Pulumi stack",
-			`{"program": "local", "stack": "dev", "config": {"replicas": 3, "hosts": 2}, "requester": "dave"}`, ProvisionStack),
+			`{"program": "local", "stack": "dev", "config": {"image": "nginx:1.27", "replicas": 3, "hosts": 2}, "requester": "dave"}`, ProvisionStack),
 			func(in ProvisionInput) string { return ProvisionWorkflowID(in.Program, in.Stack) }),
 	}
 }

@@ -5,6 +5,7 @@ package launch
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/url"
@@ -13,6 +14,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 
 	"github.com/infraflow/infraflow/workflows"
@@ -63,7 +66,17 @@ func Start(ctx context.Context, c client.Client, req Request) (client.WorkflowRu
 	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:        id,
 		TaskQueue: req.TaskQueue,
+		// Refuse rather than silently attach to a running workflow of the same
+		// ID, which would drop this request's input (ProvisionStack's ID is its
+		// stack, so this is what serialises operations on a stack).
+		WorkflowIDConflictPolicy:                 enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
+		WorkflowExecutionErrorWhenAlreadyStarted: true,
 	}, req.Workflow.Name, req.Input)
+	var running *serviceerror.WorkflowExecutionAlreadyStarted
+	if errors.As(err, &running) {
+		return nil, fmt.Errorf("refused: workflow %s is already running (run %s); wait for it (temporal workflow result --workflow-id %s) or cancel it, then ask again",
+			id, running.RunId, id)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("starting %s: %w", req.Workflow.Name, err)
 	}

@@ -79,36 +79,36 @@ type Progress struct {
 func Preview(ctx context.Context, stack auto.Stack) (Plan, error) {
 	ch := make(chan events.EngineEvent)
 	collected := collectChanges(ch, false)
-	res, err := stack.Preview(ctx, optpreview.EventStreams(ch), optpreview.Refresh())
+	_, err := stack.Preview(ctx, optpreview.EventStreams(ch), optpreview.Refresh())
 	changes := <-collected
 	if err != nil {
 		return Plan{}, fmt.Errorf("preview of %s: %w", stack.Name(), err)
 	}
-	return Plan{Changes: changes, Summary: summary(res.ChangeSummary)}, nil
+	return newPlan(changes), nil
 }
 
 // PreviewDestroy plans a destroy.
 func PreviewDestroy(ctx context.Context, stack auto.Stack) (Plan, error) {
 	ch := make(chan events.EngineEvent)
 	collected := collectChanges(ch, false)
-	res, err := stack.PreviewDestroy(ctx, optdestroy.EventStreams(ch))
+	_, err := stack.PreviewDestroy(ctx, optdestroy.EventStreams(ch))
 	changes := <-collected
 	if err != nil {
 		return Plan{}, fmt.Errorf("destroy preview of %s: %w", stack.Name(), err)
 	}
-	return Plan{Changes: changes, Summary: summary(res.ChangeSummary)}, nil
+	return newPlan(changes), nil
 }
 
 // PreviewRefresh reports drift: what a refresh would change in the state.
 func PreviewRefresh(ctx context.Context, stack auto.Stack) (Plan, error) {
 	ch := make(chan events.EngineEvent)
 	collected := collectChanges(ch, true)
-	res, err := stack.PreviewRefresh(ctx, optrefresh.EventStreams(ch))
+	_, err := stack.PreviewRefresh(ctx, optrefresh.EventStreams(ch))
 	changes := <-collected
 	if err != nil {
 		return Plan{}, fmt.Errorf("refresh preview of %s: %w", stack.Name(), err)
 	}
-	return Plan{Changes: changes, Summary: summary(res.ChangeSummary)}, nil
+	return newPlan(changes), nil
 }
 
 // Up applies the program, reporting progress as resources finish.
@@ -378,12 +378,14 @@ func urnName(urn string) string {
 	return urn[strings.LastIndex(urn, "::")+2:]
 }
 
-func summary(s map[apitype.OpType]int) map[string]int {
-	out := map[string]int{}
-	for op, n := range s {
-		out[string(op)] = n
+// newPlan counts the steps of the stack's own resources; the engine's summary
+// also counts the stack itself and its providers.
+func newPlan(changes []Change) Plan {
+	summary := map[string]int{}
+	for _, c := range changes {
+		summary[c.Op]++
 	}
-	return out
+	return Plan{Changes: changes, Summary: summary}
 }
 
 func plainOutputs(out auto.OutputMap) map[string]any {
