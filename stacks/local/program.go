@@ -13,7 +13,6 @@ import (
 	"github.com/infraflow/infraflow/internal/toolchain"
 )
 
-
 // Resource types of pulumi-resource-infraflow.
 const (
 	NamespaceType  = "infraflow:kubernetes:Namespace"
