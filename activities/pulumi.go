@@ -25,6 +25,9 @@ const (
 	OpDestroy = "destroy"
 )
 
+// EngineProgressSignal carries a pulumistack.Progress from ApplyStack to its workflow.
+const EngineProgressSignal = "engineProgress"
+
 // ErrTypeEngineFailed marks an operation the Pulumi engine ran and a resource
 // failed: running it again repeats the failure, so the workflow compensates.
 const ErrTypeEngineFailed = "PulumiEngineFailed"
@@ -55,6 +58,7 @@ type PreviewResult struct {
 // PreviewStack plans the operation (refresh included, so drift shows).
 func (a *Activities) PreviewStack(ctx context.Context, req StackRequest) (PreviewResult, error) {
 	var res PreviewResult
+	defer heartbeatEvery(ctx, 5*time.Second, func() any { return "previewing" })()
 	stack, err := a.Pulumi.Open(ctx, req.ref(), req.Config)
 	if err != nil {
 		return res, err
@@ -107,11 +111,15 @@ func (a *Activities) ApplyStack(ctx context.Context, req StackRequest, planned i
 
 	var mu sync.Mutex
 	latest := pulumistack.Progress{Total: planned}
+	info := activity.GetInfo(ctx)
 	report := func(p pulumistack.Progress) {
 		mu.Lock()
 		latest = p
 		mu.Unlock()
 		activity.RecordHeartbeat(ctx, p)
+		// The workflow's progress query shows the engine's progress live; a
+		// lost update only delays the next one.
+		_ = a.Temporal.SignalWorkflow(ctx, info.WorkflowExecution.ID, info.WorkflowExecution.RunID, EngineProgressSignal, p)
 	}
 	stop := heartbeatEvery(ctx, 5*time.Second, func() any { mu.Lock(); defer mu.Unlock(); return latest })
 	switch req.Operation {
@@ -173,6 +181,7 @@ type Verification struct {
 // means the infrastructure is what the state says.
 func (a *Activities) VerifyStack(ctx context.Context, req StackRequest) (Verification, error) {
 	var v Verification
+	defer heartbeatEvery(ctx, 5*time.Second, func() any { return "verifying" })()
 	stack, err := a.Pulumi.Open(ctx, req.ref(), req.Config)
 	if err != nil {
 		return v, err

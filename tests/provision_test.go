@@ -94,7 +94,7 @@ func TestProvisionLocalStackFromTemporalCLI(t *testing.T) {
 		t.Errorf("kubectl service IP %q, outputs say %v", ip, res.Outputs["serviceClusterIP"])
 	}
 	hosts := hostsOf(t, res.Outputs)
-	if len(hosts) != 2 || !strings.Contains(fmt.Sprint(res.Outputs["inventory"]), "shop-host-2:") {
+	if len(hosts) != 2 || !strings.Contains(fmt.Sprint(res.Outputs["inventory"]), "e2e-shop-host-2:") {
 		t.Fatalf("outputs: hosts %+v, inventory %v", hosts, res.Outputs["inventory"])
 	}
 	for _, h := range hosts {

@@ -76,6 +76,14 @@ func ProvisionStack(ctx workflow.Context, in ProvisionInput) (ProvisionResult, e
 	if err := workflow.SetQueryHandler(ctx, ProgressQuery, func() (Progress, error) { return s.progress, nil }); err != nil {
 		return s.result, err
 	}
+	engine := workflow.GetSignalChannel(ctx, activities.EngineProgressSignal)
+	workflow.Go(ctx, func(ctx workflow.Context) {
+		for {
+			var p pulumistack.Progress
+			engine.Receive(ctx, &p)
+			s.progress.Done, s.progress.Total, s.progress.Current = p.Done, max(p.Total, s.progress.Total), p.Current
+		}
+	})
 	if err := workflow.UpsertTypedSearchAttributes(ctx, searchattr.Stack.ValueSet(s.result.Stack), searchattr.Requester.ValueSet(in.Requester)); err != nil {
 		return s.result, err
 	}
@@ -274,9 +282,12 @@ func applyStack(ctx workflow.Context, req activities.StackRequest, s *provisionS
 var acts *activities.Activities
 
 // runActivity runs an activity that is safe to retry, and decodes its result.
+// Every activity it runs heartbeats, so a killed worker is noticed within
+// the heartbeat timeout rather than the (long) start-to-close timeout.
 func runActivity(ctx workflow.Context, timeout time.Duration, out any, fn any, args ...any) error {
 	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: timeout,
+		HeartbeatTimeout:    20 * time.Second,
 		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, MaximumAttempts: 5},
 	})
 	return workflow.ExecuteActivity(ctx, fn, args...).Get(ctx, out)

@@ -91,7 +91,9 @@ func Program(ctx *pulumi.Context) error {
 	var inventory []pulumi.Output
 	var hostList pulumi.Array
 	for i := range hosts {
-		name := fmt.Sprintf("%s-host-%d", app, i+1)
+		// Hosts are machines of this stack: the name carries the stack so two
+		// stacks of the same app never share (or destroy) each other's hosts.
+		name := fmt.Sprintf("%s-%s-host-%d", ctx.Stack(), app, i+1)
 		var h host
 		if err := ctx.RegisterResource(HostType, name, pulumi.Map{"name": pulumi.String(name)}, &h, version); err != nil {
 			return err

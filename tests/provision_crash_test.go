@@ -1,0 +1,155 @@
+package tests
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/infraflow/infraflow/workflows"
+)
+
+// progressOf asks a workflow's progress query through the temporal CLI.
+func (p *platform) progressOf(id string) (workflows.Progress, bool) {
+	out, err := p.temporal("workflow", "query", "--workflow-id", id, "--name", "progress", "-o", "json")
+	if err != nil {
+		return workflows.Progress{}, false
+	}
+	var res struct {
+		QueryResult []workflows.Progress `json:"queryResult"`
+	}
+	if json.Unmarshal([]byte(out), &res) != nil || len(res.QueryResult) == 0 {
+		return workflows.Progress{}, false
+	}
+	return res.QueryResult[0], true
+}
+
+// pulumiExport runs the real `pulumi stack export` on a stack of the worker's state.
+func pulumiExport(t *testing.T, stateDir, stack string) map[string]any {
+	t.Helper()
+	passphrase, err := os.ReadFile(filepath.Join(stateDir, "passphrase"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pulumi, err := findTool("pulumi")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(pulumi, "stack", "export", "--stack", "organization/infraflow-local/"+stack)
+	cmd.Dir = t.TempDir()
+	cmd.Env = append(os.Environ(), "PULUMI_BACKEND_URL=file://"+filepath.Join(stateDir, "state"),
+		"PULUMI_CONFIG_PASSPHRASE="+string(passphrase), "PULUMI_SKIP_UPDATE_CHECK=true")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("pulumi stack export: %v", err)
+	}
+	var export struct {
+		Deployment map[string]any `json:"deployment"`
+	}
+	if err := json.Unmarshal(out, &export); err != nil {
+		t.Fatal(err)
+	}
+	return export.Deployment
+}
+
+func TestProvisionSurvivesWorkerSIGKILL(t *testing.T) {
+	p := newPlatform(t)
+	p.taskQueue = "server-only"
+	p.start()
+	const queue = "provision"
+	workerData := t.TempDir()
+	workerArgs := []string{"--address", p.frontend, "--task-queue", queue, "--metrics-address", "",
+		"--data-dir", workerData, "--kubeconfig", filepath.Join(p.dataDir, "kube", "kubeconfig")}
+
+	// The phase in which the worker is killed: before the engine runs, while
+	// it applies (some resources done), and after it finished.
+	killWhen := map[string]func(workflows.Progress) bool{
+		"preview": func(pr workflows.Progress) bool { return pr.Phase == "preview" },
+		"during":  func(pr workflows.Progress) bool { return pr.Phase == "up" && pr.Done >= 1 && pr.Done < pr.Total },
+		"after":   func(pr workflows.Progress) bool { return pr.Phase == "verifying" },
+	}
+	var clean map[string]any
+	for _, point := range []string{"clean", "preview", "during", "after"} {
+		t.Run(point, func(t *testing.T) {
+			worker := startProcess(t, workerBin, workerArgs...)
+			stack := "crash-" + point
+			id := workflows.ProvisionWorkflowID("local", stack)
+			input := fmt.Sprintf(`{"program": "local", "stack": %q, "config": {"namespace": %q, "image": "nginx:1.27", "replicas": 3, "hosts": 3}}`, stack, stack)
+			p.mustTemporal("workflow", "start", "--type", "ProvisionStack", "--task-queue", queue, "--workflow-id", id, "--input", input)
+
+			if point != "clean" {
+				deadline := time.Now().Add(2 * time.Minute)
+				for {
+					if pr, ok := p.progressOf(id); ok && killWhen[point](pr) {
+						worker.kill()
+						t.Logf("killed the worker at %+v", pr)
+						break
+					}
+					if time.Now().After(deadline) {
+						t.Fatalf("the workflow never reached the %s kill point", point)
+					}
+					time.Sleep(50 * time.Millisecond)
+				}
+				worker = startProcess(t, workerBin, workerArgs...)
+			}
+
+			res, status, err := p.provisionOutcome(t, id)
+			if err != nil || status != "COMPLETED" || res.Status != workflows.ProvisionSucceeded || !res.Verified.InSync {
+				t.Fatalf("after the kill: %s %+v %v", status, res, err)
+			}
+			t.Logf("recovered: %v", res.Recovered)
+
+			deployment := pulumiExport(t, filepath.Join(workerData, "pulumi"), stack)
+			if pending, ok := deployment["pending_operations"]; ok && len(pending.([]any)) > 0 {
+				t.Errorf("pulumi stack export has pending operations: %v", pending)
+			}
+			resources, _ := deployment["resources"].([]any)
+			if got := countOwn(resources); got != 6 {
+				t.Errorf("state holds %d resources, want 6 (namespace, deployment, service, 3 hosts)", got)
+			}
+			if out := p.mustKubectl(t, "get", "deployments,services", "-n", stack, "-o", "name"); strings.Count(out, "\n") != 2 {
+				t.Errorf("objects in %s:\n%s want one deployment and one service", stack, out)
+			}
+			if out := p.mustKubectl(t, "get", "pods", "-n", stack, "-o", "name"); strings.Count(out, "\n") != 3 {
+				t.Errorf("pods in %s:\n%s want 3", stack, out)
+			}
+			for _, h := range hostsOf(t, res.Outputs) {
+				if out, err := sshRun(h, "echo up"); err != nil || !strings.Contains(out, "up") {
+					t.Errorf("host %s does not answer: %v %s", h.Name, err, out)
+				}
+			}
+			summary := map[string]any{"namespace": res.Outputs["namespace"], "readyReplicas": res.Outputs["readyReplicas"], "hosts": len(hostsOf(t, res.Outputs))}
+			if point == "clean" {
+				clean = summary
+				clean["namespace"] = "ns"
+			} else {
+				summary["namespace"] = "ns"
+				if fmt.Sprint(summary) != fmt.Sprint(clean) {
+					t.Errorf("outputs %v differ from a clean run's %v", summary, clean)
+				}
+			}
+			worker.kill()
+		})
+	}
+	// No orphaned hosts: one sshd per declared host across all four stacks.
+	out, _ := exec.Command("pgrep", "-fc", filepath.Join(workerData, "pulumi", "hosts", "ssh")).Output()
+	if got := strings.TrimSpace(string(out)); got != "12" {
+		t.Errorf("%s sshd processes for 4 stacks of 3 hosts, want 12 (no duplicates or orphans)", got)
+	}
+}
+
+// countOwn counts the stack's own resources in an exported state.
+func countOwn(resources []any) int {
+	n := 0
+	for _, r := range resources {
+		typ, _ := r.(map[string]any)["type"].(string)
+		if typ != "pulumi:pulumi:Stack" && !strings.HasPrefix(typ, "pulumi:providers:") {
+			n++
+		}
+	}
+	return n
+}
