@@ -81,6 +81,9 @@ func All() []Definition {
 			"preview, check policy, get approval when needed, apply and verify a Pulumi stack",
 			`{"program": "local", "stack": "dev", "config": {"image": "nginx:1.27", "replicas": 3, "hosts": 2}, "requester": "dave"}`, ProvisionStack),
 			func(in ProvisionInput) string { return ProvisionWorkflowID(in.Program, in.Stack) }),
+		define("DriftCheck", "drift",
+			"refresh a stack in preview mode; on drift, start a remediation that waits for approval",
+			`{"program": "local", "stack": "dev"}`, DriftCheck),
 	}
 }
 

@@ -185,14 +185,12 @@ func (s *provisionState) waitTTL(ctx workflow.Context, in ProvisionInput, req ac
 	}); err != nil {
 		return s.result, err
 	}
-	for !cancelled {
+	// An extension moves expires later while the timer runs; the loop then
+	// waits again for the rest.
+	for !cancelled && workflow.Now(ctx).Before(expires) {
 		s.progress = Progress{Phase: "ephemeral until " + expires.UTC().Format(time.RFC3339)}
-		timedOut, err := workflow.AwaitWithTimeout(ctx, expires.Sub(workflow.Now(ctx)), func() bool { return cancelled })
-		if err != nil {
+		if _, err := workflow.AwaitWithTimeout(ctx, expires.Sub(workflow.Now(ctx)), func() bool { return cancelled }); err != nil {
 			return s.result, err
-		}
-		if timedOut && !workflow.Now(ctx).Before(expires) {
-			break
 		}
 	}
 	if cancelled {
