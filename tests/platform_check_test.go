@@ -39,7 +39,8 @@ func TestPlatformCheckFromTemporalCLISurvivesSIGKILL(t *testing.T) {
 	}{&result}); err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"temporal-server", "temporal", "pulumi", "ansible-playbook", "ssh", "sshd"}
+	want := []string{"temporal-server", "temporal", "pulumi", "pulumi-resource-infraflow", "etcd", "kube-apiserver",
+		"kube-controller-manager", "kube-scheduler", "kwok", "ansible-playbook", "ssh", "sshd"}
 	if len(result.Tools) != len(want) || len(result.Missing) != 0 {
 		t.Fatalf("result = %+v, want one ok row for each of %v", result, want)
 	}

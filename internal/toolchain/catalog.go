@@ -40,6 +40,19 @@ func Catalog() []Tool {
 			Fix:            "run `make tools`, then put .infraflow/bin on PATH",
 		},
 		{
+			Name:           "pulumi-resource-infraflow",
+			Command:        "pulumi",
+			Args:           []string{"plugin", "ls"},
+			VersionPattern: regexp.MustCompile(`(?m)^infraflow\s+resource\s+(\S+)`),
+			Expected:       ProviderVersion,
+			Fix:            "run `make tools` (builds the local stack's provider and installs it into the Pulumi plugin cache)",
+		},
+		kubeComponent("etcd", `etcd Version: (\S+)`, EtcdVersion),
+		kubeComponent("kube-apiserver", `Kubernetes (v\S+)`, KubernetesVersion),
+		kubeComponent("kube-controller-manager", `Kubernetes (v\S+)`, KubernetesVersion),
+		kubeComponent("kube-scheduler", `Kubernetes (v\S+)`, KubernetesVersion),
+		kubeComponent("kwok", `kwok version (v\S+)`, KwokVersion),
+		{
 			Name:           "ansible-playbook",
 			Command:        "ansible-playbook",
 			Args:           []string{"--version"},
@@ -63,6 +76,18 @@ func Catalog() []Tool {
 			VersionPattern: regexp.MustCompile(`^(OpenSSH_[^,\s]+)`),
 			Fix:            "run `make tools` (apt-get install openssh-server)",
 		},
+	}
+}
+
+// kubeComponent is a program of the local Kubernetes control plane.
+func kubeComponent(name, versionPattern, expected string) Tool {
+	return Tool{
+		Name:           name,
+		Command:        name,
+		Args:           []string{"--version"},
+		VersionPattern: regexp.MustCompile(versionPattern),
+		Expected:       expected,
+		Fix:            "run `make tools`, then put .infraflow/bin on PATH (the local control plane)",
 	}
 }
 
