@@ -7,7 +7,7 @@ export PATH := $(BIN):$(PATH)
 export GOTOOLCHAIN := local
 export GOFLAGS := -buildvcs=false
 
-.PHONY: dev test tools build
+.PHONY: dev test tools build bench-engine bench-provision
 .DEFAULT_GOAL := dev
 
 ## tools: install apt packages and build the pinned temporal/pulumi CLIs (cached outside the clone)
@@ -29,3 +29,13 @@ test: tools build
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	@echo "==> go test ./... (end-to-end tests start real platforms on free ports)"
 	@go test -timeout 30m ./...
+
+## bench-engine: throughput, approval decision latency, memory at 1,000/10,000 waiting approvals (~15 min)
+bench-engine: tools build
+	@echo "==> engine benchmark: embedded server + one worker, about 15 minutes (N=10,000 is most of it)"
+	@go run ./tests/bench/engine --out .infraflow/bench
+
+## bench-provision: ProvisionStack's wall time against a raw Automation API up of the same stack (~3 min)
+bench-provision: tools build
+	@echo "==> provisioning benchmark: workflow vs raw Automation API up, alternating, 5 runs each"
+	@go run ./tests/bench/provision --out .infraflow/bench

@@ -153,7 +153,10 @@ func sqliteStore(dbFile, namespace string) (*config.SQL, error) {
 	conf := &config.SQL{
 		PluginName:        sqliteplugin.PluginName,
 		DatabaseName:      dbFile,
-		ConnectAttributes: map[string]string{"mode": "rwc", "_journal_mode": "WAL", "_synchronous": "2"},
+		// Every attribute but mode is passed to SQLite as a pragma under its own
+		// name: write-ahead log, fsync at every commit (history must survive a
+		// kill -9 or power loss), and wait rather than fail on a busy database.
+		ConnectAttributes: map[string]string{"mode": "rwc", "journal_mode": "wal", "synchronous": "full", "busy_timeout": "10000"},
 	}
 	if _, err := os.Stat(dbFile); errors.Is(err, os.ErrNotExist) {
 		if err := sqliteschema.SetupSchema(conf); err != nil {
