@@ -151,8 +151,8 @@ func (t *Temporal) startUI(uiAddress, frontendAddress, namespace string) error {
 
 func sqliteStore(dbFile, namespace string) (*config.SQL, error) {
 	conf := &config.SQL{
-		PluginName:        sqliteplugin.PluginName,
-		DatabaseName:      dbFile,
+		PluginName:   sqliteplugin.PluginName,
+		DatabaseName: dbFile,
 		// Every attribute but mode is passed to SQLite as a pragma under its own
 		// name: write-ahead log, fsync at every commit (history must survive a
 		// kill -9 or power loss), and wait rather than fail on a busy database.
