@@ -48,6 +48,12 @@ func TestMain(m *testing.M) {
 	}())
 }
 
+// repoRoot is where the worker runs (tests run in tests/).
+func repoRoot() string {
+	root, _ := filepath.Abs("..")
+	return root
+}
+
 // toolsPath puts the pinned tools `make tools` links into .infraflow/bin first,
 // as `make test` does, so a plain `go test` finds the same programs.
 func toolsPath() string {
@@ -101,8 +107,14 @@ func newPlatform(t *testing.T) *platform {
 
 func (p *platform) start() {
 	p.t.Helper()
+	// A relative data dir, as `make dev` uses (.infraflow): paths derived from
+	// it must work from other directories too.
+	relData, err := filepath.Rel(repoRoot(), p.dataDir)
+	if err != nil {
+		p.t.Fatal(err)
+	}
 	p.process = startProcess(p.t, workerBin, append([]string{"--dev",
-		"--data-dir", p.dataDir,
+		"--data-dir", relData,
 		"--frontend-address", p.frontend,
 		"--ui-address", p.ui,
 		"--metrics-address", p.metrics,

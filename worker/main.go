@@ -91,6 +91,13 @@ func run(ctx context.Context, o options) error {
 	if err := putToolsOnPath(o.toolsDir); err != nil {
 		return err
 	}
+	// Paths go into configs read from other directories (kubeconfig, Pulumi's
+	// provider plugin), so they must not depend on this process's cwd.
+	dataDir, err := filepath.Abs(o.dataDir)
+	if err != nil {
+		return fmt.Errorf("data dir %s: %w", o.dataDir, err)
+	}
+	o.dataDir = dataDir
 	clientOpts, err := o.conn.Options()
 	if err != nil {
 		return err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net"
@@ -200,14 +201,20 @@ func (k *Kubernetes) waitReady(ctx context.Context, caFile string) error {
 	return fmt.Errorf("kube-apiserver not ready after 60s (%s); logs in %s", last, filepath.Dir(k.procs[len(k.procs)-1].logPath))
 }
 
+// writeKubeconfig writes a self-contained kubeconfig (the CA is embedded), so
+// it works from any directory and can be copied elsewhere.
 func writeKubeconfig(path, server, caFile string) error {
+	ca, err := os.ReadFile(caFile)
+	if err != nil {
+		return err
+	}
 	config := fmt.Sprintf(`apiVersion: v1
 kind: Config
 clusters:
 - name: infraflow-local
   cluster:
     server: %s
-    certificate-authority: %s
+    certificate-authority-data: %s
 users:
 - name: infraflow-admin
   user:
@@ -218,7 +225,7 @@ contexts:
     cluster: infraflow-local
     user: infraflow-admin
 current-context: infraflow-local
-`, server, caFile, adminToken)
+`, server, base64.StdEncoding.EncodeToString(ca), adminToken)
 	return os.WriteFile(path, []byte(config), 0o600)
 }
 
