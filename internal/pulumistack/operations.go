@@ -77,38 +77,37 @@ type Progress struct {
 
 // Preview plans an update (refresh first, so drift counts as a change).
 func Preview(ctx context.Context, stack auto.Stack) (Plan, error) {
-	ch := make(chan events.EngineEvent)
-	collected := collectChanges(ch, false)
-	_, err := stack.Preview(ctx, optpreview.EventStreams(ch), optpreview.Refresh())
-	changes := <-collected
-	if err != nil {
-		return Plan{}, fmt.Errorf("preview of %s: %w", stack.Name(), err)
-	}
-	return newPlan(changes), nil
+	return plan(stack, "preview", false, func(ch chan events.EngineEvent) error {
+		_, err := stack.Preview(ctx, optpreview.EventStreams(ch), optpreview.Refresh())
+		return err
+	})
 }
 
 // PreviewDestroy plans a destroy.
 func PreviewDestroy(ctx context.Context, stack auto.Stack) (Plan, error) {
-	ch := make(chan events.EngineEvent)
-	collected := collectChanges(ch, false)
-	_, err := stack.PreviewDestroy(ctx, optdestroy.EventStreams(ch))
-	changes := <-collected
-	if err != nil {
-		return Plan{}, fmt.Errorf("destroy preview of %s: %w", stack.Name(), err)
-	}
-	return newPlan(changes), nil
+	return plan(stack, "destroy preview", false, func(ch chan events.EngineEvent) error {
+		_, err := stack.PreviewDestroy(ctx, optdestroy.EventStreams(ch))
+		return err
+	})
 }
 
 // PreviewRefresh reports drift: what a refresh would change in the state.
 func PreviewRefresh(ctx context.Context, stack auto.Stack) (Plan, error) {
+	return plan(stack, "refresh preview", true, func(ch chan events.EngineEvent) error {
+		_, err := stack.PreviewRefresh(ctx, optrefresh.EventStreams(ch))
+		return err
+	})
+}
+
+// plan runs one kind of preview and collects its steps.
+func plan(stack auto.Stack, what string, refresh bool, run func(chan events.EngineEvent) error) (Plan, error) {
 	ch := make(chan events.EngineEvent)
-	collected := collectChanges(ch, true)
-	_, err := stack.PreviewRefresh(ctx, optrefresh.EventStreams(ch))
-	changes := <-collected
-	if err != nil {
-		return Plan{}, fmt.Errorf("refresh preview of %s: %w", stack.Name(), err)
+	collected := collectChanges(ch, refresh)
+	if err := run(ch); err != nil {
+		settle(collected)
+		return Plan{}, fmt.Errorf("%s of %s: %w", what, stack.Name(), err)
 	}
-	return newPlan(changes), nil
+	return newPlan(<-collected), nil
 }
 
 // Up applies the program, reporting progress as resources finish.
@@ -116,10 +115,11 @@ func Up(ctx context.Context, stack auto.Stack, total int, report func(Progress))
 	ch := make(chan events.EngineEvent)
 	done := trackProgress(ch, total, report)
 	res, err := stack.Up(ctx, optup.EventStreams(ch), optup.Refresh())
-	<-done
 	if err != nil {
+		settle(done)
 		return nil, fmt.Errorf("up of %s: %w", stack.Name(), err)
 	}
+	<-done
 	return plainOutputs(res.Outputs), nil
 }
 
@@ -128,11 +128,22 @@ func Destroy(ctx context.Context, stack auto.Stack, total int, report func(Progr
 	ch := make(chan events.EngineEvent)
 	done := trackProgress(ch, total, report)
 	_, err := stack.Destroy(ctx, optdestroy.EventStreams(ch), optdestroy.Refresh())
-	<-done
 	if err != nil {
+		settle(done)
 		return fmt.Errorf("destroy of %s: %w", stack.Name(), err)
 	}
+	<-done
 	return nil
+}
+
+// settle waits a little for an event reader after a failed operation: when
+// the operation fails before the engine starts, the SDK never closes the
+// event channel, and waiting for it would hang.
+func settle[T any](done <-chan T) {
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+	}
 }
 
 // Outputs returns the stack's current outputs.
