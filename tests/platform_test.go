@@ -89,12 +89,21 @@ type platform struct {
 	*process
 }
 
+// stopHostsUnder ends the sshd processes of SSH hosts provisioned under dir:
+// hosts outlive the provider by design (as machines do), so a test cleans up
+// what its stacks left running.
+func stopHostsUnder(t *testing.T, dir string) {
+	t.Cleanup(func() { _ = exec.Command("pkill", "-f", "sshd -f "+dir).Run() })
+}
+
 // newPlatform picks free ports and a data dir; start launches it.
 func newPlatform(t *testing.T) *platform {
 	t.Helper()
+	dataDir := t.TempDir()
+	stopHostsUnder(t, dataDir)
 	return &platform{
 		t:         t,
-		dataDir:   t.TempDir(),
+		dataDir:   dataDir,
 		frontend:  freeAddr(t),
 		ui:        freeAddr(t),
 		metrics:   freeAddr(t),

@@ -62,6 +62,7 @@ func TestProvisionSurvivesWorkerSIGKILL(t *testing.T) {
 	p.start()
 	const queue = "provision"
 	workerData := t.TempDir()
+	stopHostsUnder(t, workerData)
 	workerArgs := []string{"--address", p.frontend, "--task-queue", queue, "--metrics-address", "",
 		"--data-dir", workerData, "--kubeconfig", filepath.Join(p.dataDir, "kube", "kubeconfig")}
 
