@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strings"
@@ -98,6 +97,9 @@ func run(ctx context.Context, o options) error {
 		return fmt.Errorf("data dir %s: %w", o.dataDir, err)
 	}
 	o.dataDir = dataDir
+	if o.dev && o.chatSecretFile == "" {
+		o.chatSecretFile = filepath.Join(o.dataDir, "chat-signing-secret")
+	}
 	clientOpts, err := o.conn.Options()
 	if err != nil {
 		return err
@@ -123,7 +125,10 @@ func run(ctx context.Context, o options) error {
 		}()
 		clientOpts.HostPort = o.frontendAddress
 
-		kube, err := startKubernetes(ctx, o)
+		kube, err := localenv.StartKubernetes(ctx, localenv.KubernetesOptions{
+			DataDir:          filepath.Join(o.dataDir, "kube"),
+			APIServerAddress: o.kubeAddress,
+		})
 		switch {
 		case errors.Is(err, localenv.ErrBinariesMissing):
 			fmt.Printf("infraflow: local Kubernetes not started: %v\n", err)
@@ -197,30 +202,6 @@ func ensureSearchAttributes(ctx context.Context, c client.Client, namespace stri
 	return nil
 }
 
-// startKubernetes runs the local control plane under the data dir, with a
-// fake node ready for pods.
-func startKubernetes(ctx context.Context, o options) (*localenv.Kubernetes, error) {
-	stages := ""
-	if kwok, err := exec.LookPath("kwok"); err == nil {
-		if real, err := filepath.EvalSymlinks(kwok); err == nil {
-			stages = filepath.Join(filepath.Dir(real), "stages")
-		}
-	}
-	kube, err := localenv.StartKubernetes(ctx, localenv.KubernetesOptions{
-		DataDir:          filepath.Join(o.dataDir, "kube"),
-		APIServerAddress: o.kubeAddress,
-		KwokStagesDir:    stages,
-	})
-	if err != nil {
-		return nil, err
-	}
-	if err := kube.EnsureFakeNode(ctx); err != nil {
-		kube.Stop()
-		return nil, err
-	}
-	return kube, nil
-}
-
 func loadDirectory(o options) (*directory.Directory, error) {
 	switch {
 	case o.directoryFile != "":
@@ -235,11 +216,7 @@ func loadDirectory(o options) (*directory.Directory, error) {
 
 // serveChat runs the chat ops endpoint beside the worker.
 func serveChat(o options, c client.Client, namespace string, dir *directory.Directory) (stop func(), err error) {
-	secretFile := o.chatSecretFile
-	if secretFile == "" && o.dev {
-		secretFile = filepath.Join(o.dataDir, "chat-signing-secret")
-	}
-	secret, err := chatops.SigningSecret(secretFile, o.dev)
+	secret, err := chatops.SigningSecret(o.chatSecretFile, o.dev)
 	if err != nil {
 		return nil, err
 	}
@@ -289,10 +266,7 @@ func secretSource(o options) string {
 	if os.Getenv(chatops.SigningSecretEnv) != "" {
 		return "$" + chatops.SigningSecretEnv
 	}
-	if o.chatSecretFile != "" {
-		return o.chatSecretFile
-	}
-	return filepath.Join(o.dataDir, "chat-signing-secret")
+	return o.chatSecretFile
 }
 
 func envOr(key, fallback string) string {

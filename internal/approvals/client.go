@@ -152,7 +152,7 @@ func (d ChatDecider) Decide(ctx context.Context, workflowID string, dec chatops.
 	if err != nil {
 		return "", err
 	}
-	return fmt.Sprintf("%s recorded your %s on %s (%s): now %s, %d of %d approvals", "infraflow", dec.Decision, workflowID, st.Title,
+	return fmt.Sprintf("infraflow recorded your %s on %s (%s): now %s, %d of %d approvals", dec.Decision, workflowID, st.Title,
 		st.Status, len(st.Approvals), st.Quorum), nil
 }
 

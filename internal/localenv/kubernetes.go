@@ -30,7 +30,8 @@ type KubernetesOptions struct {
 	DataDir string
 	// APIServerAddress is kube-apiserver's host:port.
 	APIServerAddress string
-	// KwokStagesDir holds kwok's stage configs (fast node and pod lifecycles).
+	// KwokStagesDir holds kwok's stage configs (fast node and pod lifecycles);
+	// empty means the stages/ directory `make tools` puts beside the kwok binary.
 	KwokStagesDir string
 }
 
@@ -51,8 +52,8 @@ var ErrBinariesMissing = errors.New("local Kubernetes binaries missing")
 
 const adminToken = "infraflow-local-admin"
 
-// StartKubernetes starts the control plane and waits until the API server is
-// ready and a fake node is Ready to take pods.
+// StartKubernetes starts the control plane, waits until the API server is
+// ready, and registers the fake node that takes the pods.
 func StartKubernetes(ctx context.Context, opts KubernetesOptions) (k *Kubernetes, err error) {
 	var missing []string
 	for _, b := range ControlPlaneBinaries {
@@ -137,6 +138,9 @@ func StartKubernetes(ctx context.Context, opts KubernetesOptions) (k *Kubernetes
 	); err != nil {
 		return k, err
 	}
+	if opts.KwokStagesDir == "" {
+		opts.KwokStagesDir = stagesBesideKwok()
+	}
 	kwokArgs := []string{"--kubeconfig", k.Kubeconfig, "--manage-all-nodes=false",
 		"--manage-nodes-with-annotation-selector", "kwok.x-k8s.io/node=fake",
 		"--server-address", freeAddrOn(host), "--cidr", "10.244.0.0/16", "--node-ip", host}
@@ -150,7 +154,18 @@ func StartKubernetes(ctx context.Context, opts KubernetesOptions) (k *Kubernetes
 	if err := start("kwok", kwokArgs...); err != nil {
 		return k, err
 	}
-	return k, nil
+	return k, k.ensureFakeNode(ctx)
+}
+
+func stagesBesideKwok() string {
+	kwok, err := exec.LookPath("kwok")
+	if err != nil {
+		return ""
+	}
+	if real, err := filepath.EvalSymlinks(kwok); err == nil {
+		kwok = real
+	}
+	return filepath.Join(filepath.Dir(kwok), "stages")
 }
 
 // Stop stops the control plane in reverse order: the API server before etcd.
@@ -160,9 +175,6 @@ func (k *Kubernetes) Stop() {
 	}
 	k.procs = nil
 }
-
-// Token is the local admin's bearer token (the kubeconfig carries it too).
-func (k *Kubernetes) Token() string { return adminToken }
 
 func (k *Kubernetes) waitReady(ctx context.Context, caFile string) error {
 	ca, err := os.ReadFile(caFile)
@@ -304,8 +316,8 @@ func freePortOn(host string) string {
 // Running without containers.
 const fakeNode = "kwok-node-0"
 
-// EnsureFakeNode registers the kwok-managed node if it is not there yet.
-func (k *Kubernetes) EnsureFakeNode(ctx context.Context) error {
+// ensureFakeNode registers the kwok-managed node if it is not there yet.
+func (k *Kubernetes) ensureFakeNode(ctx context.Context) error {
 	cs, err := k.Clientset()
 	if err != nil {
 		return err

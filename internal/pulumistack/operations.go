@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path"
+	"path/filepath"
 	"sort"
 	"strings"
 	"syscall"
@@ -301,26 +302,8 @@ func parentPID(pid string) int {
 
 func lockFiles(stateDir, stackName string) []string {
 	// DIY backend layout: .pulumi/locks/<org>/<project>/<stack>/<id>.json
-	matches, _ := findFiles(stateDir+"/state/.pulumi/locks", stackName)
+	matches, _ := filepath.Glob(filepath.Join(stateDir, "state", ".pulumi", "locks", "*", "*", stackName, "*.json"))
 	return matches
-}
-
-func findFiles(root, stackName string) ([]string, error) {
-	var out []string
-	entries, err := os.ReadDir(root)
-	if err != nil {
-		return nil, err
-	}
-	for _, e := range entries {
-		p := root + "/" + e.Name()
-		if e.IsDir() {
-			sub, _ := findFiles(p, stackName)
-			out = append(out, sub...)
-		} else if strings.HasSuffix(p, ".json") && path.Base(path.Dir(p)) == stackName {
-			out = append(out, p)
-		}
-	}
-	return out, nil
 }
 
 // collectChanges gathers the planned steps. A refresh announces every step as
