@@ -56,9 +56,8 @@ func (c *Client) Decide(ctx context.Context, workflowID string, req workflows.De
 		return status, nil
 	case errors.As(err, &appErr) && appErr.Type() == workflows.ErrTypeDecisionRefused:
 		refusal := &RefusedError{Reason: strings.TrimPrefix(appErr.Message(), refusedPrefix)}
-		// A workflow that completed meanwhile has nothing left to record into.
-		if sigErr := c.Temporal.SignalWorkflow(ctx, workflowID, "", workflows.DecisionSignal, req); sigErr != nil && !isNotFound(sigErr) {
-			return status, fmt.Errorf("%w (and recording the refusal failed: %v)", refusal, sigErr)
+		if err := c.recordRefusal(ctx, workflowID, req); err != nil {
+			return status, fmt.Errorf("%w (and recording the refusal failed: %v)", refusal, err)
 		}
 		return status, refusal
 	case errors.As(err, &appErr) && appErr.Type() == workflows.ErrTypeDecisionRefusedRecorded:
@@ -68,6 +67,50 @@ func (c *Client) Decide(ctx context.Context, workflowID string, req workflows.De
 	default:
 		return status, fmt.Errorf("deciding approval %s: %w", workflowID, err)
 	}
+}
+
+// recordRefusal re-sends a refused decision as a Signal and waits until the
+// workflow's audit trail holds it, so a caller told "refused" can rely on the
+// record existing, in order with the decisions that follow. A workflow that
+// has completed meanwhile has nothing left to record into.
+func (c *Client) recordRefusal(ctx context.Context, workflowID string, req workflows.DecisionRequest) error {
+	before, err := c.refusalsOf(ctx, workflowID, req)
+	if isNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if err := c.Temporal.SignalWorkflow(ctx, workflowID, "", workflows.DecisionSignal, req); err != nil {
+		if isNotFound(err) {
+			return nil
+		}
+		return err
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		n, err := c.refusalsOf(ctx, workflowID, req)
+		if err != nil || n > before {
+			return err
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return fmt.Errorf("approval %s did not record the refusal within 10s", workflowID)
+}
+
+// refusalsOf counts the refused attempts matching req in the audit trail.
+func (c *Client) refusalsOf(ctx context.Context, workflowID string, req workflows.DecisionRequest) (int, error) {
+	st, err := c.state(ctx, workflowID, "")
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, a := range st.Audit {
+		if a.Outcome == workflows.OutcomeRefused && a.Approver == req.Approver && a.Decision == req.Decision && a.Reason == req.Reason {
+			n++
+		}
+	}
+	return n, nil
 }
 
 func isNotFound(err error) bool {
