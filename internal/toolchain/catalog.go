@@ -57,10 +57,17 @@ func Catalog() []Tool {
 			Command:        "ansible-playbook",
 			Args:           []string{"--version"},
 			VersionPattern: regexp.MustCompile(`\[core ([^\]]+)\]`),
-			// go-ansible's per-host results need the json stdout callback, which only
-			// the full `ansible` package ships (ansible-core alone lacks it).
-			Health: []string{"ansible-doc", "-t", "callback", "json"},
+			// ConfigureHosts streams per-task events through the ansible.posix.jsonl
+			// callback, which only the full `ansible` package ships.
+			Health: []string{"ansible-doc", "-t", "callback", "ansible.posix.jsonl"},
 			Fix:    "run `make tools` (apt-get install ansible)",
+		},
+		{
+			Name:           "ansible-lint",
+			Command:        "ansible-lint",
+			Args:           []string{"--version"},
+			VersionPattern: regexp.MustCompile(`ansible-lint (\S+)`),
+			Fix:            "run `make tools` (apt-get install ansible-lint)",
 		},
 		{
 			Name:           "ssh",

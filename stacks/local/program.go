@@ -43,6 +43,8 @@ type host struct {
 	User           pulumi.StringOutput `pulumi:"user"`
 	PrivateKeyPath pulumi.StringOutput `pulumi:"privateKeyPath"`
 	Root           pulumi.StringOutput `pulumi:"root"`
+	AppPort        pulumi.IntOutput    `pulumi:"appPort"`
+	HostKey        pulumi.StringOutput `pulumi:"hostKey"`
 }
 
 // Program declares the stack from its configuration (already checked against
@@ -98,14 +100,14 @@ func Program(ctx *pulumi.Context) error {
 		if err := ctx.RegisterResource(HostType, name, pulumi.Map{"name": pulumi.String(name)}, &h, version); err != nil {
 			return err
 		}
-		entry := pulumi.All(h.Address, h.ListenPort, h.User, h.PrivateKeyPath, h.Root).ApplyT(func(v []any) string {
-			return fmt.Sprintf("    %s:\n      ansible_host: %s\n      ansible_port: %d\n      ansible_user: %s\n      ansible_ssh_private_key_file: %s\n      infraflow_root: %s\n",
-				name, v[0], v[1], v[2], v[3], v[4])
+		entry := pulumi.All(h.Address, h.ListenPort, h.User, h.PrivateKeyPath, h.Root, h.AppPort).ApplyT(func(v []any) string {
+			return fmt.Sprintf("    %s:\n      ansible_host: %s\n      ansible_port: %d\n      ansible_user: %s\n      ansible_ssh_private_key_file: %s\n      infraflow_root: %s\n      app_port: %d\n",
+				name, v[0], v[1], v[2], v[3], v[4], v[5])
 		})
 		inventory = append(inventory, entry)
 		hostList = append(hostList, pulumi.Map{
 			"name": pulumi.String(name), "address": h.Address, "port": h.ListenPort, "user": h.User,
-			"privateKeyPath": h.PrivateKeyPath, "root": h.Root,
+			"privateKeyPath": h.PrivateKeyPath, "root": h.Root, "appPort": h.AppPort, "hostKey": h.HostKey,
 		})
 	}
 

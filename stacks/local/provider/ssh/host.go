@@ -40,7 +40,13 @@ type HostState struct {
 	User           string `pulumi:"user"`
 	PrivateKeyPath string `pulumi:"privateKeyPath"`
 	// Root is the host's own directory: what Ansible treats as this machine's /.
-	Root    string `pulumi:"root"`
+	Root string `pulumi:"root"`
+	// AppPort is the port reserved for the service this machine runs: hosts
+	// share one loopback address, so each gets its own.
+	AppPort int `pulumi:"appPort"`
+	// HostKey is the host's public key (known_hosts format without the host
+	// name), so clients can check they reach this host and no other.
+	HostKey string `pulumi:"hostKey"`
 	Running bool   `pulumi:"running"`
 }
 
@@ -53,6 +59,21 @@ func (d hostDir) config() string          { return d.path("sshd_config") }
 func (d hostDir) pidFile() string         { return d.path("sshd.pid") }
 func (d hostDir) clientKey() string       { return d.path("id_ed25519") }
 func (d hostDir) root() string            { return d.path("root") }
+func (d hostDir) appPortFile() string     { return d.path("app_port") }
+func (d hostDir) hostKey() string         { return d.path("ssh_host_ed25519_key") }
+
+func (d hostDir) publicHostKey() string {
+	data, err := os.ReadFile(d.hostKey() + ".pub")
+	if err != nil {
+		return ""
+	}
+	// Drop the comment: "ssh-ed25519 AAAA... comment".
+	fields := strings.Fields(string(data))
+	if len(fields) < 2 {
+		return ""
+	}
+	return fields[0] + " " + fields[1]
+}
 
 func dirFor(ctx context.Context, name string) (hostDir, error) {
 	cfg := infer.GetConfig[config.Config](ctx)
@@ -127,7 +148,7 @@ func start(dir hostDir, in HostArgs) (HostState, error) {
 	if err := os.MkdirAll(dir.root(), 0o755); err != nil {
 		return state, err
 	}
-	for _, key := range []string{dir.path("ssh_host_ed25519_key"), dir.clientKey()} {
+	for _, key := range []string{dir.hostKey(), dir.clientKey()} {
 		if _, err := os.Stat(key); err == nil {
 			continue
 		}
@@ -149,10 +170,13 @@ func start(dir hostDir, in HostArgs) (HostState, error) {
 		}
 	}
 	state.ListenPort = port
+	if state.AppPort, err = reserveAppPort(dir); err != nil {
+		return state, err
+	}
 	config := strings.Join([]string{
 		"Port " + strconv.Itoa(port),
 		"ListenAddress 127.0.0.1",
-		"HostKey " + dir.path("ssh_host_ed25519_key"),
+		"HostKey " + dir.hostKey(),
 		"PidFile " + dir.pidFile(),
 		"AuthorizedKeysFile " + dir.path("authorized_keys"),
 		"PasswordAuthentication no",
@@ -177,6 +201,7 @@ func start(dir hostDir, in HostArgs) (HostState, error) {
 	if err := waitListening(net.JoinHostPort("127.0.0.1", strconv.Itoa(port))); err != nil {
 		return state, fmt.Errorf("host %s: %w (log: %s)", in.Name, err, dir.path("sshd.log"))
 	}
+	state.HostKey = dir.publicHostKey()
 	state.Running = true
 	return state, nil
 }
@@ -202,8 +227,31 @@ func running(dir hostDir, in HostArgs) (HostState, bool) {
 	}
 	_ = conn.Close()
 	u, _ := user.Current()
+	appPort, _ := readAppPort(dir)
 	return HostState{HostArgs: in, Address: "127.0.0.1", ListenPort: port, User: u.Username,
-		PrivateKeyPath: dir.clientKey(), Root: dir.root(), Running: true}, true
+		PrivateKeyPath: dir.clientKey(), Root: dir.root(), AppPort: appPort, HostKey: dir.publicHostKey(), Running: true}, true
+}
+
+// reserveAppPort picks the host's service port once and keeps it in the host
+// directory, so a restarted or adopted host answers on the same port.
+func reserveAppPort(dir hostDir) (int, error) {
+	if port, ok := readAppPort(dir); ok {
+		return port, nil
+	}
+	port, err := freePort()
+	if err != nil {
+		return 0, err
+	}
+	return port, os.WriteFile(dir.appPortFile(), []byte(strconv.Itoa(port)+"\n"), 0o644)
+}
+
+func readAppPort(dir hostDir) (int, bool) {
+	data, err := os.ReadFile(dir.appPortFile())
+	if err != nil {
+		return 0, false
+	}
+	port, err := strconv.Atoi(strings.TrimSpace(string(data)))
+	return port, err == nil && port > 0
 }
 
 func livePID(dir hostDir) (int, bool) {
