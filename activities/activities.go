@@ -22,6 +22,8 @@ type Activities struct {
 	// Pulumi says where stacks keep their state and which cluster the local
 	// stack deploys to.
 	Pulumi pulumistack.Env
+	// PlaybooksDir is where playbooks named by a relative path are found.
+	PlaybooksDir string
 }
 
 // Registry is the part of a worker (or test environment) activities register with.

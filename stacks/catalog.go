@@ -78,6 +78,19 @@ func Names() []string {
 	return names
 }
 
+// ResolveExisting checks config for an operation on a stack that already
+// exists and whose program does not run (destroy): required keys may be
+// left out.
+func (p Program) ResolveExisting(config map[string]any) (map[string]any, error) {
+	lenient := p
+	lenient.Config = nil
+	for _, k := range p.Config {
+		k.Required = false
+		lenient.Config = append(lenient.Config, k)
+	}
+	return lenient.Resolve(config)
+}
+
 // ConfigError names the configuration key that is wrong and the fix.
 type ConfigError struct {
 	Key, Problem, Fix string

@@ -46,7 +46,7 @@ func main() {
 	for _, def := range workflows.All() {
 		root.AddCommand(a.workflowCommand(def))
 	}
-	root.AddCommand(a.doctorCommand(), a.listCommand(),
+	root.AddCommand(a.destroyCommand(), a.doctorCommand(), a.listCommand(),
 		a.decideCommand(workflows.DecisionApprove), a.decideCommand(workflows.DecisionReject),
 		a.pendingCommand(), a.auditCommand(), a.chatopsCommand())
 

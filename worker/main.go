@@ -35,6 +35,7 @@ type options struct {
 	taskQueue      string
 	metricsAddress string
 	toolsDir       string
+	playbooksDir   string
 
 	directoryFile  string
 	chatWebhookURL string
@@ -68,6 +69,7 @@ func main() {
 	f.StringVar(&o.taskQueue, "task-queue", envOr("INFRAFLOW_TASK_QUEUE", "infraflow"), "task queue to poll (env INFRAFLOW_TASK_QUEUE)")
 	f.StringVar(&o.metricsAddress, "metrics-address", envOr("INFRAFLOW_METRICS_ADDRESS", "127.0.0.1:9464"), "serve Prometheus metrics on host:port; empty disables (env INFRAFLOW_METRICS_ADDRESS)")
 	f.StringVar(&o.toolsDir, "tools-dir", envOr("INFRAFLOW_TOOLS_DIR", ".infraflow/bin"), "directory of tools built by `make tools`, put first on PATH when it exists")
+	f.StringVar(&o.playbooksDir, "playbooks-dir", envOr("INFRAFLOW_PLAYBOOKS_DIR", "playbooks"), "directory of the playbooks ConfigureHosts runs by relative name (env INFRAFLOW_PLAYBOOKS_DIR)")
 	f.StringVar(&o.directoryFile, "directory", os.Getenv("INFRAFLOW_DIRECTORY"), "directory file mapping people to groups and chat IDs (env INFRAFLOW_DIRECTORY; --dev default: the built-in example)")
 	f.StringVar(&o.chatWebhookURL, "chat-webhook-url", os.Getenv("INFRAFLOW_CHAT_WEBHOOK_URL"), "Slack incoming-webhook URL for approval requests, reminders and outcomes (env INFRAFLOW_CHAT_WEBHOOK_URL)")
 	f.StringVar(&o.chatAddress, "chat-address", os.Getenv("INFRAFLOW_CHAT_ADDRESS"), "serve the chat ops endpoint (Slack slash commands and buttons) on host:port (env INFRAFLOW_CHAT_ADDRESS; --dev default 127.0.0.1:8234)")
@@ -169,8 +171,12 @@ func run(ctx context.Context, o options) error {
 
 	w := worker.New(c, o.taskQueue, worker.Options{})
 	workflows.Register(w)
+	playbooks, err := filepath.Abs(o.playbooksDir)
+	if err != nil {
+		return fmt.Errorf("playbooks dir %s: %w", o.playbooksDir, err)
+	}
 	activities.Register(w, &activities.Activities{Temporal: c, Directory: dir, ChatWebhookURL: o.chatWebhookURL,
-		Pulumi: pulumistack.Env{StateDir: filepath.Join(o.dataDir, "pulumi"), Kubeconfig: o.kubeconfig}})
+		Pulumi: pulumistack.Env{StateDir: filepath.Join(o.dataDir, "pulumi"), Kubeconfig: o.kubeconfig}, PlaybooksDir: playbooks})
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("starting worker on task queue %q: %w", o.taskQueue, err)
 	}

@@ -53,6 +53,8 @@ type ProvisionResult struct {
 	Compensation string     `json:"compensation,omitempty"`
 	FinalState   string     `json:"finalState,omitempty"`
 	ExpiresAt    *time.Time `json:"expiresAt,omitempty"`
+	// Configuration is the configuration step's result, when one ran.
+	Configuration *ConfigureResult `json:"configuration,omitempty"`
 }
 
 // provisionState is what the workflow knows so far: its progress (queried)
@@ -89,6 +91,13 @@ func ProvisionStack(ctx workflow.Context, in ProvisionInput) (ProvisionResult, e
 	}
 	req := activities.StackRequest{Program: in.Program, Stack: in.Stack, Operation: in.operation(), Config: in.config()}
 
+	if in.Configure != nil && in.operation() == activities.OpUp {
+		// The configuration step's playbook and variables are checked now, so a
+		// typo fails the request before the stack changes.
+		if err := prepareConfiguration(ctx, in.configureInput(), activities.Inventory{}); err != nil {
+			return s.result, err
+		}
+	}
 	s.progress = Progress{Phase: "preview"}
 	preview, err := previewStack(ctx, req)
 	if err != nil {
@@ -141,6 +150,11 @@ func ProvisionStack(ctx workflow.Context, in ProvisionInput) (ProvisionResult, e
 
 // finish verifies the stack and, for an ephemeral one, waits out its TTL.
 func (s *provisionState) finish(ctx workflow.Context, in ProvisionInput, req activities.StackRequest) (ProvisionResult, error) {
+	if in.Configure != nil && in.operation() == activities.OpUp {
+		if err := s.configure(ctx, in); err != nil {
+			return s.result, err
+		}
+	}
 	if in.operation() != activities.OpDestroy {
 		s.progress = Progress{Phase: "verifying"}
 		var v activities.Verification
@@ -158,6 +172,28 @@ func (s *provisionState) finish(ctx workflow.Context, in ProvisionInput, req act
 		return s.result, nil
 	}
 	return s.waitTTL(ctx, in, req)
+}
+
+// configure runs ConfigureHosts on the stack's hosts as a child. A failed
+// configuration leaves the infrastructure up (it is not what failed) and
+// fails the provisioning with both results.
+func (s *provisionState) configure(ctx workflow.Context, in ProvisionInput) error {
+	s.progress = Progress{Phase: "configuring hosts"}
+	ctx = workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{WorkflowID: ConfigureWorkflowID(in.Program, in.Stack)})
+	var res ConfigureResult
+	err := workflow.ExecuteChildWorkflow(ctx, "ConfigureHosts", in.configureInput()).Get(ctx, &res)
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) && appErr.Type() == ErrTypeConfigurationFailed {
+		_ = appErr.Details(&res)
+		s.result.Configuration = &res
+		s.result.FinalState = "applied; configuration failed: " + res.Reason
+		return temporal.NewNonRetryableApplicationError("configuration failed: "+res.Reason, ErrTypeProvisionFailed, nil, s.result)
+	}
+	if err != nil {
+		return err
+	}
+	s.result.Configuration = &res
+	return nil
 }
 
 // waitTTL destroys the stack when its TTL runs out; Updates extend or cancel it.
@@ -302,20 +338,25 @@ func countChanges(p pulumistack.Plan) int {
 }
 
 func requestApproval(ctx workflow.Context, in ProvisionInput, r ProvisionResult) (ApprovalStatus, error) {
-	settings := ProvisionApproval{Groups: []string{"sre"}}
-	if in.Approval != nil {
-		settings = *in.Approval
-		if len(settings.Approvers) == 0 && len(settings.Groups) == 0 {
-			settings.Groups = []string{"sre"}
-		}
-	}
-	requester := in.Requester
-	if requester == "" {
-		requester = "unknown"
-	}
 	reasons := r.Policy.RequireApproval
 	if len(reasons) == 0 {
 		reasons = []string{"the request asks for approval"}
+	}
+	return askApproval(ctx, fmt.Sprintf("%s %s", in.operation(), r.Stack), reasons, r.Plan.Text(), in.Approval, in.Requester)
+}
+
+// askApproval runs the Approval child workflow; without approvers or groups
+// the sre group decides.
+func askApproval(ctx workflow.Context, title string, reasons []string, payload string, approval *ProvisionApproval, requester string) (ApprovalStatus, error) {
+	settings := ProvisionApproval{}
+	if approval != nil {
+		settings = *approval
+	}
+	if len(settings.Approvers) == 0 && len(settings.Groups) == 0 {
+		settings.Groups = []string{"sre"}
+	}
+	if requester == "" {
+		requester = "unknown"
 	}
 	info := workflow.GetInfo(ctx)
 	ctx = workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
@@ -323,9 +364,9 @@ func requestApproval(ctx workflow.Context, in ProvisionInput, r ProvisionResult)
 	})
 	var status ApprovalStatus
 	err := workflow.ExecuteChildWorkflow(ctx, "Approval", ApprovalInput{
-		Title:     fmt.Sprintf("%s %s", in.operation(), r.Stack),
+		Title:     title,
 		Summary:   strings.Join(reasons, "; "),
-		Payload:   r.Plan.Text(),
+		Payload:   payload,
 		Requester: requester,
 		Approvers: settings.Approvers,
 		Groups:    settings.Groups,

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/infraflow/infraflow/activities"
+	"github.com/infraflow/infraflow/internal/pulumistack"
 	"github.com/infraflow/infraflow/stacks"
 )
 
@@ -28,6 +29,9 @@ type ProvisionInput struct {
 	// Compensation on failure after changes: destroy (default; a stack that
 	// existed before is reverted instead), revert, or keep.
 	Compensation string `json:"compensation,omitempty"`
+	// Configure runs ConfigureHosts on the stack's hosts after an up; its
+	// inventory is the stack's "hosts" output, so leave inventory out.
+	Configure *ConfigureInput `json:"configure,omitempty"`
 }
 
 // ProvisionApproval configures the approval step.
@@ -69,7 +73,7 @@ func (in ProvisionInput) Validate() error {
 	case !slices.Contains([]string{"", CompensateDestroy, CompensateRevert, CompensateKeep}, in.Compensation):
 		return &FieldError{Field: "compensation", Problem: fmt.Sprintf("unknown mode %q", in.Compensation), Fix: "use destroy, revert or keep"}
 	}
-	if _, err := program.Resolve(in.Config); err != nil {
+	if _, err := in.resolve(program); err != nil {
 		var ce *stacks.ConfigError
 		if errors.As(err, &ce) {
 			return &FieldError{Field: "config." + ce.Key, Problem: ce.Problem, Fix: ce.Fix}
@@ -79,6 +83,18 @@ func (in ProvisionInput) Validate() error {
 	if in.TTL != "" {
 		if d, err := parseDuration(in.TTL, 0); err != nil || d <= 0 {
 			return &FieldError{Field: "ttl", Problem: fmt.Sprintf("%q is not a positive duration", in.TTL), Fix: `use Go duration syntax, e.g. "2h"`}
+		}
+	}
+	if c := in.Configure; c != nil {
+		if c.Inventory.Stack != nil || len(c.Inventory.Hosts) > 0 {
+			return &FieldError{Field: "configure.inventory", Problem: "is set", Fix: "leave it out: the configuration step configures this stack's hosts"}
+		}
+		if err := in.configureInput().Validate(); err != nil {
+			var fe *FieldError
+			if errors.As(err, &fe) {
+				return &FieldError{Field: "configure." + fe.Field, Problem: fe.Problem, Fix: fe.Fix}
+			}
+			return err
 		}
 	}
 	if a := in.Approval; a != nil && a.Expiry != "" {
@@ -106,6 +122,30 @@ func (in ProvisionInput) compensation() string {
 // config is the configuration with the program's defaults filled in.
 func (in ProvisionInput) config() map[string]any {
 	program, _ := stacks.Lookup(in.Program)
-	cfg, _ := program.Resolve(in.Config)
+	cfg, _ := in.resolve(program)
 	return cfg
+}
+
+// resolve checks the configuration; a destroy does not run the program, so
+// it needs no required values.
+func (in ProvisionInput) resolve(program stacks.Program) (map[string]any, error) {
+	if in.operation() == activities.OpDestroy {
+		return program.ResolveExisting(in.Config)
+	}
+	return program.Resolve(in.Config)
+}
+
+// configureInput is the configuration step's request: the stack's hosts.
+func (in ProvisionInput) configureInput() ConfigureInput {
+	c := *in.Configure
+	c.Inventory = activities.Inventory{Stack: &pulumistack.Ref{Program: in.Program, Stack: in.Stack}}
+	if c.Requester == "" {
+		c.Requester = in.Requester
+	}
+	return c
+}
+
+// ConfigureWorkflowID is the configuration step's ID for a stack.
+func ConfigureWorkflowID(program, stack string) string {
+	return "configure-" + program + "-" + stack
 }

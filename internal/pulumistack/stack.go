@@ -108,3 +108,13 @@ func (e Env) passphrase() (string, error) {
 	}
 	return secret, nil
 }
+
+// Outputs returns the current outputs of an existing stack without running
+// its program.
+func (e Env) Outputs(ctx context.Context, ref Ref) (map[string]any, error) {
+	stack, err := e.Open(ctx, ref, nil)
+	if err != nil {
+		return nil, err
+	}
+	return Outputs(ctx, stack)
+}

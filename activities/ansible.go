@@ -1,0 +1,185 @@
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/infraflow/infraflow/internal/ansiblerun"
+	"github.com/infraflow/infraflow/internal/pulumistack"
+)
+
+// ErrTypeInvalidConfiguration is the failure type when a configuration request
+// cannot run as asked (missing playbook, syntax error, wrong-typed variable,
+// unreadable secret): retrying cannot help. The message names the field.
+const ErrTypeInvalidConfiguration = "InvalidConfiguration"
+
+// PlaybookProgressSignal carries an ansiblerun.Event from RunPlaybook to its
+// workflow, for the live progress query.
+const PlaybookProgressSignal = "playbookProgress"
+
+// Inventory says which hosts to configure: listed, or a stack's "hosts" output.
+type Inventory struct {
+	Hosts []ansiblerun.Host `json:"hosts,omitempty"`
+	Stack *pulumistack.Ref  `json:"stack,omitempty"`
+}
+
+// PlaybookRequest is one configuration request as the activities see it.
+// Secrets are references; their values are read on the worker at run time.
+type PlaybookRequest struct {
+	Playbook      string                          `json:"playbook"`
+	Hosts         []ansiblerun.Host               `json:"hosts,omitempty"`
+	ExtraVars     map[string]any                  `json:"extraVars,omitempty"`
+	Secrets       map[string]ansiblerun.SecretRef `json:"secrets,omitempty"`
+	VaultPassword *ansiblerun.SecretRef           `json:"vaultPassword,omitempty"`
+	Limit         []string                        `json:"limit,omitempty"`
+	Mode          ansiblerun.Mode                 `json:"mode,omitempty"`
+}
+
+// PreparedPlaybook is a request checked against the worker: the playbook's
+// path and the hosts, resolved.
+type PreparedPlaybook struct {
+	Playbook string            `json:"playbook"`
+	Hosts    []ansiblerun.Host `json:"hosts"`
+}
+
+// PreparePlaybook checks everything that can be checked without touching a
+// host: the playbook exists and passes --syntax-check, the extra vars and
+// secrets are variables the playbook's roles declare, with the declared
+// types, the secrets can be read, and the inventory resolves.
+func (a *Activities) PreparePlaybook(ctx context.Context, req PlaybookRequest, inv Inventory) (PreparedPlaybook, error) {
+	var out PreparedPlaybook
+	path, err := ansiblerun.ResolvePlaybook(a.PlaybooksDir, req.Playbook)
+	if err != nil {
+		return out, invalidConfiguration(err)
+	}
+	out.Playbook = path
+	if out.Hosts, err = a.inventoryHosts(ctx, inv); err != nil {
+		return out, err
+	}
+	declared, err := ansiblerun.DeclaredVars(path)
+	if err != nil {
+		return out, invalidConfiguration(err)
+	}
+	if err := ansiblerun.CheckVars("extraVars", req.ExtraVars, declared); err != nil {
+		return out, invalidConfiguration(err)
+	}
+	secretVars := map[string]any{}
+	for name := range req.Secrets {
+		secretVars[name] = ""
+	}
+	if err := ansiblerun.CheckVars("secrets", secretVars, declared); err != nil {
+		return out, invalidConfiguration(err)
+	}
+	if _, err := ansiblerun.ResolveSecrets(req.Secrets, req.VaultPassword); err != nil {
+		return out, invalidConfiguration(err)
+	}
+	dir, err := os.MkdirTemp("", "infraflow-syntax-")
+	if err != nil {
+		return out, err
+	}
+	defer os.RemoveAll(dir)
+	inventory := filepath.Join(dir, "inventory.json")
+	if err := ansiblerun.WriteInventory(inventory, out.Hosts); err != nil {
+		return out, err
+	}
+	if err := ansiblerun.SyntaxCheck(ctx, path, inventory); err != nil {
+		return out, invalidConfiguration(err)
+	}
+	return out, nil
+}
+
+// inventoryHosts lists the hosts to configure; a stack's come from its
+// "hosts" output (name, address, port, user, privateKeyPath, root, appPort,
+// hostKey), as the local program exports them.
+func (a *Activities) inventoryHosts(ctx context.Context, inv Inventory) ([]ansiblerun.Host, error) {
+	if inv.Stack == nil {
+		return inv.Hosts, nil
+	}
+	outputs, err := a.Pulumi.Outputs(ctx, *inv.Stack)
+	if err != nil {
+		return nil, err
+	}
+	list, _ := outputs["hosts"].([]any)
+	if len(list) == 0 {
+		return nil, invalidConfiguration(&ansiblerun.InputError{Field: "inventory.stack",
+			Problem: fmt.Sprintf("stack %s has no hosts in its outputs", inv.Stack),
+			Fix:     "provision it with hosts (config hosts > 0) first, or list the hosts in inventory.hosts"})
+	}
+	var hosts []ansiblerun.Host
+	for _, item := range list {
+		m, _ := item.(map[string]any)
+		str := func(k string) string { s, _ := m[k].(string); return s }
+		num := func(k string) int { f, _ := m[k].(float64); return int(f) }
+		h := ansiblerun.Host{Name: str("name"), Address: str("address"), Port: num("port"), User: str("user"),
+			PrivateKeyPath: str("privateKeyPath"), Root: str("root"), HostKey: str("hostKey")}
+		if port := num("appPort"); port != 0 {
+			h.Vars = map[string]any{"app_port": port}
+		}
+		hosts = append(hosts, h)
+	}
+	return hosts, nil
+}
+
+// RunPlaybook runs the playbook in the request's mode. Every task event is a
+// heartbeat (and a progress signal to the workflow); cancelling the activity
+// stops ansible-playbook. Host failures are in the report, not errors.
+func (a *Activities) RunPlaybook(ctx context.Context, req PlaybookRequest) (ansiblerun.Report, error) {
+	secrets, err := ansiblerun.ResolveSecrets(req.Secrets, req.VaultPassword)
+	if err != nil {
+		return ansiblerun.Report{}, invalidConfiguration(err)
+	}
+	info := activity.GetInfo(ctx)
+	var mu sync.Mutex
+	var latest ansiblerun.Event
+	lastSignal := time.Time{}
+	onEvent := func(e ansiblerun.Event) {
+		mu.Lock()
+		latest = e
+		signal := time.Since(lastSignal) > 500*time.Millisecond || e.Host == ""
+		if signal {
+			lastSignal = time.Now()
+		}
+		mu.Unlock()
+		activity.RecordHeartbeat(ctx, e)
+		if signal {
+			// The progress query shows the current task; a lost signal only
+			// delays the next one.
+			_ = a.Temporal.SignalWorkflow(ctx, info.WorkflowExecution.ID, info.WorkflowExecution.RunID, PlaybookProgressSignal, e)
+		}
+	}
+	stop := heartbeatEvery(ctx, 5*time.Second, func() any { mu.Lock(); defer mu.Unlock(); return latest })
+	defer stop()
+	report, err := ansiblerun.Execute(ctx, ansiblerun.Run{
+		Playbook: req.Playbook, Hosts: req.Hosts, Limit: req.Limit, Mode: req.Mode,
+		ExtraVars: req.ExtraVars, Secrets: secrets, OnEvent: onEvent,
+	})
+	if err != nil {
+		return report, err
+	}
+	activity.GetLogger(ctx).Info("Playbook run finished", "mode", req.Mode, "tasks", report.Tasks, "hosts", summary(report))
+	return report, nil
+}
+
+func summary(r ansiblerun.Report) map[string]string {
+	out := map[string]string{}
+	for _, h := range r.Hosts {
+		out[h.Host] = h.Status
+	}
+	return out
+}
+
+func invalidConfiguration(err error) error {
+	var ie *ansiblerun.InputError
+	if errors.As(err, &ie) {
+		return temporal.NewNonRetryableApplicationError(ie.Error(), ErrTypeInvalidConfiguration, nil)
+	}
+	return err
+}
