@@ -104,6 +104,10 @@ func (a *Activities) inventoryHosts(ctx context.Context, inv Inventory) ([]ansib
 		return inv.Hosts, nil
 	}
 	outputs, err := a.Pulumi.Outputs(ctx, *inv.Stack)
+	if errors.Is(err, pulumistack.ErrNoStack) {
+		return nil, invalidConfiguration(&ansiblerun.InputError{Field: "inventory.stack",
+			Problem: fmt.Sprintf("stack %s does not exist", inv.Stack), Fix: "provision it first, or list the hosts in inventory.hosts"})
+	}
 	if err != nil {
 		return nil, err
 	}

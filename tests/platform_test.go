@@ -89,11 +89,15 @@ type platform struct {
 	*process
 }
 
-// stopHostsUnder ends the sshd processes of SSH hosts provisioned under dir:
+// stopHostsUnder ends the sshd processes (and apps) of SSH hosts provisioned under dir:
 // hosts outlive the provider by design (as machines do), so a test cleans up
 // what its stacks left running.
 func stopHostsUnder(t *testing.T, dir string) {
-	t.Cleanup(func() { _ = exec.Command("pkill", "-f", "sshd -f "+dir).Run() })
+	t.Cleanup(func() {
+		_ = exec.Command("pkill", "-f", "sshd -f "+dir).Run()
+		// The apps the playbooks started on those hosts.
+		_ = exec.Command("pkill", "-f", "app.py --config "+dir).Run()
+	})
 }
 
 // newPlatform picks free ports and a data dir; start launches it.
@@ -112,6 +116,20 @@ func newPlatform(t *testing.T) *platform {
 		webhook:   newWebhookReceiver(t),
 		taskQueue: "e2e-" + strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-")),
 	}
+}
+
+// startWithSeparateWorker starts the platform with no worker polling queue,
+// and returns the arguments for worker processes that do (with their own
+// data dir), for tests that kill and restart the worker alone.
+func (p *platform) startWithSeparateWorker(queue string) (workerArgs []string, workerData string) {
+	p.t.Helper()
+	p.taskQueue = "server-only"
+	p.start()
+	p.taskQueue = queue
+	workerData = p.t.TempDir()
+	stopHostsUnder(p.t, workerData)
+	return []string{"--address", p.frontend, "--task-queue", queue, "--metrics-address", "",
+		"--data-dir", workerData, "--kubeconfig", filepath.Join(p.dataDir, "kube", "kubeconfig")}, workerData
 }
 
 func (p *platform) start() {
@@ -188,7 +206,8 @@ func (p *process) kill() {
 
 // temporal runs the real CLI against this platform and returns stdout.
 func (p *platform) temporal(args ...string) (string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	// Long enough for `workflow result` of a provisioning with configuration.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, temporalBin, append(args, "--address", p.frontend, "--namespace", "default")...)
 	cmd.Env = withoutTemporalEnv()

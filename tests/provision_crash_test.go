@@ -58,13 +58,8 @@ func pulumiExport(t *testing.T, stateDir, stack string) map[string]any {
 
 func TestProvisionSurvivesWorkerSIGKILL(t *testing.T) {
 	p := newPlatform(t)
-	p.taskQueue = "server-only"
-	p.start()
-	const queue = "provision"
-	workerData := t.TempDir()
-	stopHostsUnder(t, workerData)
-	workerArgs := []string{"--address", p.frontend, "--task-queue", queue, "--metrics-address", "",
-		"--data-dir", workerData, "--kubeconfig", filepath.Join(p.dataDir, "kube", "kubeconfig")}
+	workerArgs, workerData := p.startWithSeparateWorker("provision")
+	queue := p.taskQueue
 
 	// The phase in which the worker is killed: before the engine runs, while
 	// it applies (some resources done), and after it finished.

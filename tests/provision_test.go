@@ -58,6 +58,8 @@ type sshHost struct {
 	Port           float64 `json:"port"`
 	User           string  `json:"user"`
 	PrivateKeyPath string  `json:"privateKeyPath"`
+	Root           string  `json:"root"`
+	AppPort        float64 `json:"appPort"`
 }
 
 func hostsOf(t *testing.T, outputs map[string]any) []sshHost {

@@ -4,6 +4,7 @@ package pulumistack
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -109,9 +110,17 @@ func (e Env) passphrase() (string, error) {
 	return secret, nil
 }
 
+// ErrNoStack is returned for a stack that was never created.
+var ErrNoStack = errors.New("no such stack")
+
 // Outputs returns the current outputs of an existing stack without running
 // its program.
 func (e Env) Outputs(ctx context.Context, ref Ref) (map[string]any, error) {
+	// DIY backend layout: .pulumi/stacks/<project>/<stack>.json (gzipped: .json.gz).
+	project := "infraflow-" + ref.Program
+	if matches, _ := filepath.Glob(filepath.Join(e.StateDir, "state", ".pulumi", "stacks", project, ref.Stack+".json*")); len(matches) == 0 {
+		return nil, fmt.Errorf("%w: %s", ErrNoStack, ref)
+	}
 	stack, err := e.Open(ctx, ref, nil)
 	if err != nil {
 		return nil, err

@@ -1,0 +1,82 @@
+package tests
+
+import (
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/infraflow/infraflow/workflows"
+)
+
+// The worker is SIGKILLed while ansible-playbook is in the middle of the
+// apply run. The kernel stops the orphaned ansible-playbook with the worker;
+// the restarted worker runs the (idempotent) playbook again, and the hosts
+// end in the declared state.
+func TestConfigureSurvivesWorkerSIGKILL(t *testing.T) {
+	p := newPlatform(t)
+	workerArgs, workerData := p.startWithSeparateWorker("configure")
+	worker := startProcess(t, workerBin, workerArgs...)
+	res, status, err := p.provision(t, "crash", `{"program": "local", "stack": "crash", "config": {"namespace": "crash", "image": "nginx:1.27", "replicas": 1, "hosts": 3}}`)
+	if err != nil || res.Status != workflows.ProvisionSucceeded {
+		t.Fatalf("provision: %s %+v %v", status, res, err)
+	}
+	hosts := hostsOf(t, res.Outputs)
+
+	id := "configure-crash"
+	p.mustTemporal("workflow", "start", "--type", "ConfigureHosts", "--task-queue", p.taskQueue, "--workflow-id", id, "--input",
+		`{"playbook": "site.yml", "inventory": {"stack": {"program": "local", "stack": "crash"}}, "extraVars": {"app_message": "survived"}}`)
+	deadline := time.Now().Add(5 * time.Minute)
+	for {
+		if pr, ok := p.configureProgress(id); ok && strings.HasPrefix(pr.Phase, "apply") && pr.Done >= 6 {
+			worker.kill()
+			t.Logf("killed the worker at %+v", pr.Progress)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the apply run never got halfway")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	playbook := filepath.Join(repoRoot(), "playbooks", "site.yml")
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		out, _ := exec.Command("pgrep", "-f", "ansible-playbook.*"+playbook).Output()
+		if len(strings.TrimSpace(string(out))) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("ansible-playbook outlived the killed worker: %s", out)
+		}
+	}
+	startProcess(t, workerBin, workerArgs...)
+
+	cfg, status := p.configureOutcome(t, id)
+	if status != "COMPLETED" || cfg.Status != workflows.ConfigureSucceeded || len(cfg.Hosts) != 3 {
+		t.Fatalf("after the kill: %s %+v", status, cfg)
+	}
+	for _, h := range cfg.Hosts {
+		// The interrupted run was retried as the same attempt of the workflow;
+		// the second ansible run may find some tasks already done.
+		if !slices.Equal(h.History, []string{"changed"}) || len(h.NotIdempotent) != 0 || !h.Verified {
+			t.Errorf("host %+v, want one changed attempt, idempotent, verified", h)
+		}
+	}
+	// The interrupted activity was retried: its second attempt started.
+	history := p.mustTemporal("workflow", "show", "--workflow-id", id, "-o", "json")
+	if !regexp.MustCompile(`"attempt":\s*2`).MatchString(history) {
+		t.Error("no activity of the history was retried after the kill")
+	}
+	for _, h := range hosts {
+		if msg, ok := appAnswers(t, h); !ok || msg != "survived" {
+			t.Errorf("app on %s answered %q", h.Name, msg)
+		}
+	}
+	out, _ := exec.Command("pgrep", "-fc", "bin/app.py --config "+filepath.Join(workerData)).Output()
+	if got := strings.TrimSpace(string(out)); got != fmt.Sprint(len(hosts)) {
+		t.Errorf("%s app processes for %d hosts, want one each (no duplicates from the interrupted run)", got, len(hosts))
+	}
+}
