@@ -79,4 +79,32 @@ func TestConfigureSurvivesWorkerSIGKILL(t *testing.T) {
 	if got := strings.TrimSpace(string(out)); got != fmt.Sprint(len(hosts)) {
 		t.Errorf("%s app processes for %d hosts, want one each (no duplicates from the interrupted run)", got, len(hosts))
 	}
+
+	t.Run("cancelling the workflow stops ansible-playbook", func(t *testing.T) {
+		slow := filepath.Join(repoRoot(), "tests", "testdata", "playbooks", "slow.yml")
+		id := "configure-cancel"
+		p.mustTemporal("workflow", "start", "--type", "ConfigureHosts", "--task-queue", p.taskQueue, "--workflow-id", id, "--input",
+			`{"playbook": "`+slow+`", "inventory": {"stack": {"program": "local", "stack": "crash"}}}`)
+		for deadline := time.Now().Add(3 * time.Minute); ; time.Sleep(200 * time.Millisecond) {
+			if pr, ok := p.configureProgress(id); ok && pr.Current == "Long step" {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("the slow playbook never reached its long step")
+			}
+		}
+		p.mustTemporal("workflow", "cancel", "--workflow-id", id)
+		for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+			out, _ := exec.Command("pgrep", "-f", "ansible-playbook.*"+slow).Output()
+			if len(strings.TrimSpace(string(out))) == 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("ansible-playbook still runs 60s after the cancellation: %s", out)
+			}
+		}
+		if _, status := p.configureOutcome(t, id); status != "CANCELED" {
+			t.Errorf("status %s, want CANCELED", status)
+		}
+	})
 }
