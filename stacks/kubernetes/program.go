@@ -76,8 +76,15 @@ func declare(ctx *pulumi.Context, cfg Config) (pulumi.Map, error) {
 	}
 	namespace := ns.Metadata.Name().Elem()
 
+	// The HPA takes .spec.replicas over (through the scale subresource); with
+	// server-side apply the next update that sets replicas would then fail
+	// on a field conflict. infraflow's configured replicas win at each
+	// update (the forecast-and-scale loop applies replicas this way), and
+	// the HPA adjusts from there.
+	depMeta := meta(namespace)
+	depMeta.Annotations = pulumi.StringMap{"pulumi.com/patchForce": pulumi.String("true")}
 	dep, err := appsv1.NewDeployment(ctx, cfg.App, &appsv1.DeploymentArgs{
-		Metadata: meta(namespace),
+		Metadata: depMeta,
 		Spec: &appsv1.DeploymentSpecArgs{
 			Replicas: pulumi.Int(cfg.Replicas),
 			Selector: &metav1.LabelSelectorArgs{MatchLabels: selector},

@@ -100,6 +100,8 @@ func check(t *testing.T, objs map[string]Registration, want expectation) {
 		eq(typ+" managed-by label", at(obj, "metadata", "labels", "app.kubernetes.io/managed-by"), "infraflow")
 	}
 	eq("deployment apiVersion", at(dep, "apiVersion"), "apps/v1")
+	eq("deployment patchForce", at(dep, "metadata", "annotations", "pulumi.com/patchForce"), "true")
+	eq("service annotations", at(svc, "metadata", "annotations"), nil)
 
 	// Deployment: replicas, image, and a selector its own pods match.
 	eq("replicas", at(dep, "spec", "replicas"), float64(want.replicas))
