@@ -6,6 +6,7 @@ package stacks
 import (
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -26,8 +27,8 @@ type ConfigKey struct {
 	Required bool
 	Default  any
 	Help     string
-	// Min bounds integers (inclusive) when set.
-	Min *int
+	// Min and Max bound integers (inclusive) when set.
+	Min, Max *int
 }
 
 // Program is one Pulumi program infraflow can provision.
@@ -35,9 +36,14 @@ type Program struct {
 	Name    string
 	Summary string
 	Config  []ConfigKey
+	// Check, when set, checks the resolved configuration as a whole (values
+	// that depend on each other, formats); it runs after the per-key checks
+	// and must be deterministic, since workflows call it.
+	Check func(config map[string]any) error
 }
 
 func atLeast(n int) *int { return &n }
+func atMost(n int) *int  { return &n }
 
 // Catalog lists every program.
 func Catalog() []Program {
@@ -54,6 +60,46 @@ func Catalog() []Program {
 				{Name: "hosts", Type: Integer, Default: 0, Min: atLeast(0), Help: "number of SSH hosts on loopback"},
 				{Name: "failOnPurpose", Type: Boolean, Default: false, Help: "make the Service fail to apply (to exercise compensation)"},
 			},
+		},
+		{
+			Name:    "aws",
+			Summary: "an EKS cluster with a managed node group in a VPC of its own: public and private subnets per availability zone, NAT, security groups, IAM roles",
+			Config: []ConfigKey{
+				{Name: "region", Type: String, Required: true, Help: "AWS region, e.g. eu-west-1"},
+				{Name: "azCount", Type: Integer, Default: 3, Min: atLeast(2), Max: atMost(6), Help: "availability zones to spread the VPC and nodes over (EKS needs at least 2)"},
+				{Name: "cidr", Type: String, Default: "10.0.0.0/16", Help: "VPC IPv4 CIDR, /16 to /24; each subnet gets 1/16 of it"},
+				{Name: "name", Type: String, Help: "EKS cluster name and name prefix of the other resources (default infraflow-<stack>)"},
+				{Name: "env", Type: String, Default: "dev", Help: "value of the env tag on every resource"},
+				{Name: "owner", Type: String, Help: "value of the owner tag on every resource (left out when unset)"},
+				{Name: "singleNatGateway", Type: Boolean, Default: false, Help: "one NAT gateway for all private subnets (cheaper, one AZ's outage cuts egress) instead of one per AZ"},
+				{Name: "kubernetesVersion", Type: String, Help: "EKS Kubernetes version, e.g. 1.33 (default: EKS's current default)"},
+				{Name: "publicEndpoint", Type: Boolean, Default: true, Help: "expose the Kubernetes API endpoint publicly as well as inside the VPC"},
+				{Name: "instanceType", Type: String, Default: "t3.medium", Help: "EC2 instance type of the nodes"},
+				{Name: "desiredSize", Type: Integer, Default: 2, Min: atLeast(0), Help: "nodes to run now (between minSize and maxSize)"},
+				{Name: "minSize", Type: Integer, Default: 1, Min: atLeast(0), Help: "fewest nodes of the node group"},
+				{Name: "maxSize", Type: Integer, Default: 3, Min: atLeast(1), Help: "most nodes of the node group"},
+			},
+			Check: checkAWS,
+		},
+		{
+			Name:    "kubernetes",
+			Summary: "an app in any Kubernetes cluster: namespace, Deployment, Service, HorizontalPodAutoscaler (CPU) and PodDisruptionBudget",
+			Config: []ConfigKey{
+				{Name: "app", Type: String, Default: "web", Help: "app name: Deployment, Service, HPA, PDB and pod label app=<name>"},
+				{Name: "namespace", Type: String, Default: "infraflow-apps", Help: "Kubernetes namespace, created by the stack"},
+				{Name: "image", Type: String, Required: true, Help: "container image with a pinned tag, e.g. nginx:1.27"},
+				{Name: "replicas", Type: Integer, Default: 2, Min: atLeast(1), Help: "Deployment replicas to start with (between minReplicas and maxReplicas)"},
+				{Name: "port", Type: Integer, Default: 80, Min: atLeast(1), Max: atMost(65535), Help: "container and Service port"},
+				{Name: "minReplicas", Type: Integer, Default: 2, Min: atLeast(1), Help: "fewest replicas the HPA scales to"},
+				{Name: "maxReplicas", Type: Integer, Default: 5, Min: atLeast(1), Help: "most replicas the HPA scales to"},
+				{Name: "cpuTargetPercent", Type: Integer, Default: 70, Min: atLeast(1), Max: atMost(100), Help: "average CPU utilisation the HPA aims for, in percent of the CPU request"},
+				{Name: "minAvailable", Type: Integer, Default: 1, Min: atLeast(0), Help: "pods the PodDisruptionBudget keeps during voluntary disruptions (below minReplicas)"},
+				{Name: "cpuRequest", Type: String, Default: "100m", Help: "container CPU request (the HPA's utilisation is relative to it)"},
+				{Name: "memoryRequest", Type: String, Default: "128Mi", Help: "container memory request"},
+				{Name: "kubeconfig", Type: String, Help: "kubeconfig path or contents for the provider (default: the worker's KUBECONFIG or ~/.kube/config)"},
+				{Name: "context", Type: String, Help: "kubeconfig context to use (default: the current context)"},
+			},
+			Check: checkKubernetes,
 		},
 	}
 }
@@ -133,7 +179,42 @@ func (p Program) Resolve(config map[string]any) (map[string]any, error) {
 		}
 		out[k.Name] = checked
 	}
+	if p.Check != nil {
+		if err := p.Check(out); err != nil {
+			return nil, err
+		}
+	}
 	return out, nil
+}
+
+// ResolveText is Resolve for values that arrive as text, as a Pulumi program
+// reads its stack configuration: lookup returns a key's value and whether it
+// is set. Integers and booleans are parsed first; unset keys get defaults.
+func (p Program) ResolveText(lookup func(key string) (string, bool)) (map[string]any, error) {
+	config := map[string]any{}
+	for _, k := range p.Config {
+		text, ok := lookup(k.Name)
+		if !ok {
+			continue
+		}
+		switch k.Type {
+		case Integer:
+			n, err := strconv.Atoi(strings.TrimSpace(text))
+			if err != nil {
+				return nil, &ConfigError{Key: k.Name, Problem: fmt.Sprintf("got %q, want integer", text), Fix: k.Help}
+			}
+			config[k.Name] = n
+		case Boolean:
+			b, err := strconv.ParseBool(strings.TrimSpace(text))
+			if err != nil {
+				return nil, &ConfigError{Key: k.Name, Problem: fmt.Sprintf("got %q, want boolean", text), Fix: k.Help}
+			}
+			config[k.Name] = b
+		default:
+			config[k.Name] = text
+		}
+	}
+	return p.Resolve(config)
 }
 
 func (k ConfigKey) check(v any) (any, error) {
@@ -168,6 +249,9 @@ func (k ConfigKey) check(v any) (any, error) {
 		}
 		if k.Min != nil && n < *k.Min {
 			return nil, &ConfigError{Key: k.Name, Problem: fmt.Sprintf("is %d, below the minimum %d", n, *k.Min), Fix: k.Help}
+		}
+		if k.Max != nil && n > *k.Max {
+			return nil, &ConfigError{Key: k.Name, Problem: fmt.Sprintf("is %d, above the maximum %d", n, *k.Max), Fix: k.Help}
 		}
 		return n, nil
 	}

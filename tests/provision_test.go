@@ -203,7 +203,7 @@ func TestProvisionBadInputFailsBeforeAnyPulumiCall(t *testing.T) {
 	p := newPlatform(t)
 	p.start()
 	cases := map[string]string{
-		`{"program": "terraform", "stack": "x", "config": {"image": "nginx:1.27"}}`:                  `field \"program\": unknown program \"terraform\"; use one of: local`,
+		`{"program": "terraform", "stack": "x", "config": {"image": "nginx:1.27"}}`:                  `field \"program\": unknown program \"terraform\"; use one of: aws, kubernetes, local`,
 		`{"program": "local", "stack": "x", "config": {"image": "nginx:1.27", "replica": 2}}`:        `field \"config.replica\": is not a setting of the local program; known keys:`,
 		`{"program": "local", "stack": "x", "config": {"image": "nginx:1.27", "replicas": "three"}}`: `field \"config.replicas\": got a string, want integer`,
 		`{"program": "local", "stack": "x", "config": {"replicas": 2}}`:                              `field \"config.image\": is required`,

@@ -15,12 +15,19 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/common/workspace"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
+	"github.com/infraflow/infraflow/stacks/aws"
+	"github.com/infraflow/infraflow/stacks/kubernetes"
 	"github.com/infraflow/infraflow/stacks/local"
 )
 
 // programs maps catalog names (stacks.Catalog) to their Pulumi programs.
+// aws and kubernetes use explicit providers configured from their own
+// catalog keys (region; kubeconfig and context), so the infraflow:* values
+// Open sets for the local program are simply unused by them.
 var programs = map[string]pulumi.RunFunc{
-	"local": local.Program,
+	"local":         local.Program,
+	aws.Name:        aws.Program,
+	kubernetes.Name: kubernetes.Program,
 }
 
 // Env is where stacks keep their state and what the local program needs.
