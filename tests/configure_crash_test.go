@@ -18,6 +18,9 @@ import (
 // the restarted worker runs the (idempotent) playbook again, and the hosts
 // end in the declared state.
 func TestConfigureSurvivesWorkerSIGKILL(t *testing.T) {
+	// The two configuration tests overlap: much of each is waiting (ssh, timers, a
+	// heartbeat timeout), and together they are a third of `make test`.
+	t.Parallel()
 	p := newPlatform(t)
 	workerArgs, workerData := p.startWithSeparateWorker("configure")
 	worker := startProcess(t, workerBin, workerArgs...)

@@ -148,6 +148,9 @@ func startSSHD(t *testing.T, h sshHost) {
 // provisioning with a configuration step, check mode, idempotency, secrets,
 // an unreachable host that comes back, a non-idempotent task, and bad input.
 func TestConfigureStackHostsFromTemporalCLI(t *testing.T) {
+	// The two configuration tests overlap: much of each is waiting (ssh, timers, a
+	// heartbeat timeout), and together they are a third of `make test`.
+	t.Parallel()
 	p := newPlatform(t)
 	p.start()
 	const token = "tok-e2e-5b1f0c9d7a3e4f21"
