@@ -6,7 +6,9 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -33,9 +35,12 @@ func TestConfigureSurvivesWorkerSIGKILL(t *testing.T) {
 	id := "configure-crash"
 	p.mustTemporal("workflow", "start", "--type", "ConfigureHosts", "--task-queue", p.taskQueue, "--workflow-id", id, "--input",
 		`{"playbook": "site.yml", "inventory": {"stack": {"program": "local", "stack": "crash"}}, "extraVars": {"app_message": "survived"}}`)
+	var ansible []string // the worker's ansible-playbook processes when it was killed
 	deadline := time.Now().Add(5 * time.Minute)
 	for {
 		if pr, ok := p.configureProgress(id); ok && strings.HasPrefix(pr.Phase, "apply") && pr.Done >= 6 {
+			out, _ := exec.Command("pgrep", "-P", strconv.Itoa(worker.cmd.Process.Pid), "-f", "ansible-playbook").Output()
+			ansible = strings.Fields(string(out))
 			worker.kill()
 			t.Logf("killed the worker at %+v", pr.Progress)
 			break
@@ -45,14 +50,19 @@ func TestConfigureSurvivesWorkerSIGKILL(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	playbook := filepath.Join(repoRoot(), "playbooks", "site.yml")
+	if len(ansible) == 0 {
+		t.Fatal("the worker ran no ansible-playbook when it was killed")
+	}
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		out, _ := exec.Command("pgrep", "-f", "ansible-playbook.*"+playbook).Output()
-		if len(strings.TrimSpace(string(out))) == 0 {
+		alive := slices.DeleteFunc(slices.Clone(ansible), func(pid string) bool {
+			n, _ := strconv.Atoi(pid)
+			return syscall.Kill(n, 0) != nil
+		})
+		if len(alive) == 0 {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("ansible-playbook outlived the killed worker: %s", out)
+			t.Fatalf("ansible-playbook %v outlived the killed worker", alive)
 		}
 	}
 	startProcess(t, workerBin, workerArgs...)
