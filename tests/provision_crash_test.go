@@ -57,6 +57,9 @@ func pulumiExport(t *testing.T, stateDir, stack string) map[string]any {
 }
 
 func TestProvisionSurvivesWorkerSIGKILL(t *testing.T) {
+	// Mostly waiting (engine runs, heartbeat timeouts after each kill): it runs
+	// beside the configuration tests. Its stacks have their own names.
+	t.Parallel()
 	p := newPlatform(t)
 	workerArgs, workerData := p.startWithSeparateWorker("provision")
 	queue := p.taskQueue
