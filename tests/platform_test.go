@@ -140,15 +140,29 @@ func (p *platform) start() {
 	if err != nil {
 		p.t.Fatal(err)
 	}
-	p.process = startProcess(p.t, workerBin, append([]string{"--dev",
-		"--data-dir", relData,
-		"--frontend-address", p.frontend,
-		"--ui-address", p.ui,
-		"--metrics-address", p.metrics,
-		"--chat-address", p.chat,
-		"--kube-address", p.kube,
-		"--chat-webhook-url", p.webhook.url(),
-		"--task-queue", p.taskQueue}, p.extraArgs...)...)
+	for attempt := 1; ; attempt++ {
+		proc, err := tryStartProcess(p.t, workerBin, append([]string{"--dev",
+			"--data-dir", relData,
+			"--frontend-address", p.frontend,
+			"--ui-address", p.ui,
+			"--metrics-address", p.metrics,
+			"--chat-address", p.chat,
+			"--kube-address", p.kube,
+			"--chat-webhook-url", p.webhook.url(),
+			"--task-queue", p.taskQueue}, p.extraArgs...)...)
+		// A free port picked for a first start can be taken before the platform
+		// binds it (tests run side by side): pick new ones and start again.
+		if err != nil && p.process == nil && attempt < 3 && strings.Contains(err.Error(), "address already in use") {
+			p.t.Logf("start %d: a port was taken meanwhile; picking new ports", attempt)
+			p.frontend, p.ui, p.metrics, p.chat, p.kube = freeAddr(p.t), freeAddr(p.t), freeAddr(p.t), freeAddr(p.t), freeAddr(p.t)
+			continue
+		}
+		if err != nil {
+			p.t.Fatal(err)
+		}
+		p.process = proc
+		return
+	}
 }
 
 // process is a running worker binary (with or without --dev).
@@ -161,6 +175,17 @@ type process struct {
 
 // startProcess runs the worker binary and waits until it says it is running.
 func startProcess(t *testing.T, bin string, args ...string) *process {
+	t.Helper()
+	p, err := tryStartProcess(t, bin, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// tryStartProcess is startProcess, reporting a process that exits before it
+// is ready (with its output) as an error.
+func tryStartProcess(t *testing.T, bin string, args ...string) (*process, error) {
 	t.Helper()
 	p := &process{t: t, log: &syncBuffer{}, exited: make(chan error, 1)}
 	p.cmd = exec.Command(bin, args...)
@@ -185,14 +210,14 @@ func startProcess(t *testing.T, bin string, args ...string) *process {
 	for !strings.Contains(p.log.String(), "infraflow worker is running") {
 		select {
 		case err := <-p.exited:
-			t.Fatalf("%s exited before it was ready: %v\n%s", bin, err, p.log)
+			return nil, fmt.Errorf("%s exited before it was ready: %v\n%s", bin, err, p.log)
 		case <-time.After(100 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%s not ready after 60s:\n%s", bin, p.log)
+			return nil, fmt.Errorf("%s not ready after 60s:\n%s", bin, p.log)
 		}
 	}
-	return p
+	return p, nil
 }
 
 // kill is SIGKILL: no shutdown code runs, as in a crash.
