@@ -318,6 +318,17 @@ func TestConfigureStackHostsFromTemporalCLI(t *testing.T) {
 			}
 		}
 	})
+
+	t.Run("destroying the stack stops its hosts and their apps", func(t *testing.T) {
+		if _, stderr, err := p.starter("destroy", "--stack", "cfg", "--wait"); err != nil {
+			t.Fatalf("starter destroy: %v\n%s", err, stderr)
+		}
+		for _, h := range hosts {
+			if out, _ := exec.Command("pgrep", "-af", filepath.Dir(h.PrivateKeyPath)+"/").Output(); len(out) > 0 {
+				t.Errorf("processes of destroyed host %s still run:\n%s", h.Name, out)
+			}
+		}
+	})
 }
 
 // configureProgress is ConfigureHosts' answer to the progress query.

@@ -132,6 +132,9 @@ func (Host) Delete(ctx context.Context, req infer.DeleteRequest[HostState]) (inf
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}
 	}
+	// Powering off a machine ends everything it ran: the services Ansible
+	// started there live under its directory.
+	killProcessesUnder(string(dir))
 	if err := os.RemoveAll(string(dir)); err != nil {
 		return infer.DeleteResponse{}, fmt.Errorf("removing host %s: %w", req.ID, err)
 	}
@@ -289,4 +292,20 @@ func freePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// killProcessesUnder SIGKILLs every process whose command line names a path
+// inside dir.
+func killProcessesUnder(dir string) {
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err == nil && strings.Contains(string(cmdline), dir+"/") {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
 }
