@@ -1,14 +1,13 @@
 package aws
 
 import (
-	"errors"
 	"fmt"
 	"net/netip"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
-	"github.com/pulumi/pulumi/sdk/v3/go/pulumi/config"
 
 	"github.com/infraflow/infraflow/stacks"
+	"github.com/infraflow/infraflow/stacks/stackconfig"
 )
 
 // Name is the program's name in stacks.Catalog.
@@ -29,19 +28,9 @@ type Config struct {
 	MinSize, MaxSize  int
 }
 
-// LoadConfig reads the stack configuration (<project>:<key>) and checks it
-// with the catalog, so a run outside the workflow (pulumi up, tests) gets the
-// same defaults and refusals as ProvisionStack.
+// LoadConfig reads the stack configuration, checked as ProvisionStack checks it.
 func LoadConfig(ctx *pulumi.Context) (Config, error) {
-	program, ok := stacks.Lookup(Name)
-	if !ok {
-		return Config{}, errors.New("the catalog has no aws program")
-	}
-	cfg := config.New(ctx, "")
-	values, err := program.ResolveText(func(key string) (string, bool) {
-		v, err := cfg.Try(key)
-		return v, err == nil
-	})
+	values, err := stackconfig.Load(ctx, Name)
 	if err != nil {
 		return Config{}, err
 	}
