@@ -95,12 +95,12 @@ func ConfigureHosts(ctx workflow.Context, in ConfigureInput) (ConfigureResult, e
 			var e ansiblerun.Event
 			events.Receive(ctx, &e)
 			s.progress.Current = e.Task
-			s.progress.Done = min(e.TasksStarted, max(s.progress.Total, e.TasksStarted))
+			s.progress.Done = e.TasksStarted
 		}
 	})
 
 	s.progress.Phase = "prepare"
-	req := activities.PlaybookRequest{Playbook: in.Playbook, ExtraVars: in.ExtraVars, Secrets: in.Secrets, VaultPassword: in.VaultPassword}
+	req := in.request()
 	prepared, err := prepare(ctx, req, in.Inventory)
 	if err != nil {
 		return s.result, err
@@ -286,7 +286,7 @@ func prepare(ctx workflow.Context, req activities.PlaybookRequest, inv activitie
 }
 
 func prepareConfiguration(ctx workflow.Context, in ConfigureInput, inv activities.Inventory) error {
-	_, err := prepare(ctx, activities.PlaybookRequest{Playbook: in.Playbook, ExtraVars: in.ExtraVars, Secrets: in.Secrets, VaultPassword: in.VaultPassword}, inv)
+	_, err := prepare(ctx, in.request(), inv)
 	return err
 }
 

@@ -138,6 +138,11 @@ func validateInventory(field string, inv activities.Inventory) error {
 	return nil
 }
 
+// request is the playbook run the input asks for; hosts and mode are set per run.
+func (in ConfigureInput) request() activities.PlaybookRequest {
+	return activities.PlaybookRequest{Playbook: in.Playbook, ExtraVars: in.ExtraVars, Secrets: in.Secrets, VaultPassword: in.VaultPassword}
+}
+
 func (in ConfigureInput) attempts() int {
 	if in.Retry == nil || in.Retry.Attempts == 0 {
 		return 3
