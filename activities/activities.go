@@ -22,8 +22,11 @@ type Activities struct {
 	// Pulumi says where stacks keep their state and which cluster the local
 	// stack deploys to.
 	Pulumi pulumistack.Env
-	// PlaybooksDir is where playbooks named by a relative path are found.
+	// PlaybooksDir holds the only playbooks ConfigureHosts runs, by name.
 	PlaybooksDir string
+	// SecretRoots are the files, directories and environment variables that
+	// secret references and host key files may point to.
+	SecretRoots ansiblerun.SecretRoots
 }
 
 // Registry is the part of a worker (or test environment) activities register with.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -60,9 +61,13 @@ func (a *Activities) PreparePlaybook(ctx context.Context, req PlaybookRequest, i
 	if err != nil {
 		return out, invalidConfiguration(err)
 	}
-	out.Playbook = path
+	// The name, not this worker's path: the run may happen on another worker.
+	out.Playbook = filepath.Clean(req.Playbook)
 	if out.Hosts, err = a.inventoryHosts(ctx, inv); err != nil {
 		return out, err
+	}
+	if err := ansiblerun.CheckHosts("inventory.hosts", out.Hosts, a.keyRoots()); err != nil {
+		return out, invalidConfiguration(err)
 	}
 	declared, err := ansiblerun.DeclaredVars(path)
 	if err != nil {
@@ -78,7 +83,7 @@ func (a *Activities) PreparePlaybook(ctx context.Context, req PlaybookRequest, i
 	if err := ansiblerun.CheckVars("secrets", secretVars, declared); err != nil {
 		return out, invalidConfiguration(err)
 	}
-	if _, err := ansiblerun.ResolveSecrets(req.Secrets, req.VaultPassword); err != nil {
+	if _, err := a.SecretRoots.ResolveSecrets(req.Secrets, req.VaultPassword); err != nil {
 		return out, invalidConfiguration(err)
 	}
 	dir, err := os.MkdirTemp("", "infraflow-syntax-")
@@ -136,7 +141,21 @@ func (a *Activities) inventoryHosts(ctx context.Context, inv Inventory) ([]ansib
 // heartbeat (and a progress signal to the workflow); cancelling the activity
 // stops ansible-playbook. Host failures are in the report, not errors.
 func (a *Activities) RunPlaybook(ctx context.Context, req PlaybookRequest) (ansiblerun.Report, error) {
-	secrets, err := ansiblerun.ResolveSecrets(req.Secrets, req.VaultPassword)
+	// The same checks as PreparePlaybook: the worker trusts no caller.
+	playbook, err := ansiblerun.ResolvePlaybook(a.PlaybooksDir, ansiblerun.PlaybookName(a.PlaybooksDir, req.Playbook))
+	if err != nil {
+		return ansiblerun.Report{}, invalidConfiguration(err)
+	}
+	if err := ansiblerun.CheckHosts("inventory.hosts", req.Hosts, a.keyRoots()); err != nil {
+		return ansiblerun.Report{}, invalidConfiguration(err)
+	}
+	if err := ansiblerun.CheckUntrustedVars("extraVars", req.ExtraVars); err != nil {
+		return ansiblerun.Report{}, invalidConfiguration(err)
+	}
+	if err := ansiblerun.CheckLimit("limit", req.Limit, req.Hosts); err != nil {
+		return ansiblerun.Report{}, invalidConfiguration(err)
+	}
+	secrets, err := a.SecretRoots.ResolveSecrets(req.Secrets, req.VaultPassword)
 	if err != nil {
 		return ansiblerun.Report{}, invalidConfiguration(err)
 	}
@@ -162,7 +181,7 @@ func (a *Activities) RunPlaybook(ctx context.Context, req PlaybookRequest) (ansi
 	stop := heartbeatEvery(ctx, 5*time.Second, func() any { mu.Lock(); defer mu.Unlock(); return latest })
 	defer stop()
 	report, err := ansiblerun.Execute(ctx, ansiblerun.Run{
-		Playbook: req.Playbook, Hosts: req.Hosts, Limit: req.Limit, Mode: req.Mode,
+		Playbook: playbook, Hosts: req.Hosts, Limit: req.Limit, Mode: req.Mode,
 		ExtraVars: req.ExtraVars, Secrets: secrets, OnEvent: onEvent,
 	})
 	if err != nil {
@@ -170,6 +189,16 @@ func (a *Activities) RunPlaybook(ctx context.Context, req PlaybookRequest) (ansi
 	}
 	activity.GetLogger(ctx).Info("Playbook run finished", "mode", req.Mode, "tasks", report.Tasks, "hosts", summary(report))
 	return report, nil
+}
+
+// keyRoots are where host key files may be: the secret roots, and the hosts
+// the local stack runs (their keys come from the worker's own stack state).
+func (a *Activities) keyRoots() ansiblerun.SecretRoots {
+	roots := a.SecretRoots
+	if a.Pulumi.StateDir != "" {
+		roots.Paths = append(slices.Clone(roots.Paths), filepath.Join(a.Pulumi.StateDir, "hosts"))
+	}
+	return roots
 }
 
 func summary(r ansiblerun.Report) map[string]string {

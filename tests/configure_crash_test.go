@@ -94,10 +94,10 @@ func TestConfigureSurvivesWorkerSIGKILL(t *testing.T) {
 	}
 
 	t.Run("cancelling the workflow stops ansible-playbook", func(t *testing.T) {
-		slow := filepath.Join(repoRoot(), "tests", "testdata", "playbooks", "slow.yml")
+		slow := filepath.Join(p.playbooks, "slow.yml")
 		id := "configure-cancel"
 		p.mustTemporal("workflow", "start", "--type", "ConfigureHosts", "--task-queue", p.taskQueue, "--workflow-id", id, "--input",
-			`{"playbook": "`+slow+`", "inventory": {"stack": {"program": "local", "stack": "crash"}}}`)
+			`{"playbook": "slow.yml", "inventory": {"stack": {"program": "local", "stack": "crash"}}}`)
 		for deadline := time.Now().Add(3 * time.Minute); ; time.Sleep(200 * time.Millisecond) {
 			if pr, ok := p.configureProgress(id); ok && pr.Current == "Long step" {
 				break

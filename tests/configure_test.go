@@ -154,7 +154,8 @@ func TestConfigureStackHostsFromTemporalCLI(t *testing.T) {
 	p := newPlatform(t)
 	p.start()
 	const token = "tok-e2e-5b1f0c9d7a3e4f21"
-	secretFile := filepath.Join(t.TempDir(), "app-token")
+	// --dev reads secrets from <data-dir>/secrets only.
+	secretFile := filepath.Join(p.dataDir, "secrets", "app-token")
 	if err := os.WriteFile(secretFile, []byte(token+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -264,7 +265,7 @@ func TestConfigureStackHostsFromTemporalCLI(t *testing.T) {
 		stopSSHD(t, down)
 		defer startSSHD(t, down)
 		// A two-task playbook keeps this quick; what is checked is the report.
-		playbook := filepath.Join(repoRoot(), "tests", "testdata", "playbooks", "always_changed.yml")
+		playbook := "always_changed.yml"
 		res, status := p.configure(t, "cfg-down", `{"playbook": "`+playbook+`", `+stack+`, "retry": {"attempts": 2, "interval": "1s"}}`)
 		if !strings.HasPrefix(status, "FAILED "+workflows.ErrTypeConfigurationFailed) || res.Status != workflows.ConfigureFailed {
 			t.Fatalf("%s %+v", status, res)
@@ -283,7 +284,7 @@ func TestConfigureStackHostsFromTemporalCLI(t *testing.T) {
 	})
 
 	t.Run("a task that always changes is named", func(t *testing.T) {
-		playbook := filepath.Join(repoRoot(), "tests", "testdata", "playbooks", "always_changed.yml")
+		playbook := "always_changed.yml"
 		res, status := p.configure(t, "cfg-idempotency", `{"playbook": "`+playbook+`", `+stack+`}`)
 		if status != "COMPLETED" || res.Status != workflows.ConfigureNotIdempotent || !strings.Contains(res.Reason, "Always reports changed") {
 			t.Fatalf("%s %+v", status, res)
@@ -296,7 +297,7 @@ func TestConfigureStackHostsFromTemporalCLI(t *testing.T) {
 	})
 
 	t.Run("bad input fails before any playbook runs", func(t *testing.T) {
-		broken := filepath.Join(repoRoot(), "tests", "testdata", "playbooks", "broken.yml")
+		broken := "broken.yml"
 		cases := map[string]string{
 			`{"playbook": "nope.yml", ` + stack + `}`:                                                         "playbook: ",
 			`{"playbook": "` + broken + `", ` + stack + `}`:                                                   "no_such_module",

@@ -85,6 +85,9 @@ type platform struct {
 	taskQueue string
 	// webhook receives the platform's chat notices.
 	webhook   *webhookReceiver
+	// playbooks is the worker's playbooks directory: the repository's
+	// playbooks and the test playbooks.
+	playbooks string
 	extraArgs []string
 	*process
 }
@@ -114,8 +117,23 @@ func newPlatform(t *testing.T) *platform {
 		chat:      freeAddr(t),
 		kube:      freeAddr(t),
 		webhook:   newWebhookReceiver(t),
+		playbooks: playbooksCopy(t),
 		taskQueue: "e2e-" + strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-")),
 	}
+}
+
+// playbooksCopy builds a playbooks directory of the repository's playbooks
+// and the test playbooks (tests/testdata/playbooks). It copies rather than
+// links: a symlink leading out of the playbooks directory is refused.
+func playbooksCopy(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	for _, src := range []string{filepath.Join(repoRoot(), "playbooks") + "/.", filepath.Join(repoRoot(), "tests", "testdata", "playbooks") + "/."} {
+		if out, err := exec.Command("cp", "-a", src, dir).CombinedOutput(); err != nil {
+			t.Fatalf("copying playbooks: %v\n%s", err, out)
+		}
+	}
+	return dir
 }
 
 // startWithSeparateWorker starts the platform with no worker polling queue,
@@ -129,7 +147,8 @@ func (p *platform) startWithSeparateWorker(queue string) (workerArgs []string, w
 	workerData = p.t.TempDir()
 	stopHostsUnder(p.t, workerData)
 	return []string{"--address", p.frontend, "--task-queue", queue, "--metrics-address", "",
-		"--data-dir", workerData, "--kubeconfig", filepath.Join(p.dataDir, "kube", "kubeconfig")}, workerData
+		"--data-dir", workerData, "--kubeconfig", filepath.Join(p.dataDir, "kube", "kubeconfig"),
+		"--playbooks-dir", p.playbooks}, workerData
 }
 
 func (p *platform) start() {
@@ -149,6 +168,7 @@ func (p *platform) start() {
 			"--chat-address", p.chat,
 			"--kube-address", p.kube,
 			"--chat-webhook-url", p.webhook.url(),
+			"--playbooks-dir", p.playbooks,
 			"--task-queue", p.taskQueue}, p.extraArgs...)...)
 		// A free port picked for a first start can be taken before the platform
 		// binds it (tests run side by side): pick new ones and start again.

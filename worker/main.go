@@ -19,6 +19,7 @@ import (
 	"go.temporal.io/sdk/worker"
 
 	"github.com/infraflow/infraflow/activities"
+	"github.com/infraflow/infraflow/internal/ansiblerun"
 	"github.com/infraflow/infraflow/internal/approvals"
 	"github.com/infraflow/infraflow/internal/chatops"
 	"github.com/infraflow/infraflow/internal/directory"
@@ -36,6 +37,8 @@ type options struct {
 	metricsAddress string
 	toolsDir       string
 	playbooksDir   string
+	secretRoots    []string
+	secretEnv      []string
 
 	directoryFile  string
 	chatWebhookURL string
@@ -70,6 +73,8 @@ func main() {
 	f.StringVar(&o.metricsAddress, "metrics-address", envOr("INFRAFLOW_METRICS_ADDRESS", "127.0.0.1:9464"), "serve Prometheus metrics on host:port; empty disables (env INFRAFLOW_METRICS_ADDRESS)")
 	f.StringVar(&o.toolsDir, "tools-dir", envOr("INFRAFLOW_TOOLS_DIR", ".infraflow/bin"), "directory of tools built by `make tools`, put first on PATH when it exists")
 	f.StringVar(&o.playbooksDir, "playbooks-dir", envOr("INFRAFLOW_PLAYBOOKS_DIR", "playbooks"), "directory of the playbooks ConfigureHosts runs by relative name (env INFRAFLOW_PLAYBOOKS_DIR)")
+	f.StringSliceVar(&o.secretRoots, "secret-root", envList("INFRAFLOW_SECRET_ROOTS", ":"), "file or directory that secret references and host key files may point into; repeat for more (env INFRAFLOW_SECRET_ROOTS, ':'-separated; --dev default: <data-dir>/secrets)")
+	f.StringSliceVar(&o.secretEnv, "secret-env", envList("INFRAFLOW_SECRET_ENV", ","), "environment variable that secret references may name; repeat for more (env INFRAFLOW_SECRET_ENV, ','-separated)")
 	f.StringVar(&o.directoryFile, "directory", os.Getenv("INFRAFLOW_DIRECTORY"), "directory file mapping people to groups and chat IDs (env INFRAFLOW_DIRECTORY; --dev default: the built-in example)")
 	f.StringVar(&o.chatWebhookURL, "chat-webhook-url", os.Getenv("INFRAFLOW_CHAT_WEBHOOK_URL"), "Slack incoming-webhook URL for approval requests, reminders and outcomes (env INFRAFLOW_CHAT_WEBHOOK_URL)")
 	f.StringVar(&o.chatAddress, "chat-address", os.Getenv("INFRAFLOW_CHAT_ADDRESS"), "serve the chat ops endpoint (Slack slash commands and buttons) on host:port (env INFRAFLOW_CHAT_ADDRESS; --dev default 127.0.0.1:8234)")
@@ -175,8 +180,14 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return fmt.Errorf("playbooks dir %s: %w", o.playbooksDir, err)
 	}
+	o.playbooksDir = playbooks
+	secretRoots, err := resolveSecretRoots(&o)
+	if err != nil {
+		return err
+	}
 	activities.Register(w, &activities.Activities{Temporal: c, Directory: dir, ChatWebhookURL: o.chatWebhookURL,
-		Pulumi: pulumistack.Env{StateDir: filepath.Join(o.dataDir, "pulumi"), Kubeconfig: o.kubeconfig}, PlaybooksDir: playbooks})
+		Pulumi: pulumistack.Env{StateDir: filepath.Join(o.dataDir, "pulumi"), Kubeconfig: o.kubeconfig}, PlaybooksDir: playbooks,
+		SecretRoots: secretRoots})
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("starting worker on task queue %q: %w", o.taskQueue, err)
 	}
@@ -259,6 +270,8 @@ func printBanner(o options, c client.Options) {
 	if o.kubeconfig != "" {
 		fmt.Printf("  Kubernetes:  export KUBECONFIG=%s\n", o.kubeconfig)
 	}
+	fmt.Printf("  Playbooks:   %s (only these run)\n", o.playbooksDir)
+	fmt.Printf("  Secrets:     %s\n", ansiblerun.SecretRoots{Paths: o.secretRoots, Env: o.secretEnv})
 	if o.chatAddress != "" {
 		fmt.Printf("  Chat ops:    http://%s%s and %s (Slack signing secret: %s)\n", o.chatAddress, chatops.CommandsPath, chatops.InteractivePath, secretSource(o))
 	}
@@ -273,6 +286,41 @@ func secretSource(o options) string {
 		return "$" + chatops.SigningSecretEnv
 	}
 	return o.chatSecretFile
+}
+
+// resolveSecretRoots makes the roots absolute; --dev without roots gets
+// <data-dir>/secrets, created private.
+func resolveSecretRoots(o *options) (ansiblerun.SecretRoots, error) {
+	if o.dev && len(o.secretRoots) == 0 {
+		dir := filepath.Join(o.dataDir, "secrets")
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return ansiblerun.SecretRoots{}, fmt.Errorf("secret root %s: %w", dir, err)
+		}
+		o.secretRoots = []string{dir}
+	}
+	roots := ansiblerun.SecretRoots{Env: o.secretEnv}
+	for _, r := range o.secretRoots {
+		abs, err := filepath.Abs(r)
+		if err != nil {
+			return roots, fmt.Errorf("--secret-root %s: %w", r, err)
+		}
+		if _, err := os.Stat(abs); err != nil {
+			return roots, fmt.Errorf("--secret-root %s: %w (create it, or drop the flag)", r, err)
+		}
+		roots.Paths = append(roots.Paths, abs)
+	}
+	o.secretRoots = roots.Paths
+	return roots, nil
+}
+
+func envList(key, sep string) []string {
+	var list []string
+	for _, item := range strings.Split(os.Getenv(key), sep) {
+		if item = strings.TrimSpace(item); item != "" {
+			list = append(list, item)
+		}
+	}
+	return list
 }
 
 func envOr(key, fallback string) string {

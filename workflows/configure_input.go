@@ -13,15 +13,16 @@ import (
 
 // ConfigureInput asks for a playbook run on a set of hosts.
 type ConfigureInput struct {
-	// Playbook is a path in the worker's playbooks directory (e.g. "site.yml")
-	// or an absolute path on the worker.
+	// Playbook names a playbook in the worker's playbooks directory (e.g.
+	// "site.yml"); nothing outside that directory runs.
 	Playbook string `json:"playbook"`
 	// Inventory lists the hosts, or names a stack whose "hosts" output lists them.
 	Inventory activities.Inventory `json:"inventory"`
 	// ExtraVars are variables the playbook's roles declare (meta/argument_specs.yml).
 	ExtraVars map[string]any `json:"extraVars,omitempty"`
 	// Secrets are variables whose values the worker reads from a file or its
-	// environment; only the reference is in the workflow's history.
+	// environment, within its secret roots; only the reference is in the
+	// workflow's history.
 	Secrets       map[string]ansiblerun.SecretRef `json:"secrets,omitempty"`
 	VaultPassword *ansiblerun.SecretRef           `json:"vaultPassword,omitempty"`
 	// Limit restricts the run to these hosts of the inventory.

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -27,25 +28,89 @@ func (e *InputError) Error() string {
 	return fmt.Sprintf("%s: %s; %s", e.Field, e.Problem, e.Fix)
 }
 
-// ResolvePlaybook finds the playbook: a path relative to dir (the worker's
-// playbooks directory) or an absolute path.
-func ResolvePlaybook(dir, playbook string) (string, error) {
-	path := playbook
-	if !filepath.IsAbs(path) {
-		path = filepath.Join(dir, playbook)
+// ResolvePlaybook finds the playbook called name inside dir, the worker's
+// playbooks directory, and returns its absolute path. Only that directory is
+// trusted: a playbook can run anything on the worker (delegate_to: localhost,
+// connection: local), so a name that is absolute, climbs out with "..", or is a
+// symlink leading out of dir is bad input, refused before anything runs.
+func ResolvePlaybook(dir, name string) (string, error) {
+	refuse := func(problem string) error {
+		return &InputError{Field: "playbook", Problem: problem,
+			Fix: fmt.Sprintf("name a playbook in the worker's playbooks directory by its relative path (%s)", strings.Join(playbookNames(dir), ", "))}
 	}
-	if st, err := os.Stat(path); err != nil || st.IsDir() {
-		var names []string
-		entries, _ := os.ReadDir(dir)
-		for _, e := range entries {
-			if ext := filepath.Ext(e.Name()); !e.IsDir() && (ext == ".yml" || ext == ".yaml") {
-				names = append(names, e.Name())
-			}
-		}
-		return "", &InputError{Field: "playbook", Problem: fmt.Sprintf("%s does not exist on the worker", path),
-			Fix: fmt.Sprintf("use a playbook in %s (%s) or an absolute path", dir, strings.Join(names, ", "))}
+	switch {
+	case name == "":
+		return "", refuse("is empty")
+	case strings.ContainsRune(name, 0):
+		return "", refuse("contains a NUL byte")
+	case filepath.IsAbs(name) || strings.HasPrefix(name, "~"):
+		return "", refuse(fmt.Sprintf("%q is an absolute path; only playbooks in the worker's playbooks directory run", name))
+	case slices.Contains(strings.Split(filepath.ToSlash(name), "/"), ".."):
+		return "", refuse(fmt.Sprintf("%q contains \"..\"; only playbooks in the worker's playbooks directory run", name))
+	case !filepath.IsLocal(name):
+		return "", refuse(fmt.Sprintf("%q is not a path inside the playbooks directory", name))
+	}
+	if ext := filepath.Ext(name); ext != ".yml" && ext != ".yaml" {
+		return "", refuse(fmt.Sprintf("%q is not a .yml or .yaml file", name))
+	}
+	root, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return "", fmt.Errorf("the worker's playbooks directory: %w", err)
+	}
+	if root, err = filepath.Abs(root); err != nil {
+		return "", fmt.Errorf("the worker's playbooks directory: %w", err)
+	}
+	path, err := filepath.EvalSymlinks(filepath.Join(root, name))
+	if err != nil {
+		return "", refuse(fmt.Sprintf("%s does not exist in the worker's playbooks directory", name))
+	}
+	if !within(root, path) {
+		return "", refuse(fmt.Sprintf("%q is a symlink leading out of the playbooks directory (to %s)", name, path))
+	}
+	if st, err := os.Stat(path); err != nil || !st.Mode().IsRegular() {
+		return "", refuse(fmt.Sprintf("%s is not a file", name))
 	}
 	return path, nil
+}
+
+// PlaybookName turns a resolved playbook path back into its name in dir; a
+// path outside dir keeps its absolute form, which ResolvePlaybook refuses.
+// Workflows started before playbooks were confined carry resolved paths.
+func PlaybookName(dir, playbook string) string {
+	if !filepath.IsAbs(playbook) {
+		return playbook
+	}
+	root, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return playbook
+	}
+	if root, err = filepath.Abs(root); err != nil {
+		return playbook
+	}
+	for _, base := range []string{root, filepath.Clean(dir)} {
+		if rel, err := filepath.Rel(base, playbook); err == nil && filepath.IsLocal(rel) {
+			return rel
+		}
+	}
+	return playbook
+}
+
+// within reports whether path is root or below it; both are absolute and
+// free of symlinks.
+func within(root, path string) bool {
+	rel, err := filepath.Rel(root, path)
+	return err == nil && (rel == "." || filepath.IsLocal(rel))
+}
+
+func playbookNames(dir string) []string {
+	var names []string
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if ext := filepath.Ext(e.Name()); !e.IsDir() && (ext == ".yml" || ext == ".yaml") {
+			names = append(names, e.Name())
+		}
+	}
+	return names
 }
 
 // SyntaxCheck runs ansible-playbook --syntax-check.
@@ -138,15 +203,19 @@ func readArgumentSpecs(dir, role string, into map[string]VarSpec) error {
 }
 
 // CheckVars checks extra vars (as decoded from JSON) against the declared
-// ones. Connection variables (ansible_*) pass through unchecked.
+// ones. Of the connection variables (ansible_*) only privilege escalation is
+// allowed, and no value may be a template (see untrusted.go).
 func CheckVars(field string, vars map[string]any, declared map[string]VarSpec) error {
+	if err := CheckUntrustedVars(field, vars); err != nil {
+		return err
+	}
 	names := make([]string, 0, len(vars))
 	for name := range vars {
 		names = append(names, name)
 	}
 	sort.Strings(names)
 	for _, name := range names {
-		if strings.HasPrefix(name, "ansible_") {
+		if _, ok := connectionVars[name]; ok {
 			continue
 		}
 		spec, ok := declared[name]

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
@@ -16,25 +17,85 @@ type SecretRef struct {
 	Env  string `json:"env,omitempty"`
 }
 
-// Read returns the secret's value.
-func (r SecretRef) Read() (string, error) {
-	switch {
-	case r.File != "" && r.Env != "":
-		return "", fmt.Errorf("set file or env, not both")
-	case r.File != "":
-		data, err := os.ReadFile(r.File)
-		if err != nil {
-			return "", fmt.Errorf("reading secret file on the worker: %w", err)
+// SecretRoots is the worker's allow-list of where secrets may come from:
+// files at or below Paths, and the environment variables named in Env.
+// Workflow input is untrusted, so without it anyone who may start a workflow
+// could make the worker read any file or variable it can see and ship it to
+// a host.
+type SecretRoots struct {
+	Paths []string `json:"paths,omitempty"`
+	Env   []string `json:"env,omitempty"`
+}
+
+// String describes the roots for error messages.
+func (r SecretRoots) String() string {
+	files, env := "none", "none"
+	if len(r.Paths) > 0 {
+		files = strings.Join(r.Paths, ", ")
+	}
+	if len(r.Env) > 0 {
+		env = strings.Join(r.Env, ", ")
+	}
+	return fmt.Sprintf("files under: %s; environment variables: %s", files, env)
+}
+
+// Read returns the secret a reference points to, if the roots allow it.
+// Errors are InputErrors naming field.
+func (r SecretRoots) Read(field string, ref SecretRef) (string, error) {
+	refuse := func(problem, fix string) error {
+		if fix == "" {
+			fix = "the worker reads secrets only from its secret roots (" + r.String() + "); set them with --secret-root and --secret-env"
 		}
-		return strings.TrimRight(string(data), "\r\n"), nil
-	case r.Env != "":
-		v, ok := os.LookupEnv(r.Env)
+		return &InputError{Field: field, Problem: problem, Fix: fix}
+	}
+	switch {
+	case (ref.File == "") == (ref.Env == ""):
+		return "", refuse("needs exactly one of file or env", `refer to the secret, e.g. {"file": "/run/secrets/token"} or {"env": "APP_TOKEN"}`)
+	case ref.Env != "":
+		if !slices.Contains(r.Env, ref.Env) {
+			return "", refuse(fmt.Sprintf("environment variable %s is not one the worker may read secrets from", ref.Env), "")
+		}
+		v, ok := os.LookupEnv(ref.Env)
 		if !ok {
-			return "", fmt.Errorf("the worker has no environment variable %s", r.Env)
+			return "", refuse(fmt.Sprintf("the worker has no environment variable %s", ref.Env), "set it in the worker's environment")
 		}
 		return v, nil
 	}
-	return "", fmt.Errorf("set file (a path on the worker) or env (a variable of the worker)")
+	path, err := r.AllowedFile(ref.File)
+	if err != nil {
+		return "", refuse(err.Error(), "")
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", refuse(fmt.Sprintf("reading secret file on the worker: %v", err), "")
+	}
+	return strings.TrimRight(string(data), "\r\n"), nil
+}
+
+// AllowedFile resolves file (absolute, symlinks followed) and returns it if
+// it lies at or below one of the roots.
+func (r SecretRoots) AllowedFile(file string) (string, error) {
+	switch {
+	case strings.ContainsRune(file, 0):
+		return "", fmt.Errorf("%q contains a NUL byte", file)
+	case !filepath.IsAbs(file):
+		return "", fmt.Errorf("%q is a relative path; give the absolute path of a file under a secret root", file)
+	case slices.Contains(strings.Split(filepath.ToSlash(file), "/"), ".."):
+		return "", fmt.Errorf("%q contains \"..\"", file)
+	}
+	path, err := filepath.EvalSymlinks(file)
+	if err != nil {
+		return "", fmt.Errorf("%s does not exist on the worker", file)
+	}
+	for _, root := range r.Paths {
+		if resolved, err := filepath.EvalSymlinks(root); err == nil && within(resolved, path) {
+			return path, nil
+		}
+	}
+	if path != file {
+		return "", fmt.Errorf("%s leads to %s, which is outside the worker's secret roots", file, path)
+	}
+	return "", fmt.Errorf("%s is outside the worker's secret roots", file)
 }
 
 // Secrets are resolved secret values, kept on the worker for one run.
@@ -43,20 +104,21 @@ type Secrets struct {
 	VaultPassword string
 }
 
-// ResolveSecrets reads every reference; errors name the input field.
-func ResolveSecrets(vars map[string]SecretRef, vault *SecretRef) (Secrets, error) {
+// ResolveSecrets reads every reference the roots allow; errors name the
+// input field.
+func (r SecretRoots) ResolveSecrets(vars map[string]SecretRef, vault *SecretRef) (Secrets, error) {
 	s := Secrets{Vars: map[string]string{}}
 	for _, name := range sortedKeys(vars) {
-		v, err := vars[name].Read()
+		v, err := r.Read("secrets."+name, vars[name])
 		if err != nil {
-			return s, &InputError{Field: "secrets." + name, Problem: err.Error()}
+			return s, err
 		}
 		s.Vars[name] = v
 	}
 	if vault != nil {
-		v, err := vault.Read()
+		v, err := r.Read("vaultPassword", *vault)
 		if err != nil {
-			return s, &InputError{Field: "vaultPassword", Problem: err.Error()}
+			return s, err
 		}
 		s.VaultPassword = v
 	}
