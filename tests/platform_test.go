@@ -84,7 +84,7 @@ type platform struct {
 	kube      string
 	taskQueue string
 	// webhook receives the platform's chat notices.
-	webhook   *webhookReceiver
+	webhook *webhookReceiver
 	// playbooks is the worker's playbooks directory: the repository's
 	// playbooks and the test playbooks.
 	playbooks string
