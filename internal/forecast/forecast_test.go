@@ -162,10 +162,10 @@ func allModels(period, weekly int) []Model {
 func TestGarbageGivesAnErrorNotAPanicOrNaN(t *testing.T) {
 	good := repeatSeason(seasonalShape(24), 24*30)
 	inputs := map[string][]float64{
-		"empty":     nil,
-		"NaN":       append(append([]float64(nil), good[:400]...), math.NaN()),
-		"+Inf":      append([]float64{math.Inf(1)}, good[:400]...),
-		"-Inf":      append(append([]float64(nil), good[:400]...), math.Inf(-1)),
+		"empty": nil,
+		"NaN":   append(append([]float64(nil), good[:400]...), math.NaN()),
+		"+Inf":  append([]float64{math.Inf(1)}, good[:400]...),
+		"-Inf":  append(append([]float64(nil), good[:400]...), math.Inf(-1)),
 	}
 	for _, m := range allModels(24, 24*7) {
 		if m.MinPoints() > 1 {

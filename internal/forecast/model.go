@@ -116,4 +116,3 @@ func (s *seasonalNaiveState) Forecast(h int) []float64 {
 	}
 	return f
 }
-
