@@ -22,5 +22,14 @@ func newPredictive(tr trace.Trace, split int, capacity float64, delay int) ([]sc
 	if err != nil {
 		return nil, err
 	}
-	return []scaling.Controller{c}, nil
+	// A variant sized by the SLO rather than by a utilisation target: the 98%
+	// interval's upper bound (the 99th percentile) must fit in full capacity, and
+	// so must current demand (the reactive floor at 100%).
+	q99 := policy
+	q99.TargetUtilization = 1.0
+	v, err := scaling.NewPredictiveController("infraflow-q99", q99, tr.Step, tr.Values[:split], 0.98)
+	if err != nil {
+		return nil, err
+	}
+	return []scaling.Controller{c, v}, nil
 }
