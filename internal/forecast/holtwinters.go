@@ -33,7 +33,7 @@ type HoltWinters struct {
 	Period int
 	Trend  Trend
 	// MaxEvaluations caps the optimizer's objective evaluations (each one pass over
-	// the data); 0 means 400.
+	// the data); 0 means 200.
 	MaxEvaluations int
 }
 
@@ -144,7 +144,7 @@ func (m HoltWinters) optimize(y []float64, scale float64, damped bool) (hwParams
 	}
 	evals := m.MaxEvaluations
 	if evals <= 0 {
-		evals = 400
+		evals = 200
 	}
 	// Nelder-Mead can stall on the ridge where α and β trade off; one restart from
 	// its best point, with a fresh simplex, is the usual cure and costs one more run.
