@@ -7,7 +7,7 @@ export PATH := $(BIN):$(PATH)
 export GOTOOLCHAIN := local
 export GOFLAGS := -buildvcs=false
 
-.PHONY: dev test tools build bench-engine bench-provision
+.PHONY: dev test tools build bench-engine bench-provision bench-forecast bench-scaling
 .DEFAULT_GOAL := dev
 
 ## tools: install apt packages and build the pinned temporal/pulumi CLIs (cached outside the clone)
@@ -39,3 +39,17 @@ bench-engine: tools build
 bench-provision: tools build
 	@echo "==> provisioning benchmark: workflow vs raw Automation API up, alternating, 5 runs each"
 	@go run ./tests/bench/provision --out .infraflow/bench
+
+# The forecast and scaling benchmarks are pure Go (plus the statsmodels peer):
+# they build neither the worker nor the Temporal server. TRACES is a directory of
+# timestamp,value CSV files.
+TRACES ?= ../shared/data/traces
+
+## bench-forecast: WAPE/MASE/sMAPE/CPU of every model and the automatic choice vs last value, seasonal naive and statsmodels Holt-Winters
+bench-forecast:
+	@test -x /usr/bin/python3 && /usr/bin/python3 -c 'import statsmodels' 2>/dev/null || echo "==> the statsmodels peer needs python3-statsmodels (make tools installs it)"
+	@go run ./tests/bench/forecast --traces $(TRACES) --out .infraflow/bench
+
+## bench-scaling: static, the HPA rule, perfect foresight and infraflow's predictive policy in the simulator
+bench-scaling:
+	@go run ./tests/bench/scaling --traces $(TRACES) --out .infraflow/bench
