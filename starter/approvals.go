@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -11,6 +12,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/infraflow/infraflow/internal/approvals"
+	"github.com/infraflow/infraflow/internal/signing"
+	"github.com/infraflow/infraflow/internal/signing/keyfile"
 	"github.com/infraflow/infraflow/workflows"
 )
 
@@ -24,22 +27,44 @@ func (a *app) approvals() (*approvals.Client, func(), error) {
 
 // decideCommand is `starter approve` or `starter reject`.
 func (a *app) decideCommand(decision string) *cobra.Command {
-	var as, reason string
+	var as, reason, keyPath string
+	var printOnly bool
 	cmd := &cobra.Command{
-		Use:     decision + " <approval-workflow-id>",
-		Short:   fmt.Sprintf("%s a pending approval (sent as an Update, validated before it is accepted)", strings.ToUpper(decision[:1])+decision[1:]),
-		Example: fmt.Sprintf("  starter %s approval-1a2b3c4d --as alice --reason \"diff reviewed, capacity is there\"", decision),
-		Args:    cobra.ExactArgs(1),
+		Use:   decision + " <approval-workflow-id>",
+		Short: fmt.Sprintf("%s a pending approval, signed with your key (sent as an Update, validated before it is accepted)", strings.ToUpper(decision[:1])+decision[1:]),
+		Example: fmt.Sprintf(`  starter %s approval-1a2b3c4d --as alice --reason "diff reviewed, capacity is there"
+  starter %s approval-1a2b3c4d --as alice --reason "ok" --key ~/.ssh/id_ed25519
+  starter %s approval-1a2b3c4d --as alice --reason "ok" --print-only   # signed JSON for temporal workflow update/signal`, decision, decision, decision),
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if as == "" {
 				return errors.New("--as is required: say who is deciding")
+			}
+			req := workflows.DecisionRequest{Approver: as, Decision: decision, Reason: reason, Via: "cli"}
+			key, path, err := signingKey(keyPath)
+			if err != nil {
+				return err
+			}
+			if key != nil {
+				req = approvals.SignDecision(key, args[0], req, time.Now())
+			} else {
+				fmt.Fprintf(os.Stderr, "no signing key at %s: sending the decision unsigned, which only a directory with allowUnsigned accepts "+
+					"(make one with `starter keys generate --name %s`)\n", path, as)
+			}
+			if printOnly {
+				raw, _ := json.Marshal(req)
+				fmt.Println(string(raw))
+				fmt.Fprintf(os.Stderr, "valid for %s from now; send it with:\n  temporal workflow update execute --workflow-id %s --name %s --input '%s'\n"+
+					"  temporal workflow signal --workflow-id %s --name %s --input '%s'\n",
+					signing.DefaultWindow, args[0], workflows.DecideUpdate, raw, args[0], workflows.DecisionSignal, raw)
+				return nil
 			}
 			client, done, err := a.approvals()
 			if err != nil {
 				return err
 			}
 			defer done()
-			st, err := client.Decide(cmd.Context(), args[0], workflows.DecisionRequest{Approver: as, Decision: decision, Reason: reason, Via: "cli"})
+			st, err := client.Decide(cmd.Context(), args[0], req)
 			if err != nil {
 				return err
 			}
@@ -49,6 +74,8 @@ func (a *app) decideCommand(decision string) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&as, "as", "", "who is deciding (an approver's name)")
 	cmd.Flags().StringVar(&reason, "reason", "", "why (required)")
+	cmd.Flags().StringVar(&keyPath, "key", "", "your Ed25519 private key (default $"+keyfile.Env+" or ~/.config/infraflow/id_ed25519)")
+	cmd.Flags().BoolVar(&printOnly, "print-only", false, "print the signed decision as JSON (for temporal workflow update/signal) instead of sending it")
 	return cmd
 }
 

@@ -48,7 +48,7 @@ func main() {
 	}
 	root.AddCommand(a.destroyCommand(), a.doctorCommand(), a.listCommand(),
 		a.decideCommand(workflows.DecisionApprove), a.decideCommand(workflows.DecisionReject),
-		a.pendingCommand(), a.auditCommand(), a.chatopsCommand())
+		a.pendingCommand(), a.auditCommand(), a.chatopsCommand(), a.keysCommand())
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()

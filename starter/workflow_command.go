@@ -6,16 +6,18 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/google/uuid"
 	"github.com/spf13/cobra"
 	"go.temporal.io/sdk/client"
 
 	"github.com/infraflow/infraflow/internal/launch"
+	"github.com/infraflow/infraflow/internal/signing/keyfile"
 	"github.com/infraflow/infraflow/workflows"
 )
 
 // workflowCommand is the subcommand that launches one workflow.
 func (a *app) workflowCommand(def workflows.Definition) *cobra.Command {
-	var input, id string
+	var input, id, keyPath string
 	var wait bool
 	cmd := &cobra.Command{
 		Use:   def.Command,
@@ -28,6 +30,9 @@ func (a *app) workflowCommand(def workflows.Definition) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if raw, id, err = signedInput(def, raw, id, keyPath); err != nil {
+				return err
+			}
 			var follow func(client.Client, client.WorkflowRun) error
 			if wait {
 				follow = printResult(cmd)
@@ -38,7 +43,28 @@ func (a *app) workflowCommand(def workflows.Definition) *cobra.Command {
 	cmd.Flags().StringVarP(&input, "input", "i", "", "input JSON, inline or @file (@- for stdin); default {}")
 	cmd.Flags().StringVar(&id, "id", "", "workflow ID (default: generated)")
 	cmd.Flags().BoolVarP(&wait, "wait", "w", false, "follow progress until the workflow ends and print its result")
+	cmd.Flags().StringVar(&keyPath, "key", "", "sign the requester with this Ed25519 key (default $"+keyfile.Env+" or ~/.config/infraflow/id_ed25519, when it exists)")
 	return cmd
+}
+
+// signedInput signs the input's requester (when it names one and the key
+// exists) for the workflow ID the run will have, choosing that ID now.
+func signedInput(def workflows.Definition, raw json.RawMessage, id, keyPath string) (json.RawMessage, string, error) {
+	key, path, err := signingKey(keyPath)
+	if err != nil || key == nil {
+		return raw, id, err
+	}
+	if id == "" && def.ID != nil {
+		id = def.ID(raw)
+	}
+	if id == "" {
+		id = def.Command + "-" + uuid.NewString()[:8]
+	}
+	out, signed, err := signRequester(raw, id, key)
+	if signed {
+		fmt.Fprintf(os.Stderr, "requester signed with %s\n", path)
+	}
+	return out, id, err
 }
 
 // launch starts def and hands the run to follow (nil: return once started).

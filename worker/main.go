@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"os"
@@ -44,6 +45,10 @@ type options struct {
 	chatWebhookURL string
 	chatAddress    string
 	chatSecretFile string
+	// chatRelayKeyFile is the chat server's own signing key.
+	chatRelayKeyFile string
+	chatRelayNote    string
+	signatureNote    string
 
 	kubeconfig string
 
@@ -79,6 +84,7 @@ func main() {
 	f.StringVar(&o.chatWebhookURL, "chat-webhook-url", os.Getenv("INFRAFLOW_CHAT_WEBHOOK_URL"), "Slack incoming-webhook URL for approval requests, reminders and outcomes (env INFRAFLOW_CHAT_WEBHOOK_URL)")
 	f.StringVar(&o.chatAddress, "chat-address", os.Getenv("INFRAFLOW_CHAT_ADDRESS"), "serve the chat ops endpoint (Slack slash commands and buttons) on host:port (env INFRAFLOW_CHAT_ADDRESS; --dev default 127.0.0.1:8234)")
 	f.StringVar(&o.chatSecretFile, "chat-signing-secret-file", "", "file holding the Slack signing secret when "+chatops.SigningSecretEnv+" is unset (--dev default: <data-dir>/chat-signing-secret, created if missing)")
+	f.StringVar(&o.chatRelayKeyFile, "chat-relay-key", os.Getenv("INFRAFLOW_CHAT_RELAY_KEY"), "the chat server's Ed25519 key, which signs the decisions it verified; the directory lists its public key under relays (env INFRAFLOW_CHAT_RELAY_KEY; default <data-dir>/chat-relay-key, created if missing)")
 	f.StringVar(&o.kubeconfig, "kubeconfig", os.Getenv("INFRAFLOW_KUBECONFIG"), "kubeconfig the local stack deploys to (env INFRAFLOW_KUBECONFIG; --dev default: the local control plane's)")
 	f.StringVar(&o.kubeAddress, "kube-address", "127.0.0.1:6443", "with --dev: the local Kubernetes API server's address")
 	f.BoolVar(&o.dev, "dev", false, "start the local platform (Temporal server on SQLite + Web UI) in this process")
@@ -173,6 +179,16 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
+	if o.dev && o.chatAddress == "" {
+		o.chatAddress = "127.0.0.1:8234"
+	}
+	var relayKey ed25519.PrivateKey
+	if o.chatAddress != "" {
+		if relayKey, dir, o.chatRelayNote, err = chatRelay(o, dir); err != nil {
+			return err
+		}
+	}
+	o.signatureNote = signatureNote(dir)
 
 	w := worker.New(c, o.taskQueue, worker.Options{})
 	workflows.Register(w)
@@ -191,11 +207,8 @@ func run(ctx context.Context, o options) error {
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("starting worker on task queue %q: %w", o.taskQueue, err)
 	}
-	if o.dev && o.chatAddress == "" {
-		o.chatAddress = "127.0.0.1:8234"
-	}
 	if o.chatAddress != "" {
-		stopChat, err := serveChat(o, c, clientOpts.Namespace, dir)
+		stopChat, err := serveChat(o, c, clientOpts.Namespace, dir, relayKey)
 		if err != nil {
 			w.Stop()
 			return err
@@ -232,13 +245,13 @@ func loadDirectory(o options) (*directory.Directory, error) {
 }
 
 // serveChat runs the chat ops endpoint beside the worker.
-func serveChat(o options, c client.Client, namespace string, dir *directory.Directory) (stop func(), err error) {
+func serveChat(o options, c client.Client, namespace string, dir *directory.Directory, relayKey ed25519.PrivateKey) (stop func(), err error) {
 	secret, err := chatops.SigningSecret(o.chatSecretFile, o.dev)
 	if err != nil {
 		return nil, err
 	}
 	return approvals.ServeChat(&approvals.Client{Temporal: c, Namespace: namespace},
-		approvals.ChatOptions{Address: o.chatAddress, Secret: secret, Directory: dir, DataDir: o.dataDir})
+		approvals.ChatOptions{Address: o.chatAddress, Secret: secret, Directory: dir, DataDir: o.dataDir, RelayKey: relayKey})
 }
 
 // putToolsOnPath lets activities find the pinned tools `make tools` built
@@ -274,7 +287,9 @@ func printBanner(o options, c client.Options) {
 	fmt.Printf("  Secrets:     %s\n", ansiblerun.SecretRoots{Paths: o.secretRoots, Env: o.secretEnv})
 	if o.chatAddress != "" {
 		fmt.Printf("  Chat ops:    http://%s%s and %s (Slack signing secret: %s)\n", o.chatAddress, chatops.CommandsPath, chatops.InteractivePath, secretSource(o))
+		fmt.Printf("  Chat relay:  %s\n", o.chatRelayNote)
 	}
+	fmt.Printf("  Signatures:  %s\n", o.signatureNote)
 	fmt.Println("Launch a workflow:")
 	fmt.Printf("  temporal workflow start --address %s --type PlatformCheck --task-queue %s --input '{}'\n", c.HostPort, o.taskQueue)
 	fmt.Println("  go run ./starter doctor")

@@ -31,7 +31,8 @@ func Approval(ctx workflow.Context, in ApprovalInput) (ApprovalStatus, error) {
 	}}
 	// Handlers come first so no early decision finds the workflow deaf; until
 	// the approvers are known every decision is refused as unauthorised.
-	if err := registerDecisionHandlers(ctx, a); err != nil {
+	err := registerDecisionHandlers(ctx, a)
+	if err != nil {
 		return a.snapshot(), err
 	}
 	if err := workflow.SetQueryHandler(ctx, ProgressQuery, func() (Progress, error) {
@@ -44,9 +45,22 @@ func Approval(ctx workflow.Context, in ApprovalInput) (ApprovalStatus, error) {
 		return a.snapshot(), err
 	}
 
-	eligible, err := resolveApprovers(ctx, in)
-	if err != nil {
-		return a.snapshot(), err
+	a.workflowID = workflow.GetInfo(ctx).WorkflowExecution.ID
+	var eligible []string
+	if workflow.GetVersion(ctx, signedDecisionsChange, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		if eligible, err = resolveApprovers(ctx, in); err != nil {
+			return a.snapshot(), err
+		}
+	} else {
+		deciders, err := resolveDeciders(ctx, in)
+		if err != nil {
+			return a.snapshot(), err
+		}
+		auth := newDecisionAuth(ctx, deciders)
+		if problem := requesterProblem(ctx, in, auth); problem != nil {
+			return a.snapshot(), invalidInput(problem)
+		}
+		eligible, a.auth = deciders.Eligible, auth
 	}
 	a.Eligible = eligible
 	a.Awaiting = slices.DeleteFunc(slices.Clone(eligible), func(p string) bool { return p == in.Requester })
@@ -114,8 +128,8 @@ func registerDecisionHandlers(ctx workflow.Context, a *approval) error {
 			}
 			return a.snapshot(), nil
 		},
-		workflow.UpdateHandlerOptions{Validator: func(req DecisionRequest) error {
-			if refusal := a.refusal(req); refusal != "" {
+		workflow.UpdateHandlerOptions{Validator: func(ctx workflow.Context, req DecisionRequest) error {
+			if refusal := a.refusal(workflow.Now(ctx), req); refusal != "" {
 				return temporal.NewApplicationError("decision refused: "+refusal, ErrTypeDecisionRefused)
 			}
 			return nil

@@ -16,6 +16,9 @@ type ApprovalInput struct {
 	Payload string `json:"payload,omitempty"`
 	// Requester asked for the change and may not approve it.
 	Requester string `json:"requester"`
+	// RequesterSignature authenticates the requester (required unless the
+	// worker's directory sets allowUnsigned).
+	RequesterSignature *RequesterSignature `json:"requesterSignature,omitempty"`
 	// Approvers (people) and Groups (from the worker's directory) may decide.
 	Approvers []string `json:"approvers,omitempty"`
 	Groups    []string `json:"groups,omitempty"`

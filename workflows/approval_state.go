@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/infraflow/infraflow/internal/signing"
 )
 
 // Approval states, also the values of the InfraflowApprovalState search attribute.
@@ -48,6 +50,15 @@ type DecisionRequest struct {
 	Reason   string `json:"reason"`
 	// Via says where the decision came from: chat, cli, ui, ...
 	Via string `json:"via,omitempty"`
+	// SignedAt, Signature and KeyID authenticate the decision: the Ed25519
+	// signature (base64) of the canonical message over this approval's
+	// workflow ID, approver, decision, reason and signedAt (internal/signing
+	// documents it), made with a key the directory registers for the approver
+	// or for a trusted relay (the chat server). KeyID (SHA256:..., optional)
+	// names the key. `starter approve --print-only` prints a signed request.
+	SignedAt  string `json:"signedAt,omitempty"`
+	Signature string `json:"signature,omitempty"`
+	KeyID     string `json:"keyId,omitempty"`
 }
 
 // AuditEntry records one decision attempt, accepted or refused.
@@ -61,6 +72,13 @@ type AuditEntry struct {
 	Channel string `json:"channel"`
 	Outcome string `json:"outcome"` // accepted or refused
 	Refusal string `json:"refusal,omitempty"`
+	// Signer is whose key signed the decision ("relay:<name>" for the chat
+	// server vouching for the approver); SignedAt, KeyID and Signature are as
+	// received, so the record can be checked again later.
+	Signer    string `json:"signer,omitempty"`
+	SignedAt  string `json:"signedAt,omitempty"`
+	KeyID     string `json:"keyId,omitempty"`
+	Signature string `json:"signature,omitempty"`
 }
 
 // Audit outcomes.
@@ -96,12 +114,48 @@ type approval struct {
 	ApprovalStatus
 	// Summary, link and payload go into every notification.
 	in ApprovalInput
+	// workflowID is what decisions are signed for.
+	workflowID string
+	// auth verifies signatures; nil in runs from before signed decisions
+	// (their history has no keys), which take decisions as typed.
+	auth *decisionAuth
+	// seen holds every signature that reached history, accepted or refused:
+	// a signature is good for one decision only.
+	seen map[string]bool
 }
 
 // refusal says why a decision cannot be taken now, or "" when it can.
 // Refusals are monotonic: once refused, the same request stays refused, which
 // is what lets a refused Update be re-sent as a Signal only to be recorded.
-func (a *approval) refusal(req DecisionRequest) string {
+func (a *approval) refusal(now time.Time, req DecisionRequest) string {
+	refusal, _ := a.check(now, req)
+	return refusal
+}
+
+// check is refusal, also saying who signed the decision.
+func (a *approval) check(now time.Time, req DecisionRequest) (refusal, signer string) {
+	if r := a.basicRefusal(req); r != "" {
+		return r, ""
+	}
+	if a.auth != nil {
+		v := a.auth.keyring.AuthenticateDecision(signing.Decision{WorkflowID: a.workflowID, Approver: req.Approver, Decision: req.Decision,
+			Reason: req.Reason, SignedAt: req.SignedAt}, req.Signature, req.KeyID, now, a.Requester, a.auth.policy)
+		signer = v.Signer
+		if v.Relay {
+			signer = "relay:" + v.Signer
+		}
+		if v.Refusal != "" {
+			return v.Refusal, signer
+		}
+		if req.Signature != "" && a.seen[req.Signature] {
+			return "replayed signature: this signed decision was already received; sign a new one", signer
+		}
+	}
+	return a.ruleRefusal(req), signer
+}
+
+// basicRefusal checks the request's shape and the approval's state.
+func (a *approval) basicRefusal(req DecisionRequest) string {
 	switch {
 	case a.Status != ApprovalPending:
 		return fmt.Sprintf("the request is closed (%s); no more decisions are taken", a.Status)
@@ -111,6 +165,13 @@ func (a *approval) refusal(req DecisionRequest) string {
 		return fmt.Sprintf("decision %q is not approve or reject", req.Decision)
 	case strings.TrimSpace(req.Reason) == "":
 		return "a reason is required: say why you " + req.Decision
+	}
+	return ""
+}
+
+// ruleRefusal applies the approval rules to an authenticated approver.
+func (a *approval) ruleRefusal(req DecisionRequest) string {
+	switch {
 	case req.Approver == a.Requester && req.Decision == DecisionApprove:
 		return fmt.Sprintf("%s requested this change and may not approve it", req.Approver)
 	case !slices.Contains(a.Eligible, req.Approver):
@@ -127,8 +188,17 @@ func (a *approval) refusal(req DecisionRequest) string {
 // record applies a decision the rules allow, or records the refusal; it
 // returns the refusal ("" when accepted).
 func (a *approval) record(now time.Time, req DecisionRequest, channel string) string {
-	entry := AuditEntry{At: now, Approver: req.Approver, Decision: req.Decision, Reason: req.Reason, Via: req.Via, Channel: channel}
-	if refusal := a.refusal(req); refusal != "" {
+	entry := AuditEntry{At: now, Approver: req.Approver, Decision: req.Decision, Reason: req.Reason, Via: req.Via, Channel: channel,
+		SignedAt: req.SignedAt, KeyID: req.KeyID, Signature: req.Signature}
+	refusal, signer := a.check(now, req)
+	entry.Signer = signer
+	if req.Signature != "" && a.auth != nil {
+		if a.seen == nil {
+			a.seen = map[string]bool{}
+		}
+		a.seen[req.Signature] = true
+	}
+	if refusal != "" {
 		entry.Outcome, entry.Refusal = OutcomeRefused, refusal
 		a.Audit = append(a.Audit, entry)
 		return refusal

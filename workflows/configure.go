@@ -336,7 +336,7 @@ func requestConfigureApproval(ctx workflow.Context, in ConfigureInput, r Configu
 	if in.Approval != nil {
 		settings = &in.Approval.ProvisionApproval
 	}
-	return askApproval(ctx, fmt.Sprintf("configure %d hosts with %s", len(r.Planned), in.Playbook), reasons, plan.String(), settings, in.Requester)
+	return askApproval(ctx, fmt.Sprintf("configure %d hosts with %s", len(r.Planned), in.Playbook), reasons, plan.String(), settings, in.Requester, in.RequesterSignature)
 }
 
 func sortedNames[V any](m map[string]V) []string {

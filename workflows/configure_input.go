@@ -28,10 +28,13 @@ type ConfigureInput struct {
 	// Limit restricts the run to these hosts of the inventory.
 	Limit []string `json:"limit,omitempty"`
 	// CheckOnly stops after check mode: a report of what would change.
-	CheckOnly bool               `json:"checkOnly,omitempty"`
-	Requester string             `json:"requester,omitempty"`
-	Approval  *ConfigureApproval `json:"approval,omitempty"`
-	Retry     *ConfigureRetry    `json:"retry,omitempty"`
+	CheckOnly bool   `json:"checkOnly,omitempty"`
+	Requester string `json:"requester,omitempty"`
+	// RequesterSignature authenticates the requester when a change needs
+	// approval (required unless the directory sets allowUnsigned).
+	RequesterSignature *RequesterSignature `json:"requesterSignature,omitempty"`
+	Approval           *ConfigureApproval  `json:"approval,omitempty"`
+	Retry              *ConfigureRetry     `json:"retry,omitempty"`
 }
 
 // ConfigureApproval asks for approval always, or when check mode finds that

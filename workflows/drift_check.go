@@ -84,6 +84,9 @@ func DriftCheck(ctx workflow.Context, in DriftCheckInput) (DriftCheckResult, err
 	future := workflow.ExecuteChildWorkflow(child, "ProvisionStack", ProvisionInput{
 		Program: in.Program, Stack: in.Stack, Config: preview.LastGoodConfig,
 		Requester: "drift-check", Approval: &approval,
+		// Restoring the last configuration that was approved and applied is
+		// infraflow's own request; the approval still needs people.
+		RequesterSignature: &RequesterSignature{System: "DriftCheck"},
 	})
 	var started workflow.Execution
 	err := future.GetChildWorkflowExecution().Get(ctx, &started)

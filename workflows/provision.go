@@ -181,7 +181,11 @@ func (s *provisionState) configure(ctx workflow.Context, in ProvisionInput) erro
 	s.progress = Progress{Phase: "configuring hosts"}
 	ctx = workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{WorkflowID: ConfigureWorkflowID(in.Program, in.Stack)})
 	var res ConfigureResult
-	err := workflow.ExecuteChildWorkflow(ctx, "ConfigureHosts", in.configureInput()).Get(ctx, &res)
+	cin := in.configureInput()
+	if cin.Requester == in.Requester {
+		cin.RequesterSignature = in.RequesterSignature.forChild(ctx)
+	}
+	err := workflow.ExecuteChildWorkflow(ctx, "ConfigureHosts", cin).Get(ctx, &res)
 	var appErr *temporal.ApplicationError
 	if errors.As(err, &appErr) && appErr.Type() == ErrTypeConfigurationFailed {
 		_ = appErr.Details(&res)
@@ -342,12 +346,15 @@ func requestApproval(ctx workflow.Context, in ProvisionInput, r ProvisionResult)
 	if len(reasons) == 0 {
 		reasons = []string{"the request asks for approval"}
 	}
-	return askApproval(ctx, fmt.Sprintf("%s %s", in.operation(), r.Stack), reasons, r.Plan.Text(), in.Approval, in.Requester)
+	return askApproval(ctx, fmt.Sprintf("%s %s", in.operation(), r.Stack), reasons, r.Plan.Text(), in.Approval, in.Requester, in.RequesterSignature)
 }
 
 // askApproval runs the Approval child workflow; without approvers or groups
 // the sre group decides.
-func askApproval(ctx workflow.Context, title string, reasons []string, payload string, approval *ProvisionApproval, requester string) (ApprovalStatus, error) {
+// The requester's signature goes with the request: the Approval verifies it
+// before anyone is asked.
+func askApproval(ctx workflow.Context, title string, reasons []string, payload string, approval *ProvisionApproval, requester string,
+	signature *RequesterSignature) (ApprovalStatus, error) {
 	settings := ProvisionApproval{}
 	if approval != nil {
 		settings = *approval
@@ -364,14 +371,15 @@ func askApproval(ctx workflow.Context, title string, reasons []string, payload s
 	})
 	var status ApprovalStatus
 	err := workflow.ExecuteChildWorkflow(ctx, "Approval", ApprovalInput{
-		Title:     title,
-		Summary:   strings.Join(reasons, "; "),
-		Payload:   payload,
-		Requester: requester,
-		Approvers: settings.Approvers,
-		Groups:    settings.Groups,
-		Quorum:    settings.Quorum,
-		Expiry:    settings.Expiry,
+		Title:              title,
+		Summary:            strings.Join(reasons, "; "),
+		Payload:            payload,
+		Requester:          requester,
+		RequesterSignature: signature.forChild(ctx),
+		Approvers:          settings.Approvers,
+		Groups:             settings.Groups,
+		Quorum:             settings.Quorum,
+		Expiry:             settings.Expiry,
 	}).Get(ctx, &status)
 	var appErr *temporal.ApplicationError
 	if errors.As(err, &appErr) && appErr.Type() == ErrTypeInvalidInput {

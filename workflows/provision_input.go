@@ -21,6 +21,9 @@ type ProvisionInput struct {
 	Operation string         `json:"operation,omitempty"`
 	Config    map[string]any `json:"config,omitempty"`
 	Requester string         `json:"requester,omitempty"`
+	// RequesterSignature authenticates the requester when a change needs
+	// approval (required unless the directory sets allowUnsigned).
+	RequesterSignature *RequesterSignature `json:"requesterSignature,omitempty"`
 	// Approval says who approves when a policy requires it (default: group sre),
 	// and whether to ask even when no policy does.
 	Approval *ProvisionApproval `json:"approval,omitempty"`

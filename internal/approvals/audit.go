@@ -30,6 +30,11 @@ type AuditRecord struct {
 	Channel        string    `json:"channel"`
 	Outcome        string    `json:"outcome"`
 	Refusal        string    `json:"refusal"`
+	// Signer is whose key signed the decision (relay:<name> for chat), with
+	// the signature's signedAt and key ID; empty for unsigned decisions.
+	Signer   string `json:"signer"`
+	SignedAt string `json:"signedAt,omitempty"`
+	KeyID    string `json:"keyId,omitempty"`
 }
 
 // Audit collects every decision attempt on approvals started since the given
@@ -62,6 +67,7 @@ func (c *Client) Audit(ctx context.Context, since time.Time) ([]AuditRecord, err
 				WorkflowID: e.id, Title: st.Title, Requester: st.Requester, ApprovalStatus: st.Status,
 				At: a.At, Approver: a.Approver, Decision: a.Decision, Reason: a.Reason, Via: a.Via,
 				Channel: a.Channel, Outcome: a.Outcome, Refusal: a.Refusal,
+				Signer: a.Signer, SignedAt: a.SignedAt, KeyID: a.KeyID,
 			})
 		}
 		return nil
@@ -81,10 +87,10 @@ func WriteAudit(w io.Writer, format string, records []AuditRecord) error {
 		return enc.Encode(records)
 	case "csv":
 		cw := csv.NewWriter(w)
-		_ = cw.Write([]string{"workflowId", "title", "requester", "approvalStatus", "at", "approver", "decision", "reason", "via", "channel", "outcome", "refusal"})
+		_ = cw.Write([]string{"workflowId", "title", "requester", "approvalStatus", "at", "approver", "decision", "reason", "via", "channel", "outcome", "refusal", "signer", "signedAt", "keyId"})
 		for _, r := range records {
 			_ = cw.Write([]string{r.WorkflowID, r.Title, r.Requester, r.ApprovalStatus, r.At.UTC().Format(time.RFC3339Nano),
-				r.Approver, r.Decision, r.Reason, r.Via, r.Channel, r.Outcome, r.Refusal})
+				r.Approver, r.Decision, r.Reason, r.Via, r.Channel, r.Outcome, r.Refusal, r.Signer, r.SignedAt, r.KeyID})
 		}
 		cw.Flush()
 		return cw.Error()

@@ -1,6 +1,7 @@
 package approvals
 
 import (
+	"crypto/ed25519"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -14,8 +15,11 @@ type ChatOptions struct {
 	Address   string
 	Secret    string
 	Directory *directory.Directory
-	// DataDir receives the chat ops audit log.
+	// DataDir receives the chat ops audit log and the replay guard's file.
 	DataDir string
+	// RelayKey signs the decisions chat ops has verified (Slack signature +
+	// directory): the directory lists its public key under relays.
+	RelayKey ed25519.PrivateKey
 }
 
 // ServeChat runs the chat ops endpoint, deciding through c, until stop.
@@ -27,13 +31,20 @@ func ServeChat(c *Client, o ChatOptions) (stop func(), err error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening the chat ops audit log: %w", err)
 	}
-	server, err := chatops.NewServer(chatops.Config{SigningSecret: o.Secret, Directory: o.Directory, Decider: ChatDecider{Client: c}, Audit: audit})
+	replay, err := chatops.OpenReplayGuard(filepath.Join(o.DataDir, chatops.ReplayFile))
+	if err != nil {
+		_ = audit.Close()
+		return nil, err
+	}
+	server, err := chatops.NewServer(chatops.Config{SigningSecret: o.Secret, Directory: o.Directory,
+		Decider: ChatDecider{Client: c, RelayKey: o.RelayKey}, Audit: audit, Replay: replay})
 	if err == nil {
 		var srv interface{ Close() error }
 		if srv, err = chatops.Listen(o.Address, server); err == nil {
-			return func() { _ = srv.Close(); _ = audit.Close() }, nil
+			return func() { _ = srv.Close(); _ = audit.Close(); _ = replay.Close() }, nil
 		}
 	}
 	_ = audit.Close()
+	_ = replay.Close()
 	return nil, err
 }

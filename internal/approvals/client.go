@@ -5,6 +5,7 @@ package approvals
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"strings"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/infraflow/infraflow/internal/chatops"
 	"github.com/infraflow/infraflow/internal/searchattr"
+	"github.com/infraflow/infraflow/internal/signing"
 	"github.com/infraflow/infraflow/workflows"
 )
 
@@ -118,6 +120,23 @@ func isNotFound(err error) bool {
 	return errors.As(err, &notFound)
 }
 
+// SignDecision signs req for the approval workflowID with key at the time
+// given (the canonical message is internal/signing's).
+func SignDecision(key ed25519.PrivateKey, workflowID string, req workflows.DecisionRequest, at time.Time) workflows.DecisionRequest {
+	req.SignedAt = signing.FormatTime(at)
+	req.KeyID = signing.KeyID(key.Public().(ed25519.PublicKey))
+	req.Signature = signing.Sign(key, signing.Decision{WorkflowID: workflowID, Approver: req.Approver, Decision: req.Decision,
+		Reason: req.Reason, SignedAt: req.SignedAt}.Message())
+	return req
+}
+
+// SignRequest is the requester's signature for starting workflowID.
+func SignRequest(key ed25519.PrivateKey, workflowID, requester string, at time.Time) *workflows.RequesterSignature {
+	s := &workflows.RequesterSignature{SignedAt: signing.FormatTime(at), KeyID: signing.KeyID(key.Public().(ed25519.PublicKey))}
+	s.Signature = signing.Sign(key, signing.Request{WorkflowID: workflowID, Requester: requester, SignedAt: s.SignedAt}.Message())
+	return s
+}
+
 // Summary is one approval as lists show it.
 type Summary struct {
 	WorkflowID string                   `json:"workflowId"`
@@ -185,13 +204,19 @@ func (c *Client) list(ctx context.Context, query string, each func(executionRef)
 }
 
 // ChatDecider adapts the client to the chat ops server.
-type ChatDecider struct{ *Client }
+type ChatDecider struct {
+	*Client
+	// RelayKey signs each decision chat ops verified (nil: unsigned).
+	RelayKey ed25519.PrivateKey
+}
 
 // Decide implements chatops.Decider.
 func (d ChatDecider) Decide(ctx context.Context, workflowID string, dec chatops.Decision) (string, error) {
-	st, err := d.Client.Decide(ctx, workflowID, workflows.DecisionRequest{
-		Approver: dec.Approver, Decision: dec.Decision, Reason: dec.Reason, Via: "chat",
-	})
+	req := workflows.DecisionRequest{Approver: dec.Approver, Decision: dec.Decision, Reason: dec.Reason, Via: "chat"}
+	if d.RelayKey != nil {
+		req = SignDecision(d.RelayKey, workflowID, req, time.Now())
+	}
+	st, err := d.Client.Decide(ctx, workflowID, req)
 	if err != nil {
 		return "", err
 	}

@@ -70,18 +70,16 @@ type Config struct {
 	Decider       Decider
 	// Audit receives one JSON line per request, accepted or refused.
 	Audit io.Writer
+	// Replay remembers the signed requests already received; share one file
+	// (OpenReplayGuard) between every endpoint and across restarts. Default:
+	// in memory, for this server only.
+	Replay ReplayGuard
 }
-
-// replayWindow is how long a seen signature is remembered: longer than the
-// 5 minutes a timestamp stays fresh, so a replay is refused either way.
-const replayWindow = 10 * time.Minute
 
 // Server is the chat ops HTTP handler.
 type Server struct {
 	cfg     Config
 	mux     *http.ServeMux
-	mu      sync.Mutex
-	seen    map[string]time.Time
 	auditMu sync.Mutex
 }
 
@@ -96,7 +94,10 @@ func NewServer(cfg Config) (*Server, error) {
 	if cfg.Audit == nil {
 		cfg.Audit = io.Discard
 	}
-	s := &Server{cfg: cfg, mux: http.NewServeMux(), seen: map[string]time.Time{}}
+	if cfg.Replay == nil {
+		cfg.Replay = NewMemoryReplayGuard()
+	}
+	s := &Server{cfg: cfg, mux: http.NewServeMux()}
 	s.mux.HandleFunc("POST "+CommandsPath, s.verified(s.command))
 	s.mux.HandleFunc("POST "+InteractivePath, s.verified(s.interaction))
 	return s, nil
@@ -155,7 +156,12 @@ func (s *Server) verified(handle func(context.Context, *request) (string, error)
 			s.refuse(w, http.StatusUnauthorized, req, "forged request: the signature does not match the body")
 			return
 		}
-		if !s.firstUse(r.Header.Get("X-Slack-Signature")) {
+		first, err := s.cfg.Replay.FirstUse(r.Header.Get("X-Slack-Signature"), time.Now())
+		if err != nil {
+			s.refuse(w, http.StatusServiceUnavailable, req, "cannot check for replays now: "+err.Error())
+			return
+		}
+		if !first {
 			s.refuse(w, http.StatusUnauthorized, req, "replayed request: this signed request was already received")
 			return
 		}
@@ -210,23 +216,6 @@ func (s *Server) audit(rec AuditRecord) {
 	_, _ = s.cfg.Audit.Write(append(line, '\n'))
 }
 
-// firstUse remembers a signature and says whether it was new.
-func (s *Server) firstUse(signature string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	now := time.Now()
-	for sig, at := range s.seen {
-		if now.Sub(at) > replayWindow {
-			delete(s.seen, sig)
-		}
-	}
-	if _, ok := s.seen[signature]; ok {
-		return false
-	}
-	s.seen[signature] = now
-	return true
-}
-
 // approver maps the chat user to an approver identity.
 func (s *Server) approver(req *request, chatUser string) (string, error) {
 	req.record.ChatUser = chatUser
@@ -242,63 +231,115 @@ const usage = "usage: /infraflow approve <approval-id> <reason> · /infraflow re
 
 // command handles `/infraflow approve|reject <id> <reason>` and `/infraflow pending`.
 func (s *Server) command(ctx context.Context, req *request) (string, error) {
-	r, _ := http.NewRequest(http.MethodPost, CommandsPath, bytes.NewReader(req.body))
-	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	cmd, err := slack.SlashCommandParse(r)
+	cmd, err := ParseCommand(req.body)
 	if err != nil {
-		return "", fmt.Errorf("malformed slash command: %w", err)
+		return "", err
 	}
 	req.record.Command = strings.TrimSpace(cmd.Command + " " + cmd.Text)
 	name, err := s.approver(req, cmd.UserID)
 	if err != nil {
 		return "", err
 	}
-	verb, rest, _ := strings.Cut(strings.TrimSpace(cmd.Text), " ")
-	switch verb {
+	switch cmd.Verb {
 	case "pending":
 		return s.pending(ctx, name)
 	case ApproveActionID, RejectActionID:
-		id, reason, _ := strings.Cut(strings.TrimSpace(rest), " ")
-		if id == "" {
+		if cmd.WorkflowID == "" {
 			return "", errors.New(usage)
 		}
-		req.record.WorkflowID = id
-		return s.cfg.Decider.Decide(ctx, id, Decision{Approver: name, Decision: verb, Reason: strings.TrimSpace(reason)})
+		req.record.WorkflowID = cmd.WorkflowID
+		return s.cfg.Decider.Decide(ctx, cmd.WorkflowID, Decision{Approver: name, Decision: cmd.Verb, Reason: cmd.Reason})
 	default:
 		return "", errors.New(usage)
 	}
 }
 
-// interaction handles the Approve/Reject buttons of a posted request; the
-// reason comes from the message's reason box.
-func (s *Server) interaction(ctx context.Context, req *request) (string, error) {
-	form, err := url.ParseQuery(string(req.body))
+// Command is a parsed slash command: `/infraflow <verb> [<workflow-id> [<reason>]]`.
+type Command struct {
+	UserID, Command, Text string
+	Verb, WorkflowID      string
+	Reason                string
+}
+
+// ParseCommand reads a slash command's form body (as Slack posts it).
+func ParseCommand(body []byte) (Command, error) {
+	r, err := http.NewRequest(http.MethodPost, CommandsPath, bytes.NewReader(body))
 	if err != nil {
-		return "", fmt.Errorf("malformed interaction: %w", err)
+		return Command{}, err
+	}
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	sc, err := slack.SlashCommandParse(r)
+	if err != nil {
+		return Command{}, fmt.Errorf("malformed slash command: %w", err)
+	}
+	c := Command{UserID: sc.UserID, Command: sc.Command, Text: sc.Text}
+	verb, rest, _ := strings.Cut(strings.TrimSpace(sc.Text), " ")
+	id, reason, _ := strings.Cut(strings.TrimSpace(rest), " ")
+	c.Verb, c.WorkflowID, c.Reason = verb, id, strings.TrimSpace(reason)
+	return c, nil
+}
+
+// Click is a parsed interaction payload (a button click).
+type Click struct {
+	Type        string
+	UserID      string
+	ResponseURL string
+	// Action is the first action's ID, WorkflowID its value.
+	Action     string
+	WorkflowID string
+	// Reason is the message's reason box.
+	Reason string
+}
+
+// ParseInteraction reads an interaction's form body: payload=<JSON>.
+func ParseInteraction(body []byte) (Click, error) {
+	form, err := url.ParseQuery(string(body))
+	if err != nil {
+		return Click{}, fmt.Errorf("malformed interaction: %w", err)
 	}
 	var cb slack.InteractionCallback
 	if err := json.Unmarshal([]byte(form.Get("payload")), &cb); err != nil {
-		return "", fmt.Errorf("malformed interaction payload: %w", err)
+		return Click{}, fmt.Errorf("malformed interaction payload: %w", err)
 	}
-	req.responseURL = cb.ResponseURL
-	name, err := s.approver(req, cb.User.ID)
+	c := Click{Type: string(cb.Type), UserID: cb.User.ID, ResponseURL: cb.ResponseURL}
+	if len(cb.ActionCallback.BlockActions) > 0 && cb.ActionCallback.BlockActions[0] != nil {
+		c.Action, c.WorkflowID = cb.ActionCallback.BlockActions[0].ActionID, cb.ActionCallback.BlockActions[0].Value
+	}
+	if cb.BlockActionState != nil {
+		c.Reason = strings.TrimSpace(cb.BlockActionState.Values[ReasonBlockID][ReasonActionID].Value)
+	}
+	return c, nil
+}
+
+// decision checks the click is an Approve/Reject button.
+func (c Click) decision() error {
+	if c.Type != string(slack.InteractionTypeBlockActions) || c.Action == "" {
+		return fmt.Errorf("unsupported interaction %q: only Approve/Reject buttons are handled", c.Type)
+	}
+	if c.Action != ApproveActionID && c.Action != RejectActionID {
+		return fmt.Errorf("unknown action %q", c.Action)
+	}
+	return nil
+}
+
+// interaction handles the Approve/Reject buttons of a posted request; the
+// reason comes from the message's reason box.
+func (s *Server) interaction(ctx context.Context, req *request) (string, error) {
+	click, err := ParseInteraction(req.body)
 	if err != nil {
 		return "", err
 	}
-	if cb.Type != slack.InteractionTypeBlockActions || len(cb.ActionCallback.BlockActions) == 0 {
-		return "", fmt.Errorf("unsupported interaction %q: only Approve/Reject buttons are handled", cb.Type)
+	req.responseURL = click.ResponseURL
+	name, err := s.approver(req, click.UserID)
+	if err != nil {
+		return "", err
 	}
-	action := cb.ActionCallback.BlockActions[0]
-	if action.ActionID != ApproveActionID && action.ActionID != RejectActionID {
-		return "", fmt.Errorf("unknown action %q", action.ActionID)
+	if err := click.decision(); err != nil {
+		return "", err
 	}
-	var reason string
-	if cb.BlockActionState != nil {
-		reason = strings.TrimSpace(cb.BlockActionState.Values[ReasonBlockID][ReasonActionID].Value)
-	}
-	req.record.Command = action.ActionID + " button"
-	req.record.WorkflowID = action.Value
-	return s.cfg.Decider.Decide(ctx, action.Value, Decision{Approver: name, Decision: action.ActionID, Reason: reason})
+	req.record.Command = click.Action + " button"
+	req.record.WorkflowID = click.WorkflowID
+	return s.cfg.Decider.Decide(ctx, click.WorkflowID, Decision{Approver: name, Decision: click.Action, Reason: click.Reason})
 }
 
 func (s *Server) pending(ctx context.Context, approver string) (string, error) {
