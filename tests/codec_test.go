@@ -29,7 +29,9 @@ type storedPayload struct {
 	data     []byte
 }
 
-// historyPayloads walks a `temporal workflow show -o json` document and
+// historyPayloads walks a `temporal workflow show -o json
+// --no-json-shorthand-payloads` document (every payload as metadata and
+// base64 data) and
 // returns every payload (an object with metadata and data) outside search
 // attributes, memos and headers, which the codec does not encode by design.
 func historyPayloads(t *testing.T, history string) []storedPayload {
@@ -121,7 +123,7 @@ func (p *platform) waitForEvent(t *testing.T, id, kind string) string {
 // and every payload is encrypted; it returns the payloads.
 func (p *platform) assertEncryptedAtRest(t *testing.T, id, marker string) []storedPayload {
 	t.Helper()
-	raw, err := p.temporalRaw("workflow", "show", "--workflow-id", id, "-o", "json")
+	raw, err := p.temporalRaw("workflow", "show", "--workflow-id", id, "-o", "json", "--no-json-shorthand-payloads")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +149,7 @@ func (p *platform) assertEncryptedAtRest(t *testing.T, id, marker string) []stor
 // --codec-endpoint` shows the marker in a decoded payload.
 func (p *platform) assertReadableThroughCodec(t *testing.T, id, marker string) {
 	t.Helper()
-	decoded := p.mustTemporal("workflow", "show", "--workflow-id", id, "-o", "json")
+	decoded := p.mustTemporal("workflow", "show", "--workflow-id", id, "-o", "json", "--no-json-shorthand-payloads")
 	for _, pl := range historyPayloads(t, decoded) {
 		if pl.encoding == payloadcodec.EncodingEncrypted {
 			t.Errorf("%s: a payload of %s is still encrypted after --codec-endpoint", id, pl.event)
@@ -264,7 +266,7 @@ func TestWorkflowInputsAreEncryptedAndKeysRotate(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			url := startCodecServer(t, tc.keys, tokenFile)
-			out, err := p.temporalRaw(append([]string{"workflow", "show", "--workflow-id", "codec-rotation", "-o", "json", "--codec-endpoint", url}, tc.auth...)...)
+			out, err := p.temporalRaw(append([]string{"workflow", "show", "--workflow-id", "codec-rotation", "-o", "json", "--no-json-shorthand-payloads", "--codec-endpoint", url}, tc.auth...)...)
 			if len(tc.wantErr) > 0 {
 				if err == nil {
 					t.Fatalf("show succeeded, want an error containing %q:\n%s", tc.wantErr, out)
