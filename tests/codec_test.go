@@ -8,6 +8,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +18,7 @@ import (
 	"time"
 
 	commonpb "go.temporal.io/api/common/v1"
+	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/infraflow/infraflow/internal/payloadcodec"
 )
@@ -255,26 +258,50 @@ func TestWorkflowInputsAreEncryptedAndKeysRotate(t *testing.T) {
 	if err := os.WriteFile(tokenFile, []byte("codec-e2e-token\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	var k1Payload *commonpb.Payload
+	for _, pl := range payloads {
+		if pl.keyID == "k1" {
+			k1Payload = &commonpb.Payload{Metadata: map[string][]byte{"encoding": []byte(pl.encoding), payloadcodec.MetadataEncryptionKeyID: []byte(pl.keyID)}, Data: pl.data}
+			break
+		}
+	}
+	if k1Payload == nil {
+		t.Fatal("no k1 payload in the rotated history")
+	}
 	for name, tc := range map[string]struct {
-		keys    string
-		auth    []string
-		wantErr []string
+		keys       string
+		auth       string
+		wantStatus int
+		wantBody   []string
 	}{
-		"only k2":       {keys: onlyK2, auth: []string{"--codec-auth", "Bearer codec-e2e-token"}, wantErr: []string{"k1", "which this process does not hold", onlyK2}},
-		"no token":      {keys: p.keyFile, wantErr: []string{"Unauthorized", "missing or wrong bearer token"}},
-		"k2, k1, token": {keys: p.keyFile, auth: []string{"--codec-auth", "Bearer codec-e2e-token"}},
+		"only k2":       {keys: onlyK2, auth: "Bearer codec-e2e-token", wantStatus: 400, wantBody: []string{`payload encrypted with key "k1", which this process does not hold`, onlyK2}},
+		"no token":      {keys: p.keyFile, wantStatus: 401, wantBody: []string{"missing or wrong bearer token"}},
+		"wrong token":   {keys: p.keyFile, auth: "Bearer nope", wantStatus: 401, wantBody: []string{"missing or wrong bearer token"}},
+		"k2, k1, token": {keys: p.keyFile, auth: "Bearer codec-e2e-token", wantStatus: 200},
 	} {
 		t.Run(name, func(t *testing.T) {
 			url := startCodecServer(t, tc.keys, tokenFile)
-			out, err := p.temporalRaw(append([]string{"workflow", "show", "--workflow-id", "codec-rotation", "-o", "json", "--no-json-shorthand-payloads", "--codec-endpoint", url}, tc.auth...)...)
-			if len(tc.wantErr) > 0 {
-				if err == nil {
-					t.Fatalf("show succeeded, want an error containing %q:\n%s", tc.wantErr, out)
+			// The protocol as the Web UI speaks it, to see the server's answer ...
+			status, body := postDecode(t, url, tc.auth, k1Payload)
+			if status != tc.wantStatus {
+				t.Errorf("POST /decode: status %d, want %d: %s", status, tc.wantStatus, body)
+			}
+			for _, want := range tc.wantBody {
+				if !strings.Contains(body, want) {
+					t.Errorf("POST /decode answer %q lacks %q", body, want)
 				}
-				for _, want := range tc.wantErr {
-					if !strings.Contains(err.Error(), want) {
-						t.Errorf("err = %v, want it to contain %q", err, want)
-					}
+			}
+			// ... and the real CLI: it shows the decoded history only with the
+			// keys and the token (it retries a failing codec, then gives up
+			// without printing the cause).
+			args := []string{"workflow", "show", "--workflow-id", "codec-rotation", "-o", "json", "--no-json-shorthand-payloads", "--codec-endpoint", url}
+			if tc.auth != "" {
+				args = append(args, "--codec-auth", tc.auth)
+			}
+			out, err := p.temporalRaw(args...)
+			if tc.wantStatus != 200 {
+				if err == nil || strings.Contains(out, approvalMarker) {
+					t.Errorf("temporal workflow show through a codec that must refuse: err %v, output:\n%s", err, out)
 				}
 				return
 			}
@@ -283,6 +310,31 @@ func TestWorkflowInputsAreEncryptedAndKeysRotate(t *testing.T) {
 			}
 		})
 	}
+}
+
+// postDecode sends one payload to a codec endpoint's /decode.
+func postDecode(t *testing.T, url, auth string, payload *commonpb.Payload) (int, string) {
+	t.Helper()
+	body, err := protojson.Marshal(&commonpb.Payloads{Payloads: []*commonpb.Payload{payload}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err := http.NewRequest(http.MethodPost, url+"/decode", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Namespace", "default")
+	if auth != "" {
+		req.Header.Set("Authorization", auth)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	answer, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(answer)
 }
 
 func decodedPayloadText(t *testing.T, history string) string {
