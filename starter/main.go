@@ -40,6 +40,9 @@ func main() {
 	}
 	pf := root.PersistentFlags()
 	a.conn.AddFlags(pf)
+	// After `make dev`, the starter run from the repository finds the local
+	// platform's keys without being told.
+	a.conn.Encryption.FallbackFile = ".infraflow/codec-keys"
 	pf.StringVar(&a.taskQueue, "task-queue", envOr("INFRAFLOW_TASK_QUEUE", "infraflow"), "task queue the worker polls (env INFRAFLOW_TASK_QUEUE)")
 	pf.StringVar(&a.uiURL, "ui-url", envOr("INFRAFLOW_UI_URL", "http://127.0.0.1:8233"), "Temporal Web UI base URL, for links (env INFRAFLOW_UI_URL)")
 
@@ -48,7 +51,7 @@ func main() {
 	}
 	root.AddCommand(a.destroyCommand(), a.doctorCommand(), a.listCommand(),
 		a.decideCommand(workflows.DecisionApprove), a.decideCommand(workflows.DecisionReject),
-		a.pendingCommand(), a.auditCommand(), a.chatopsCommand(), a.keysCommand())
+		a.pendingCommand(), a.auditCommand(), a.chatopsCommand(), a.keysCommand(), a.codecServerCommand())
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()

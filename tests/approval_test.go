@@ -241,10 +241,10 @@ func TestHundredPendingApprovalsSurviveWorkerSIGKILL(t *testing.T) {
 	p.taskQueue = "server-only"
 	p.start()
 	const queue = "approvals"
-	workerArgs := []string{"--address", p.frontend, "--task-queue", queue, "--metrics-address", "", "--directory", "internal/directory/example.json"}
+	workerArgs := []string{"--address", p.frontend, "--task-queue", queue, "--metrics-address", "", "--directory", "internal/directory/example.json", "--codec-keys", p.keyFile}
 	worker := startProcess(t, workerBin, workerArgs...)
 
-	c, err := client.Dial(client.Options{HostPort: p.frontend, Namespace: "default"})
+	c, err := client.Dial(client.Options{HostPort: p.frontend, Namespace: "default", DataConverter: p.dataConverter(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

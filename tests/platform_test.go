@@ -17,6 +17,10 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"go.temporal.io/sdk/converter"
+
+	"github.com/infraflow/infraflow/internal/payloadcodec"
 )
 
 var (
@@ -75,13 +79,17 @@ func findTool(name string) (string, error) {
 
 // platform is one `worker --dev` process: server, UI and worker.
 type platform struct {
-	t         *testing.T
-	dataDir   string
-	frontend  string
-	ui        string
-	metrics   string
-	chat      string
-	kube      string
+	t        *testing.T
+	dataDir  string
+	frontend string
+	ui       string
+	metrics  string
+	chat     string
+	kube     string
+	codec    string // the codec endpoint's host:port
+	// keyFile holds the payload encryption keys (worker --dev makes it on
+	// first start unless a test passes --codec-keys in extraArgs).
+	keyFile   string
 	taskQueue string
 	// webhook receives the platform's chat notices.
 	webhook *webhookReceiver
@@ -116,6 +124,8 @@ func newPlatform(t *testing.T) *platform {
 		metrics:   freeAddr(t),
 		chat:      freeAddr(t),
 		kube:      freeAddr(t),
+		codec:     freeAddr(t),
+		keyFile:   filepath.Join(dataDir, "codec-keys"),
 		webhook:   newWebhookReceiver(t),
 		playbooks: playbooksCopy(t),
 		taskQueue: "e2e-" + strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-")),
@@ -146,7 +156,7 @@ func (p *platform) startWithSeparateWorker(queue string) (workerArgs []string, w
 	p.taskQueue = queue
 	workerData = p.t.TempDir()
 	stopHostsUnder(p.t, workerData)
-	return []string{"--address", p.frontend, "--task-queue", queue, "--metrics-address", "",
+	return []string{"--address", p.frontend, "--task-queue", queue, "--metrics-address", "", "--codec-keys", p.keyFile,
 		"--data-dir", workerData, "--kubeconfig", filepath.Join(p.dataDir, "kube", "kubeconfig"),
 		"--playbooks-dir", p.playbooks}, workerData
 }
@@ -167,6 +177,7 @@ func (p *platform) start() {
 			"--metrics-address", p.metrics,
 			"--chat-address", p.chat,
 			"--kube-address", p.kube,
+			"--codec-address", p.codec,
 			"--chat-webhook-url", p.webhook.url(),
 			"--playbooks-dir", p.playbooks,
 			"--task-queue", p.taskQueue}, p.extraArgs...)...)
@@ -174,7 +185,7 @@ func (p *platform) start() {
 		// binds it (tests run side by side): pick new ones and start again.
 		if err != nil && p.process == nil && attempt < 3 && strings.Contains(err.Error(), "address already in use") {
 			p.t.Logf("start %d: a port was taken meanwhile; picking new ports", attempt)
-			p.frontend, p.ui, p.metrics, p.chat, p.kube = freeAddr(p.t), freeAddr(p.t), freeAddr(p.t), freeAddr(p.t), freeAddr(p.t)
+			p.frontend, p.ui, p.metrics, p.chat, p.kube, p.codec = freeAddr(p.t), freeAddr(p.t), freeAddr(p.t), freeAddr(p.t), freeAddr(p.t), freeAddr(p.t)
 			continue
 		}
 		if err != nil {
@@ -249,8 +260,15 @@ func (p *process) kill() {
 	<-p.exited
 }
 
-// temporal runs the real CLI against this platform and returns stdout.
+// temporal runs the real CLI against this platform and returns stdout. It
+// encodes and decodes payloads through the platform's codec endpoint, as a
+// person holding the keys would; temporalRaw sees what the server stores.
 func (p *platform) temporal(args ...string) (string, error) {
+	return p.temporalRaw(append(args, "--codec-endpoint", "http://"+p.codec)...)
+}
+
+// temporalRaw runs the CLI without the codec: payloads as stored.
+func (p *platform) temporalRaw(args ...string) (string, error) {
 	// Long enough for `workflow result` of a provisioning with configuration.
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
@@ -278,7 +296,7 @@ func (p *platform) starter(args ...string) (stdout, stderr string, err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, starterBin, append(args, "--address", p.frontend, "--task-queue", p.taskQueue, "--ui-url", "http://"+p.ui)...)
-	cmd.Env = withoutTemporalEnv()
+	cmd.Env = append(withoutTemporalEnv(), "INFRAFLOW_CODEC_KEY_FILE="+p.keyFile)
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	err = cmd.Run()
@@ -354,4 +372,19 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// dataConverter encrypts and decrypts with the platform's keys, for tests
+// that use the SDK client directly.
+func (p *platform) dataConverter(t *testing.T) converter.DataConverter {
+	t.Helper()
+	keys, err := payloadcodec.LoadKeyFile(p.keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	codec, err := payloadcodec.New(keys, "codec key file "+p.keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return payloadcodec.DataConverter(codec)
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/infraflow/infraflow/internal/directory"
 	"github.com/infraflow/infraflow/internal/localenv"
 	"github.com/infraflow/infraflow/internal/metrics"
+	"github.com/infraflow/infraflow/internal/payloadcodec"
 	"github.com/infraflow/infraflow/internal/pulumistack"
 	"github.com/infraflow/infraflow/internal/searchattr"
 	"github.com/infraflow/infraflow/internal/temporalclient"
@@ -57,6 +58,11 @@ type options struct {
 	frontendAddress string
 	uiAddress       string
 	kubeAddress     string
+	codecAddress    string
+
+	// Filled in by run for the banner.
+	codec    payloadcodec.Resolved
+	codecURL string
 }
 
 func main() {
@@ -91,6 +97,7 @@ func main() {
 	f.StringVar(&o.dataDir, "data-dir", ".infraflow", "local state: the SQLite database and server log (--dev), the chat ops audit log")
 	f.StringVar(&o.frontendAddress, "frontend-address", temporalclient.DefaultAddress, "with --dev: Temporal frontend gRPC address")
 	f.StringVar(&o.uiAddress, "ui-address", "127.0.0.1:8233", "with --dev: Web UI address; empty disables the UI")
+	f.StringVar(&o.codecAddress, "codec-address", "127.0.0.1:8235", "with --dev: serve the payload codec endpoint the Web UI and `temporal --codec-endpoint` decode with on host:port; empty disables")
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -113,20 +120,39 @@ func run(ctx context.Context, o options) error {
 	if o.dev && o.chatSecretFile == "" {
 		o.chatSecretFile = filepath.Join(o.dataDir, "chat-signing-secret")
 	}
-	clientOpts, err := o.conn.Options()
+	if o.dev {
+		// The local platform encrypts like any other: with the keys given, or
+		// with a key file of its own, made on first start.
+		o.conn.Encryption.FallbackFile = filepath.Join(o.dataDir, "codec-keys")
+		o.conn.Encryption.CreateFallback = true
+	}
+	clientOpts, codec, err := o.conn.OptionsWithCodec()
 	if err != nil {
 		return err
+	}
+	o.codec = codec
+	if codec.Codec == nil {
+		fmt.Fprintln(os.Stderr, insecureWarning)
 	}
 
 	if o.dev {
 		if o.conn.Address != "" || os.Getenv("TEMPORAL_ADDRESS") != "" {
 			return errors.New("--dev runs its own server: drop --address/TEMPORAL_ADDRESS, or drop --dev to use that cluster")
 		}
+		if codec.Codec != nil && o.codecAddress != "" {
+			codecServer, err := payloadcodec.Serve(o.codecAddress, codec.Codec, payloadcodec.HandlerOptions{AllowedOrigins: webUIOrigins(o.uiAddress)})
+			if err != nil {
+				return fmt.Errorf("%w (choose another with --codec-address)", err)
+			}
+			defer codecServer.Close()
+			o.codecURL = codecServer.URL
+		}
 		server, err := localenv.StartTemporal(localenv.Options{
 			DataDir:         o.dataDir,
 			FrontendAddress: o.frontendAddress,
 			UIAddress:       o.uiAddress,
 			Namespace:       clientOpts.Namespace,
+			CodecEndpoint:   o.codecURL,
 		})
 		if err != nil {
 			return err
@@ -285,6 +311,7 @@ func printBanner(o options, c client.Options) {
 	}
 	fmt.Printf("  Playbooks:   %s (only these run)\n", o.playbooksDir)
 	fmt.Printf("  Secrets:     %s\n", ansiblerun.SecretRoots{Paths: o.secretRoots, Env: o.secretEnv})
+	printEncryption(o)
 	if o.chatAddress != "" {
 		fmt.Printf("  Chat ops:    http://%s%s and %s (Slack signing secret: %s)\n", o.chatAddress, chatops.CommandsPath, chatops.InteractivePath, secretSource(o))
 		fmt.Printf("  Chat relay:  %s\n", o.chatRelayNote)
@@ -294,6 +321,41 @@ func printBanner(o options, c client.Options) {
 	fmt.Printf("  temporal workflow start --address %s --type PlatformCheck --task-queue %s --input '{}'\n", c.HostPort, o.taskQueue)
 	fmt.Println("  go run ./starter doctor")
 	fmt.Println("Ctrl-C stops the worker, then the server.")
+}
+
+// insecureWarning is printed when a worker runs without payload encryption.
+const insecureWarning = `
+!!! infraflow: PAYLOAD ENCRYPTION IS OFF (--insecure-no-codec).
+!!! Workflow inputs, results, signals and activity arguments are stored in PLAIN TEXT
+!!! on the Temporal server. Give the worker its keys with --codec-keys FILE instead.
+`
+
+func printEncryption(o options) {
+	c := o.codec.Codec
+	if c == nil {
+		fmt.Println("  Encryption:  OFF (--insecure-no-codec): payloads are stored in plain text")
+		return
+	}
+	fmt.Printf("  Encryption:  AES-256-GCM, new payloads with key %q; keys %s from %s\n", c.EncryptKeyID(), strings.Join(c.KeyIDs(), ", "), c.Source())
+	if o.codec.Created {
+		fmt.Println("               (key file created now: keep it; payloads encrypted with it cannot be read without it)")
+	}
+	if o.codecURL != "" {
+		fmt.Printf("  Codec:       %s (the Web UI decodes with it; temporal workflow show --codec-endpoint %s ...)\n", o.codecURL, o.codecURL)
+	}
+}
+
+// webUIOrigins are the origins a browser reports for the local Web UI: the
+// address as given, and localhost for 127.0.0.1 (people type either).
+func webUIOrigins(uiAddress string) []string {
+	if uiAddress == "" {
+		return nil
+	}
+	origins := []string{"http://" + uiAddress}
+	if port, ok := strings.CutPrefix(uiAddress, "127.0.0.1:"); ok {
+		origins = append(origins, "http://localhost:"+port)
+	}
+	return origins
 }
 
 func secretSource(o options) string {

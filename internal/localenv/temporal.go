@@ -36,6 +36,9 @@ type Options struct {
 	UIAddress string
 	// Namespace is created on first start.
 	Namespace string
+	// CodecEndpoint is the remote codec the Web UI asks to decode payloads
+	// (infraflow encrypts them); empty shows payloads as stored.
+	CodecEndpoint string
 }
 
 // Temporal is a running in-process Temporal server with its Web UI.
@@ -96,7 +99,7 @@ func StartTemporal(opts Options) (*Temporal, error) {
 	}
 	t := &Temporal{server: server}
 	if opts.UIAddress != "" {
-		if err := t.startUI(opts.UIAddress, opts.FrontendAddress, opts.Namespace); err != nil {
+		if err := t.startUI(opts); err != nil {
 			t.Stop()
 			return nil, err
 		}
@@ -113,7 +116,8 @@ func (t *Temporal) Stop() {
 	_ = t.server.Stop()
 }
 
-func (t *Temporal) startUI(uiAddress, frontendAddress, namespace string) error {
+func (t *Temporal) startUI(opts Options) error {
+	uiAddress := opts.UIAddress
 	host, port, err := splitHostPort(uiAddress, "UI address")
 	if err != nil {
 		return err
@@ -121,11 +125,14 @@ func (t *Temporal) startUI(uiAddress, frontendAddress, namespace string) error {
 	t.ui = uiserver.NewServer(uioptions.WithConfigProvider(&uiconfig.Config{
 		Host:                host,
 		Port:                port,
-		TemporalGRPCAddress: frontendAddress,
+		TemporalGRPCAddress: opts.FrontendAddress,
 		EnableUI:            true,
-		DefaultNamespace:    namespace,
-		CORS:                uiconfig.CORS{CookieInsecure: true},
-		HideLogs:            true,
+		DefaultNamespace:    opts.Namespace,
+		// The browser calls the codec endpoint itself, with credentials, so the
+		// endpoint's CORS policy must name this UI's origin exactly.
+		Codec:    uiconfig.Codec{Endpoint: opts.CodecEndpoint, IncludeCredentials: opts.CodecEndpoint != ""},
+		CORS:     uiconfig.CORS{CookieInsecure: true},
+		HideLogs: true,
 		// The machine may have no internet; the UI must not try to fetch news.
 		DisableNewsFetch: true,
 	}))

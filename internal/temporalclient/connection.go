@@ -12,6 +12,8 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/contrib/envconfig"
 	sdklog "go.temporal.io/sdk/log"
+
+	"github.com/infraflow/infraflow/internal/payloadcodec"
 )
 
 // DefaultAddress is the local platform's frontend.
@@ -28,6 +30,9 @@ type Connection struct {
 	TLSKeyPath    string
 	TLSCAPath     string
 	TLSServerName string
+	// Encryption says where the payload encryption keys are; every client
+	// infraflow builds (worker, starter, chat ops) encrypts with them.
+	Encryption payloadcodec.Settings
 }
 
 // AddFlags declares the connection flags, named as in the `temporal` CLI.
@@ -40,10 +45,34 @@ func (c *Connection) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&c.TLSKeyPath, "tls-key-path", "", "mTLS client key (env TEMPORAL_TLS_CLIENT_KEY_PATH)")
 	fs.StringVar(&c.TLSCAPath, "tls-ca-path", "", "CA that signed the server certificate (env TEMPORAL_TLS_SERVER_CA_CERT_PATH)")
 	fs.StringVar(&c.TLSServerName, "tls-server-name", "", "server name to verify, when it differs from the address (env TEMPORAL_TLS_SERVER_NAME)")
+	c.Encryption.AddFlags(fs)
 }
 
-// Options resolves the connection into client options.
+// Options resolves the connection into client options, with the payload
+// codec as the data converter.
 func (c Connection) Options() (client.Options, error) {
+	opts, _, err := c.OptionsWithCodec()
+	return opts, err
+}
+
+// OptionsWithCodec is Options, also returning the codec (nil when running
+// without encryption on purpose) for processes that serve it to the Web UI.
+func (c Connection) OptionsWithCodec() (client.Options, payloadcodec.Resolved, error) {
+	opts, err := c.connectionOptions()
+	if err != nil {
+		return client.Options{}, payloadcodec.Resolved{}, err
+	}
+	codec, err := c.Encryption.Resolve()
+	if err != nil {
+		return client.Options{}, payloadcodec.Resolved{}, err
+	}
+	if codec.Codec != nil {
+		opts.DataConverter = payloadcodec.DataConverter(codec.Codec)
+	}
+	return opts, codec, nil
+}
+
+func (c Connection) connectionOptions() (client.Options, error) {
 	profile, err := envconfig.LoadClientConfigProfile(envconfig.LoadClientConfigProfileOptions{})
 	if err != nil {
 		return client.Options{}, fmt.Errorf("reading TEMPORAL_* environment and temporal.toml profile: %w", err)

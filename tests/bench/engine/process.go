@@ -17,7 +17,10 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 	sdklog "go.temporal.io/sdk/log"
+
+	"github.com/infraflow/infraflow/internal/payloadcodec"
 )
 
 const (
@@ -76,6 +79,9 @@ func startPlatform(ctx context.Context, bin, dir string) (p *platform, err error
 		// --dev serves chat ops on 127.0.0.1:8234 by default, which a `make dev`
 		// running beside the benchmark already holds.
 		"--chat-address", chat,
+		// No codec endpoint: nothing here reads payloads through it, and its
+		// default port may be held by a `make dev` beside the benchmark.
+		"--codec-address", "",
 		"--task-queue", idleQueue)
 	if err != nil {
 		return p, err
@@ -84,14 +90,22 @@ func startPlatform(ctx context.Context, bin, dir string) (p *platform, err error
 		"--address", p.frontend,
 		"--data-dir", workerDir,
 		"--metrics-address", "",
+		// The measured worker encrypts as a deployed one does, with the key
+		// the server process made.
+		"--codec-keys", filepath.Join(serverDir, "codec-keys"),
 		"--task-queue", benchQueue)
 	if err != nil {
 		return p, err
 	}
+	dataConverter, err := benchDataConverter(filepath.Join(serverDir, "codec-keys"))
+	if err != nil {
+		return p, err
+	}
 	p.client, err = client.Dial(client.Options{
-		HostPort:  p.frontend,
-		Namespace: namespace,
-		Logger:    sdklog.NewStructuredLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))),
+		HostPort:      p.frontend,
+		Namespace:     namespace,
+		DataConverter: dataConverter,
+		Logger:        sdklog.NewStructuredLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))),
 	})
 	if err != nil {
 		return p, fmt.Errorf("connecting the benchmark client to %s: %w", p.frontend, err)
@@ -288,4 +302,17 @@ func (w *tailWriter) String() string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return string(w.buf)
+}
+
+// benchDataConverter encrypts with the platform's keys, as the starter does.
+func benchDataConverter(keyFile string) (converter.DataConverter, error) {
+	keys, err := payloadcodec.LoadKeyFile(keyFile)
+	if err != nil {
+		return nil, err
+	}
+	codec, err := payloadcodec.New(keys, "codec key file "+keyFile)
+	if err != nil {
+		return nil, err
+	}
+	return payloadcodec.DataConverter(codec), nil
 }

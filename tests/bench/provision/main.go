@@ -26,6 +26,7 @@ import (
 
 	"go.temporal.io/sdk/client"
 
+	"github.com/infraflow/infraflow/internal/payloadcodec"
 	"github.com/infraflow/infraflow/internal/pulumistack"
 	"github.com/infraflow/infraflow/workflows"
 )
@@ -57,7 +58,7 @@ func run(runs int, outDir string) error {
 	}
 	data, frontend := filepath.Join(tmp, "platform"), freeAddr()
 	platform := exec.Command(worker, "--dev", "--data-dir", data, "--frontend-address", frontend, "--ui-address", "",
-		"--metrics-address", "", "--chat-address", freeAddr(), "--kube-address", freeAddr(), "--task-queue", "bench")
+		"--metrics-address", "", "--chat-address", freeAddr(), "--kube-address", freeAddr(), "--codec-address", "", "--task-queue", "bench")
 	stdout, _ := platform.StdoutPipe()
 	platform.Stderr = io.Discard
 	if err := platform.Start(); err != nil {
@@ -67,7 +68,16 @@ func run(runs int, outDir string) error {
 	if err := waitFor(stdout, "infraflow worker is running"); err != nil {
 		return err
 	}
-	c, err := client.Dial(client.Options{HostPort: frontend})
+	keyFile := filepath.Join(data, "codec-keys")
+	keys, err := payloadcodec.LoadKeyFile(keyFile)
+	if err != nil {
+		return err
+	}
+	codec, err := payloadcodec.New(keys, "codec key file "+keyFile)
+	if err != nil {
+		return err
+	}
+	c, err := client.Dial(client.Options{HostPort: frontend, DataConverter: payloadcodec.DataConverter(codec)})
 	if err != nil {
 		return err
 	}
