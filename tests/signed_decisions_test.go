@@ -213,7 +213,7 @@ func TestSignedDecisionsFromChat(t *testing.T) {
 	rogueData := t.TempDir()
 	dirFile := sp.extraArgs[1]
 	cmd := exec.Command(starterBin, "chatops", "--listen", rogue, "--directory", dirFile, "--data-dir", rogueData,
-		"--address", sp.frontend, "--namespace", "default")
+		"--address", sp.frontend, "--namespace", "default", "--codec-keys", sp.keyFile)
 	cmd.Env = append(withoutTemporalEnv(), "INFRAFLOW_SLACK_SIGNING_SECRET="+signingSecret)
 	rogueLog := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = rogueLog, rogueLog

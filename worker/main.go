@@ -132,7 +132,7 @@ func run(ctx context.Context, o options) error {
 	}
 	o.codec = codec
 	if codec.Codec == nil {
-		fmt.Fprintln(os.Stderr, insecureWarning)
+		fmt.Fprint(os.Stderr, insecureWarning)
 	}
 
 	if o.dev {

@@ -49,6 +49,8 @@ func startHost(t *testing.T, name string) *sshHost {
 		"AuthorizedKeysFile " + filepath.Join(dir, "authorized_keys"),
 		"PasswordAuthentication no", "KbdInteractiveAuthentication no", "PermitRootLogin prohibit-password",
 		"UsePAM no", "StrictModes no", "Subsystem sftp internal-sftp",
+		// As the local stack's hosts: bash must not source the user's ~/.bashrc per command.
+		"SetEnv SHLVL=1",
 	}, "\n")+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}

@@ -189,6 +189,11 @@ func start(dir hostDir, in HostArgs) (HostState, error) {
 		// The host directory is not root-owned in every setup; keys are ours alone.
 		"StrictModes no",
 		"Subsystem sftp internal-sftp",
+		// These hosts share the worker's computer and user: bash run by sshd
+		// would source the user's ~/.bashrc for every command Ansible sends
+		// (with pyenv there, a locked rehash each time, minutes per playbook).
+		// bash skips it when SHLVL says it is not the first shell.
+		"SetEnv SHLVL=1",
 		"LogLevel VERBOSE",
 	}, "\n") + "\n"
 	if err := os.WriteFile(dir.config(), []byte(config), 0o600); err != nil {
