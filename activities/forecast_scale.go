@@ -312,6 +312,10 @@ func targetError(err error) error {
 	if errors.As(err, &nf) {
 		return temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeScaleTargetNotFound, nil)
 	}
+	var oor *scaletarget.ErrOutOfRange
+	if errors.As(err, &oor) {
+		return temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeScaleNotAllowed, nil)
+	}
 	return err
 }
 

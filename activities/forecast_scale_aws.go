@@ -2,13 +2,14 @@ package activities
 
 import (
 	"context"
-	"fmt"
-
-	"go.temporal.io/sdk/temporal"
 
 	"github.com/infraflow/infraflow/internal/scaletarget"
 )
 
-func (a *Activities) awsTarget(_ context.Context, ref ScaleTargetRef) (scaletarget.Target, error) {
-	return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("AWS Auto Scaling target %s: not built yet", ref.Name), ErrTypeScaleNotAllowed, nil)
+func (a *Activities) awsTarget(ctx context.Context, ref ScaleTargetRef) (scaletarget.Target, error) {
+	c, err := scaletarget.AutoScalingClient(ctx, a.Scale.AWSRegion, a.Scale.AWSEndpoint)
+	if err != nil {
+		return nil, err
+	}
+	return &scaletarget.AutoScalingGroup{Client: c, Group: ref.Name}, nil
 }

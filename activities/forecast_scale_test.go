@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
 	"go.temporal.io/sdk/temporal"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -245,3 +247,95 @@ func localenvFreeAddr() (string, error) {
 }
 
 func netListen() (net.Listener, error) { return net.Listen("tcp", "127.0.0.1:0") }
+
+// startMoto runs moto's server (the machine image's copy) on a free port.
+func startMoto(t *testing.T) string {
+	t.Helper()
+	bin, err := exec.LookPath("moto_server")
+	if err != nil {
+		home, _ := os.UserHomeDir()
+		if m, _ := filepath.Glob(filepath.Join(home, ".pyenv/versions/*/bin/moto_server")); len(m) > 0 {
+			bin = m[0]
+		} else {
+			t.Skip("moto_server not installed")
+		}
+	}
+	addr, err := localenvFreeAddr()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, port, _ := net.SplitHostPort(addr)
+	cmd := exec.Command(bin, "-H", "127.0.0.1", "-p", port)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			_ = c.Close()
+			return "http://" + addr
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("moto_server did not listen within 30s")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func TestAutoScalingGroupDesiredCapacityIsACompareAndSetOnMoto(t *testing.T) {
+	endpoint := startMoto(t)
+	t.Setenv("AWS_ACCESS_KEY_ID", "testing")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "testing")
+	t.Setenv("AWS_CONFIG_FILE", filepath.Join(t.TempDir(), "none"))
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(t.TempDir(), "none"))
+	ctx := context.Background()
+	c, err := scaletarget.AutoScalingClient(ctx, "us-east-1", endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.CreateLaunchConfiguration(ctx, &autoscaling.CreateLaunchConfigurationInput{
+		LaunchConfigurationName: aws.String("web-lc"), ImageId: aws.String("ami-12c6146b"), InstanceType: aws.String("t3.micro"),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.CreateAutoScalingGroup(ctx, &autoscaling.CreateAutoScalingGroupInput{
+		AutoScalingGroupName: aws.String("web-asg"), LaunchConfigurationName: aws.String("web-lc"),
+		MinSize: aws.Int32(1), MaxSize: aws.Int32(10), DesiredCapacity: aws.Int32(2), AvailabilityZones: []string{"us-east-1a"},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	a := &Activities{Scale: ScaleConfig{AWSEndpoint: endpoint, AWSRegion: "us-east-1"}}
+	ref := ScaleTargetRef{Kind: "aws-asg", Name: "web-asg"}
+	obs, err := a.ReadReplicas(ctx, ref)
+	if err != nil || obs.Replicas != 2 || obs.Target != "aws-asg/web-asg" {
+		t.Fatalf("read: %+v %v, want 2", obs, err)
+	}
+	instances := func() int {
+		out, err := c.DescribeAutoScalingGroups(ctx, &autoscaling.DescribeAutoScalingGroupsInput{AutoScalingGroupNames: []string{"web-asg"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(out.AutoScalingGroups[0].Instances)
+	}
+	r, err := a.ApplyReplicas(ctx, ApplyReplicasInput{Target: ref, Expected: 2, Desired: 4})
+	if err != nil || r.Outcome != scaletarget.Applied {
+		t.Fatalf("apply 2→4: %+v %v", r, err)
+	}
+	if obs, _ := a.ReadReplicas(ctx, ref); obs.Replicas != 4 || instances() != 4 {
+		t.Errorf("after apply: desired %d, %d instances; want 4 and 4", obs.Replicas, instances())
+	}
+	if r, err := a.ApplyReplicas(ctx, ApplyReplicasInput{Target: ref, Expected: 2, Desired: 4}); err != nil || r.Outcome != scaletarget.AlreadyApplied {
+		t.Errorf("retried apply: %+v %v, want already-applied", r, err)
+	}
+	if r, err := a.ApplyReplicas(ctx, ApplyReplicasInput{Target: ref, Expected: 2, Desired: 3}); err != nil || r.Outcome != scaletarget.Conflict || r.Current != 4 {
+		t.Errorf("stale apply: %+v %v, want a conflict at 4", r, err)
+	}
+	var appErr *temporal.ApplicationError
+	if _, err := a.ApplyReplicas(ctx, ApplyReplicasInput{Target: ref, Expected: 4, Desired: 11}); !errors.As(err, &appErr) || !appErr.NonRetryable() {
+		t.Errorf("apply beyond the group's max: err = %v, want non-retryable", err)
+	}
+	if _, err := a.ReadReplicas(ctx, ScaleTargetRef{Kind: "aws-asg", Name: "nope"}); !errors.As(err, &appErr) || appErr.Type() != ErrTypeScaleTargetNotFound {
+		t.Errorf("missing group: err = %v, want %s", err, ErrTypeScaleTargetNotFound)
+	}
+}
