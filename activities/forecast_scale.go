@@ -59,6 +59,9 @@ type MetricsWindow struct {
 	Values  []*float64    `json:"values"`
 	Missing int           `json:"missing"`
 	Series  string        `json:"series,omitempty"`
+	// Before counts the steps of the asked range before the series' first
+	// sample, left out of the window.
+	Before int `json:"before,omitempty"`
 }
 
 // Floats returns the values with NaN for missing samples.
@@ -92,8 +95,16 @@ func (a *Activities) FetchMetrics(ctx context.Context, in MetricsQuery) (Metrics
 	if err != nil {
 		return MetricsWindow{}, err
 	}
-	w := MetricsWindow{Start: g.Start, Step: g.Step, Values: make([]*float64, len(g.Values)), Missing: g.Missing, Series: g.Series}
-	for i, v := range g.Values {
+	// Steps before the series' first sample are not gaps: the series did not
+	// exist yet (a new deployment, a Prometheus just started). The window
+	// starts at the first sample; Missing counts the gaps after it.
+	first := slices.IndexFunc(g.Values, func(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) })
+	if first < 0 {
+		return MetricsWindow{}, fmt.Errorf("%w: every step of the range is missing", promrange.ErrNoData)
+	}
+	w := MetricsWindow{Start: g.Start.Add(time.Duration(first) * g.Step), Step: g.Step, Values: make([]*float64, len(g.Values)-first),
+		Missing: g.Missing - first, Series: g.Series, Before: first}
+	for i, v := range g.Values[first:] {
 		if !math.IsNaN(v) && !math.IsInf(v, 0) {
 			w.Values[i] = &v
 		}

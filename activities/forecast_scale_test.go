@@ -99,6 +99,16 @@ func TestFetchMetricsReadsATraceReplayedThroughRealPrometheus(t *testing.T) {
 		t.Errorf("values %v: a trace played at 2s per step should move within 6s", distinct)
 	}
 
+	// A window reaching back before Prometheus started: those steps are not
+	// gaps, the window starts at the first sample.
+	long, err := a.FetchMetrics(context.Background(), MetricsQuery{Query: `sum(infraflow_trace_demand)`, End: end, Window: 5 * time.Minute, Step: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if long.Before < 200 || long.Values[0] == nil || long.Missing != 0 || len(long.Values)+long.Before != 301 {
+		t.Errorf("5-minute window of a 20-second-old series: before %d, first %v, missing %d, %d values; want the leading steps left out", long.Before, long.Values[0], long.Missing, len(long.Values))
+	}
+
 	// The forecast activity on what Prometheus returned.
 	f, err := a.ForecastDemand(context.Background(), ForecastInput{Window: w, Horizon: 2, Season: 288 * 2 * time.Second})
 	if err != nil {

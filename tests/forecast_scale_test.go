@@ -143,7 +143,7 @@ func TestForecastScaleScheduleFollowsAReplayedTraceThroughPrometheus(t *testing.
 			forecasted = forecasted || r.Tick.Forecast != nil
 			applied = applied || r.Tick.Outcome == workflows.ScaleApplied
 		}
-		if forecasted && applied && len(web) >= 6 {
+		if forecasted && applied && len(web) >= 10 {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -162,16 +162,22 @@ func TestForecastScaleScheduleFollowsAReplayedTraceThroughPrometheus(t *testing.
 	if got := specReplicas(t, cs, "web"); got != last.Replicas || got == 1 {
 		t.Errorf("deployment web has %d replicas; the last tick (%s) left %d: want the loop's count, moved from 1", got, last.Outcome, last.Replicas)
 	}
-	changes := 0
+	changes, predictive := 0, 0
 	for i, r := range web {
 		tk := r.Tick
 		t.Logf("web tick %d: observed %d demand %v model %s forecast %v → %d (%s) %s", i, tk.Observed, deref(tk.Demand), tk.Model, tk.Forecast != nil, tk.Decision.Replicas, tk.Outcome, tk.Reason)
 		if tk.Outcome == workflows.ScaleApplied {
 			changes++
+			if tk.Decision.Mode == "predictive" {
+				predictive++
+			}
 		}
 		if tk.Outcome == workflows.ScaleApplied && tk.Decision.Replicas != tk.Replicas {
 			t.Errorf("tick %d applied %d but left %d", i, tk.Decision.Replicas, tk.Replicas)
 		}
+	}
+	if changes < 2 || predictive < 1 {
+		t.Errorf("%d applied changes, %d from a forecast: want the deployment to follow the trace", changes, predictive)
 	}
 	if out, err := exec.Command("kubectl", "--kubeconfig", kube.Kubeconfig, "get", "deploy").CombinedOutput(); err == nil {
 		t.Logf("kubectl get deploy:\n%s", out)
@@ -205,4 +211,76 @@ func deref(v *float64) any {
 		return nil
 	}
 	return *v
+}
+
+// TestForecastScaleTickSurvivesAWorkerKillWithoutApplyingTwice kills the
+// worker (SIGKILL) while a tick waits for approval of a big step, restarts
+// it, approves, and checks the Deployment changed exactly once.
+func TestForecastScaleTickSurvivesAWorkerKillWithoutApplyingTwice(t *testing.T) {
+	if _, err := localenv.FindPrometheus(); err != nil {
+		t.Skipf("no Prometheus: %v", err)
+	}
+	kube, cs := startAPIServer(t)
+	createDeployment(t, cs, "web", 1)
+	trace, _ := filepath.Abs("../../shared/data/traces/nyc_taxi.csv")
+	promAddr := freeAddr(t)
+	p := newPlatform(t)
+	p.extraArgs = []string{"--replay-trace", trace, "--replay-tick", "1s", "--replay-address", freeAddr(t), "--prometheus-address", promAddr}
+	workerArgs, _ := p.startWithSeparateWorker("scale-crash")
+	workerArgs = append(workerArgs, "--kubeconfig", kube.Kubeconfig, "--prometheus-url", "http://"+promAddr)
+	worker := startProcess(t, workerBin, workerArgs...)
+	time.Sleep(5 * time.Second) // a few samples in Prometheus
+
+	// Reactive (no forecast history needed): nyc_taxi's demand needs far more
+	// than 1 replica, a step beyond approvalStep 2.
+	p.mustTemporal("workflow", "start", "--type", "ForecastScale", "--task-queue", "scale-crash", "--workflow-id", "crash-tick", "--input",
+		`{"metrics": {"query": "sum(infraflow_trace_demand)", "step": "1s", "window": "1m", "season": "48s"},
+		  "target": {"kind": "deployment", "name": "web"}, "mode": "reactive",
+		  "policy": {"minReplicas": 1, "maxReplicas": 40, "targetUtilization": 0.7, "capacityPerReplica": 2000, "approvalStep": 2},
+		  "approval": {"requester": "forecast-loop", "approvers": ["alice"]}}`)
+	p.webhook.waitFor(t, "crash-tick-approval", "scale kubernetes/default/deployment/web from 1 to")
+	worker.kill() // mid-tick: the decision is made, the apply has not happened
+	if got := specReplicas(t, cs, "web"); got != 1 {
+		t.Fatalf("before approval the deployment has %d replicas, want 1", got)
+	}
+	worker = startProcess(t, workerBin, workerArgs...)
+	if reply := p.chatSend(t, slashCommand("U0ALICE", "approve crash-tick-approval demand is real")); reply.status != 200 {
+		t.Fatalf("chat approve answered %d %q", reply.status, reply.Text)
+	}
+	c, err := client.Dial(client.Options{HostPort: p.frontend, Namespace: "default"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var res workflows.ForecastScaleResult
+	if err := c.GetWorkflow(ctx, "crash-tick", "").Get(ctx, &res); err != nil {
+		t.Fatal(err)
+	}
+	tick := res.Tick
+	if tick.Outcome != workflows.ScaleApplied || tick.Approval == nil || tick.Approval.Status != workflows.ApprovalApproved {
+		t.Fatalf("tick %+v: want approved and applied", tick)
+	}
+	d, err := cs.AppsV1().Deployments("default").Get(ctx, "web", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Generation counts spec changes: 1 at creation, 2 after exactly one scale.
+	if int(*d.Spec.Replicas) != tick.Decision.Replicas || d.Generation != 2 {
+		t.Errorf("deployment: %d replicas, generation %d; want %d and generation 2 (one change)", *d.Spec.Replicas, d.Generation, tick.Decision.Replicas)
+	}
+	// The same tick duplicated (observing 1 as the first did) applies nothing.
+	p.mustTemporal("workflow", "start", "--type", "ForecastScale", "--task-queue", "scale-crash", "--workflow-id", "crash-tick-again", "--input",
+		fmt.Sprintf(`{"metrics": {"query": "sum(infraflow_trace_demand)", "step": "1s", "window": "1m"}, "target": {"kind": "deployment", "name": "web"},
+		  "mode": "reactive", "policy": {"minReplicas": %d, "maxReplicas": %d, "targetUtilization": 0.7, "capacityPerReplica": 2000}}`,
+			tick.Decision.Replicas, tick.Decision.Replicas))
+	var again workflows.ForecastScaleResult
+	if err := c.GetWorkflow(ctx, "crash-tick-again", "").Get(ctx, &again); err != nil {
+		t.Fatal(err)
+	}
+	if d2, _ := cs.AppsV1().Deployments("default").Get(ctx, "web", metav1.GetOptions{}); d2.Generation != 2 || again.Tick.Outcome != workflows.ScaleUnchanged {
+		t.Errorf("second tick %s, generation %d: want unchanged and no new generation", again.Tick.Outcome, d2.Generation)
+	}
+	_ = worker
 }
