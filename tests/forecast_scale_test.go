@@ -12,6 +12,7 @@ import (
 
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/worker"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -227,23 +228,23 @@ func TestForecastScaleTickSurvivesAWorkerKillWithoutApplyingTwice(t *testing.T) 
 	p := newPlatform(t)
 	p.extraArgs = []string{"--replay-trace", trace, "--replay-tick", "1s", "--replay-address", freeAddr(t), "--prometheus-address", promAddr}
 	workerArgs, _ := p.startWithSeparateWorker("scale-crash")
-	workerArgs = append(workerArgs, "--kubeconfig", kube.Kubeconfig, "--prometheus-url", "http://"+promAddr)
-	worker := startProcess(t, workerBin, workerArgs...)
+	workerArgs = append(workerArgs, "--kubeconfig", kube.Kubeconfig, "--prometheus-url", "http://"+promAddr, "--chat-webhook-url", p.webhook.url())
+	proc := startProcess(t, workerBin, workerArgs...)
 	time.Sleep(5 * time.Second) // a few samples in Prometheus
 
-	// Reactive (no forecast history needed): nyc_taxi's demand needs far more
-	// than 1 replica, a step beyond approvalStep 2.
+	// Reactive (no forecast history needed): nyc_taxi's demand (never below
+	// ~1,500) needs at least 5 replicas of 500 at 70%, a step beyond approvalStep 2.
 	p.mustTemporal("workflow", "start", "--type", "ForecastScale", "--task-queue", "scale-crash", "--workflow-id", "crash-tick", "--input",
 		`{"metrics": {"query": "sum(infraflow_trace_demand)", "step": "1s", "window": "1m", "season": "48s"},
 		  "target": {"kind": "deployment", "name": "web"}, "mode": "reactive",
-		  "policy": {"minReplicas": 1, "maxReplicas": 40, "targetUtilization": 0.7, "capacityPerReplica": 2000, "approvalStep": 2},
+		  "policy": {"minReplicas": 1, "maxReplicas": 100, "targetUtilization": 0.7, "capacityPerReplica": 500, "approvalStep": 2},
 		  "approval": {"requester": "forecast-loop", "approvers": ["alice"]}}`)
 	p.webhook.waitFor(t, "crash-tick-approval", "scale kubernetes/default/deployment/web from 1 to")
-	worker.kill() // mid-tick: the decision is made, the apply has not happened
+	proc.kill() // mid-tick: the decision is made, the apply has not happened
 	if got := specReplicas(t, cs, "web"); got != 1 {
 		t.Fatalf("before approval the deployment has %d replicas, want 1", got)
 	}
-	worker = startProcess(t, workerBin, workerArgs...)
+	proc = startProcess(t, workerBin, workerArgs...)
 	if reply := p.chatSend(t, slashCommand("U0ALICE", "approve crash-tick-approval demand is real")); reply.status != 200 {
 		t.Fatalf("chat approve answered %d %q", reply.status, reply.Text)
 	}
@@ -273,7 +274,7 @@ func TestForecastScaleTickSurvivesAWorkerKillWithoutApplyingTwice(t *testing.T) 
 	// The same tick duplicated (observing 1 as the first did) applies nothing.
 	p.mustTemporal("workflow", "start", "--type", "ForecastScale", "--task-queue", "scale-crash", "--workflow-id", "crash-tick-again", "--input",
 		fmt.Sprintf(`{"metrics": {"query": "sum(infraflow_trace_demand)", "step": "1s", "window": "1m"}, "target": {"kind": "deployment", "name": "web"},
-		  "mode": "reactive", "policy": {"minReplicas": %d, "maxReplicas": %d, "targetUtilization": 0.7, "capacityPerReplica": 2000}}`,
+		  "mode": "reactive", "policy": {"minReplicas": %d, "maxReplicas": %d, "targetUtilization": 0.7, "capacityPerReplica": 500}}`,
 			tick.Decision.Replicas, tick.Decision.Replicas))
 	var again workflows.ForecastScaleResult
 	if err := c.GetWorkflow(ctx, "crash-tick-again", "").Get(ctx, &again); err != nil {
@@ -282,5 +283,16 @@ func TestForecastScaleTickSurvivesAWorkerKillWithoutApplyingTwice(t *testing.T) 
 	if d2, _ := cs.AppsV1().Deployments("default").Get(ctx, "web", metav1.GetOptions{}); d2.Generation != 2 || again.Tick.Outcome != workflows.ScaleUnchanged {
 		t.Errorf("second tick %s, generation %d: want unchanged and no new generation", again.Tick.Outcome, d2.Generation)
 	}
-	_ = worker
+	_ = proc
+
+	// The history of the interrupted tick replays against today's code.
+	history := filepath.Join(t.TempDir(), "crash-tick.json")
+	if err := os.WriteFile(history, []byte(p.mustTemporal("workflow", "show", "--workflow-id", "crash-tick", "-o", "json")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	replayer := worker.NewWorkflowReplayer()
+	workflows.Register(replayer)
+	if err := replayer.ReplayWorkflowHistoryFromJSONFile(nil, history); err != nil {
+		t.Errorf("replaying crash-tick: %v", err)
+	}
 }
