@@ -232,8 +232,9 @@ func TestForecastScaleTickSurvivesAWorkerKillWithoutApplyingTwice(t *testing.T) 
 	proc := startProcess(t, workerBin, workerArgs...)
 	time.Sleep(5 * time.Second) // a few samples in Prometheus
 
-	// Reactive (no forecast history needed): nyc_taxi's demand (never below
-	// ~1,500) needs at least 5 replicas of 500 at 70%, a step beyond approvalStep 2.
+	// Reactive (no forecast history needed): nyc_taxi's first hours, which the
+	// replay plays first, are thousands of rides per step, many replicas of
+	// 500 at 70%: a step beyond approvalStep 2.
 	p.mustTemporal("workflow", "start", "--type", "ForecastScale", "--task-queue", "scale-crash", "--workflow-id", "crash-tick", "--input",
 		`{"metrics": {"query": "sum(infraflow_trace_demand)", "step": "1s", "window": "1m", "season": "48s"},
 		  "target": {"kind": "deployment", "name": "web"}, "mode": "reactive",
@@ -287,7 +288,7 @@ func TestForecastScaleTickSurvivesAWorkerKillWithoutApplyingTwice(t *testing.T) 
 
 	// The history of the interrupted tick replays against today's code.
 	history := filepath.Join(t.TempDir(), "crash-tick.json")
-	if err := os.WriteFile(history, []byte(p.mustTemporal("workflow", "show", "--workflow-id", "crash-tick", "-o", "json")), 0o644); err != nil {
+	if err := os.WriteFile(history, []byte(p.mustTemporal("workflow", "show", "--workflow-id", "crash-tick", "-o", "json", "--no-json-shorthand-payloads")), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	replayer := worker.NewWorkflowReplayer()
