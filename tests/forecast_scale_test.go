@@ -13,6 +13,7 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -291,9 +292,21 @@ func TestForecastScaleTickSurvivesAWorkerKillWithoutApplyingTwice(t *testing.T) 
 	if err := os.WriteFile(history, []byte(p.mustTemporal("workflow", "show", "--workflow-id", "crash-tick", "-o", "json", "--no-json-shorthand-payloads")), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	f, err := os.Open(history)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	h, err := client.HistoryFromJSON(f, client.HistoryJSONOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	replayer := worker.NewWorkflowReplayer()
 	workflows.Register(replayer)
-	if err := replayer.ReplayWorkflowHistoryFromJSONFile(nil, history); err != nil {
+	// The original workflow ID: the approval child's ID derives from it.
+	if err := replayer.ReplayWorkflowHistoryWithOptions(nil, h, worker.ReplayWorkflowHistoryOptions{
+		OriginalExecution: workflow.Execution{ID: "crash-tick"},
+	}); err != nil {
 		t.Errorf("replaying crash-tick: %v", err)
 	}
 }
