@@ -28,6 +28,8 @@ type Activities struct {
 	// SecretRoots are the files, directories and environment variables that
 	// secret references and host key files may point to.
 	SecretRoots ansiblerun.SecretRoots
+	// Scale is what forecast-and-scale ticks may query and scale.
+	Scale ScaleConfig
 }
 
 // Registry is the part of a worker (or test environment) activities register with.

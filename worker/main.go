@@ -53,6 +53,8 @@ type options struct {
 
 	kubeconfig string
 
+	scaling scalingOptions
+
 	dev             bool
 	dataDir         string
 	frontendAddress string
@@ -93,6 +95,7 @@ func main() {
 	f.StringVar(&o.chatRelayKeyFile, "chat-relay-key", os.Getenv("INFRAFLOW_CHAT_RELAY_KEY"), "the chat server's Ed25519 key, which signs the decisions it verified; the directory lists its public key under relays (env INFRAFLOW_CHAT_RELAY_KEY; default <data-dir>/chat-relay-key, created if missing)")
 	f.StringVar(&o.kubeconfig, "kubeconfig", os.Getenv("INFRAFLOW_KUBECONFIG"), "kubeconfig the local stack deploys to (env INFRAFLOW_KUBECONFIG; --dev default: the local control plane's)")
 	f.StringVar(&o.kubeAddress, "kube-address", "127.0.0.1:6443", "with --dev: the local Kubernetes API server's address")
+	o.scaling.addFlags(f)
 	f.BoolVar(&o.dev, "dev", false, "start the local platform (Temporal server on SQLite + Web UI) in this process")
 	f.StringVar(&o.dataDir, "data-dir", ".infraflow", "local state: the SQLite database and server log (--dev), the chat ops audit log")
 	f.StringVar(&o.frontendAddress, "frontend-address", temporalclient.DefaultAddress, "with --dev: Temporal frontend gRPC address")
@@ -184,6 +187,7 @@ func run(ctx context.Context, o options) error {
 		}
 	}
 
+	metricsHostPort := o.metricsAddress
 	if o.metricsAddress != "" {
 		m, err := metrics.Serve(o.metricsAddress)
 		if err != nil {
@@ -227,9 +231,16 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
+	scaleOpts := o
+	scaleOpts.metricsAddress = metricsHostPort
+	scale, scaleBanner, stopScaling, err := startScaling(ctx, scaleOpts)
+	defer stopScaling()
+	if err != nil {
+		return err
+	}
 	activities.Register(w, &activities.Activities{Temporal: c, Directory: dir, ChatWebhookURL: o.chatWebhookURL,
 		Pulumi: pulumistack.Env{StateDir: filepath.Join(o.dataDir, "pulumi"), Kubeconfig: o.kubeconfig}, PlaybooksDir: playbooks,
-		SecretRoots: secretRoots})
+		SecretRoots: secretRoots, Scale: scale})
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("starting worker on task queue %q: %w", o.taskQueue, err)
 	}
@@ -242,6 +253,9 @@ func run(ctx context.Context, o options) error {
 		defer stopChat()
 	}
 	printBanner(o, clientOpts)
+	for _, line := range scaleBanner {
+		fmt.Println("  " + line)
+	}
 	<-ctx.Done()
 	fmt.Println("\ninfraflow: stopping worker")
 	w.Stop()

@@ -87,6 +87,9 @@ func All() []Definition {
 		define("DriftCheck", "drift",
 			"refresh a stack in preview mode; on drift, start a remediation that waits for approval",
 			`{"program": "local", "stack": "dev"}`, DriftCheck),
+		define("ForecastScale", "forecast-scale",
+			"one forecast-and-scale tick: fetch demand, forecast, decide with guardrails, apply as a compare-and-set, record",
+			`{"metrics": {"query": "sum(infraflow_trace_demand)", "step": "1s", "window": "10m", "season": "288s"}, "target": {"kind": "deployment", "name": "web"}, "policy": {"minReplicas": 1, "maxReplicas": 20, "targetUtilization": 0.7, "capacityPerReplica": 1000, "startupLead": "3s"}}`, ForecastScale),
 	}
 }
 

@@ -33,6 +33,9 @@ type KubernetesOptions struct {
 	// KwokStagesDir holds kwok's stage configs (fast node and pod lifecycles);
 	// empty means the stages/ directory `make tools` puts beside the kwok binary.
 	KwokStagesDir string
+	// APIServerOnly starts etcd and kube-apiserver alone: enough for API-level
+	// work such as the scale subresource, when no pods need to run.
+	APIServerOnly bool
 }
 
 // Kubernetes is a running local control plane: etcd, kube-apiserver,
@@ -56,7 +59,11 @@ const adminToken = "infraflow-local-admin"
 // ready, and registers the fake node that takes the pods.
 func StartKubernetes(ctx context.Context, opts KubernetesOptions) (k *Kubernetes, err error) {
 	var missing []string
-	for _, b := range ControlPlaneBinaries {
+	binaries := ControlPlaneBinaries
+	if opts.APIServerOnly {
+		binaries = binaries[:2]
+	}
+	for _, b := range binaries {
 		if _, err := exec.LookPath(b); err != nil {
 			missing = append(missing, b)
 		}
@@ -123,6 +130,9 @@ func StartKubernetes(ctx context.Context, opts KubernetesOptions) (k *Kubernetes
 	}
 	if err := k.waitReady(ctx, p.caCert()); err != nil {
 		return k, err
+	}
+	if opts.APIServerOnly {
+		return k, nil
 	}
 	if err := start("kube-controller-manager",
 		"--kubeconfig", k.Kubeconfig, "--authentication-kubeconfig", k.Kubeconfig, "--authorization-kubeconfig", k.Kubeconfig,
@@ -254,7 +264,7 @@ func startManaged(logDir, name string, args ...string) (*managedProcess, error) 
 	if err := os.MkdirAll(logDir, 0o755); err != nil {
 		return nil, err
 	}
-	logPath := filepath.Join(logDir, name+".log")
+	logPath := filepath.Join(logDir, filepath.Base(name)+".log")
 	log, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
 	if err != nil {
 		return nil, err

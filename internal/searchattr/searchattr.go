@@ -24,11 +24,27 @@ var (
 	ApprovalState = temporal.NewSearchAttributeKeyKeyword("InfraflowApprovalState")
 	// Requester is who asked for the operation.
 	Requester = temporal.NewSearchAttributeKeyKeyword("InfraflowRequester")
+
+	// The latest forecast-and-scale tick of a workflow, for filtering ticks in
+	// `temporal workflow list --query` and the Web UI. They hold names, counts
+	// and model labels only: no URLs, queries or credentials.
+	//
+	// ScaleTarget names what a ForecastScale tick scales, e.g.
+	// "kubernetes/default/deployment/web" or "aws-asg/web-asg".
+	ScaleTarget = temporal.NewSearchAttributeKeyKeyword("InfraflowScaleTarget")
+	// ScaleReplicas is the replica count the tick decided.
+	ScaleReplicas = temporal.NewSearchAttributeKeyInt64("InfraflowScaleReplicas")
+	// ScaleModel is the forecasting model the tick used ("reactive" when none).
+	ScaleModel = temporal.NewSearchAttributeKeyKeyword("InfraflowScaleModel")
+	// ScaleOutcome is applied, unchanged, forecast-only, held, conflict,
+	// already-applied, rejected or failed.
+	ScaleOutcome = temporal.NewSearchAttributeKeyKeyword("InfraflowScaleOutcome")
 )
 
 // All returns every custom search attribute with its type.
 func All() map[string]enumspb.IndexedValueType {
-	keys := []temporal.SearchAttributeKeyKeyword{Kind, Stack, ApprovalState, Requester}
+	keys := []temporal.SearchAttributeKey{Kind, Stack, ApprovalState, Requester,
+		ScaleTarget, ScaleReplicas, ScaleModel, ScaleOutcome}
 	all := make(map[string]enumspb.IndexedValueType, len(keys))
 	for _, k := range keys {
 		all[k.GetName()] = k.GetValueType()

@@ -1,0 +1,15 @@
+package activities
+
+import (
+	"context"
+
+	"github.com/infraflow/infraflow/internal/scaletarget"
+)
+
+func (a *Activities) awsTarget(ctx context.Context, ref ScaleTargetRef) (scaletarget.Target, error) {
+	c, err := scaletarget.AutoScalingClient(ctx, a.Scale.AWSRegion, a.Scale.AWSEndpoint)
+	if err != nil {
+		return nil, err
+	}
+	return &scaletarget.AutoScalingGroup{Client: c, Group: ref.Name}, nil
+}

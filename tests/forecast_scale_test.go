@@ -1,0 +1,312 @@
+package tests
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/infraflow/infraflow/internal/localenv"
+	"github.com/infraflow/infraflow/workflows"
+)
+
+// startAPIServer runs etcd + kube-apiserver (the scale subresource needs no
+// more) from where `make tools` leaves them, or skips.
+func startAPIServer(t *testing.T) (*localenv.Kubernetes, *kubernetes.Clientset) {
+	t.Helper()
+	home, _ := os.UserHomeDir()
+	var dirs []string
+	for _, pattern := range []string{"../.infraflow/bin", filepath.Join(home, ".cache/infraflow/tools/*")} {
+		m, _ := filepath.Glob(pattern)
+		dirs = append(dirs, m...)
+	}
+	t.Setenv("PATH", strings.Join(append(dirs, os.Getenv("PATH")), string(os.PathListSeparator)))
+	for _, b := range []string{"etcd", "kube-apiserver"} {
+		if _, err := exec.LookPath(b); err != nil {
+			t.Skipf("%s not built (run `make tools`)", b)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	kube, err := localenv.StartKubernetes(ctx, localenv.KubernetesOptions{DataDir: t.TempDir(), APIServerAddress: freeAddr(t), APIServerOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(kube.Stop)
+	cs, err := kube.Clientset()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kube, cs
+}
+
+func createDeployment(t *testing.T, cs *kubernetes.Clientset, name string, replicas int32) {
+	t.Helper()
+	labels := map[string]string{"app": name}
+	if _, err := cs.AppsV1().Deployments("default").Create(context.Background(), &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: appsv1.DeploymentSpec{Replicas: &replicas, Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: name, Image: "nginx:1.27"}}}}},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func specReplicas(t *testing.T, cs *kubernetes.Clientset, name string) int {
+	t.Helper()
+	d, err := cs.AppsV1().Deployments("default").Get(context.Background(), name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return int(*d.Spec.Replicas)
+}
+
+// ticks returns the results of the completed ForecastScale runs a schedule started, oldest first.
+func ticks(t *testing.T, c client.Client, schedule string) []workflows.ForecastScaleResult {
+	t.Helper()
+	ctx := context.Background()
+	resp, err := c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Namespace: "default",
+		Query: fmt.Sprintf("WorkflowType = 'ForecastScale' AND TemporalScheduledById = '%s' AND ExecutionStatus = 'Completed'", schedule)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []workflows.ForecastScaleResult
+	for _, e := range resp.GetExecutions() {
+		var r workflows.ForecastScaleResult
+		if err := c.GetWorkflow(ctx, e.GetExecution().GetWorkflowId(), e.GetExecution().GetRunId()).Get(ctx, &r); err != nil {
+			t.Fatal(err)
+		}
+		out = append([]workflows.ForecastScaleResult{r}, out...) // the list is newest first
+	}
+	return out
+}
+
+// TestForecastScaleScheduleFollowsAReplayedTraceThroughPrometheus is the loop
+// end to end: worker --dev replays nyc_taxi through its exporter and a real
+// Prometheus, a Schedule made by the starter runs ForecastScale every 3 s, and
+// the Deployment on a real API server follows; a forecast-only loop beside it
+// records its decisions and changes nothing.
+func TestForecastScaleScheduleFollowsAReplayedTraceThroughPrometheus(t *testing.T) {
+	if _, err := localenv.FindPrometheus(); err != nil {
+		t.Skipf("no Prometheus: %v", err)
+	}
+	kube, cs := startAPIServer(t)
+	createDeployment(t, cs, "web", 1)
+	createDeployment(t, cs, "shadow", 1)
+	trace, _ := filepath.Abs("../../shared/data/traces/nyc_taxi.csv")
+	p := newPlatform(t)
+	p.extraArgs = []string{"--kubeconfig", kube.Kubeconfig, "--replay-trace", trace, "--replay-tick", "1s",
+		"--replay-address", freeAddr(t), "--prometheus-address", freeAddr(t)}
+	p.start()
+	if !strings.Contains(p.log.String(), "Prometheus:  http://") {
+		t.Fatalf("worker did not start Prometheus:\n%s", p.log)
+	}
+	input := func(target, mode string) string {
+		return fmt.Sprintf(`{"metrics": {"query": "sum(infraflow_trace_demand)", "step": "1s", "window": "2m", "season": "48s"},
+			"target": {"kind": "deployment", "name": %q}, "mode": %q,
+			"policy": {"minReplicas": 1, "maxReplicas": 40, "targetUtilization": 0.7, "capacityPerReplica": 2000, "startupLead": "2s"}}`, target, mode)
+	}
+	for _, s := range []struct{ id, target, mode string }{{"e2e-web", "web", "apply"}, {"e2e-shadow", "shadow", "forecast-only"}} {
+		if out, errOut, err := p.starter("schedule", "scaling", "create", s.id, "--every", "3s", "--input", input(s.target, s.mode)); err != nil {
+			t.Fatalf("schedule create %s: %v\n%s%s", s.id, err, out, errOut)
+		}
+	}
+	if out, _, err := p.starter("schedule", "scaling", "list"); err != nil || !strings.Contains(out, "e2e-web") || !strings.Contains(out, "e2e-shadow") {
+		t.Fatalf("schedule list: %v\n%s", err, out)
+	}
+
+	c, err := client.Dial(client.Options{HostPort: p.frontend, Namespace: "default"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// Until a tick has forecast (the forecaster needs ~30 s of samples) and
+	// the loop has applied.
+	var web []workflows.ForecastScaleResult
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		web = ticks(t, c, "e2e-web")
+		forecasted, applied := false, false
+		for _, r := range web {
+			forecasted = forecasted || r.Tick.Forecast != nil
+			applied = applied || r.Tick.Outcome == workflows.ScaleApplied
+		}
+		if forecasted && applied && len(web) >= 10 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after 3 minutes: %d ticks, forecast %v, applied %v; ticks: %+v", len(web), forecasted, applied, web)
+		}
+		time.Sleep(2 * time.Second)
+	}
+	for _, id := range []string{"e2e-web", "e2e-shadow"} {
+		if out, errOut, err := p.starter("schedule", "scaling", "pause", id); err != nil {
+			t.Fatalf("pause %s: %v %s%s", id, err, out, errOut)
+		}
+	}
+	time.Sleep(4 * time.Second) // a tick already started finishes
+	web = ticks(t, c, "e2e-web")
+	last := web[len(web)-1].Tick
+	if got := specReplicas(t, cs, "web"); got != last.Replicas || got == 1 {
+		t.Errorf("deployment web has %d replicas; the last tick (%s) left %d: want the loop's count, moved from 1", got, last.Outcome, last.Replicas)
+	}
+	changes, predictive := 0, 0
+	for i, r := range web {
+		tk := r.Tick
+		t.Logf("web tick %d: observed %d demand %v model %s forecast %v → %d (%s) %s", i, tk.Observed, deref(tk.Demand), tk.Model, tk.Forecast != nil, tk.Decision.Replicas, tk.Outcome, tk.Reason)
+		if tk.Outcome == workflows.ScaleApplied {
+			changes++
+			if tk.Decision.Mode == "predictive" {
+				predictive++
+			}
+		}
+		if tk.Outcome == workflows.ScaleApplied && tk.Decision.Replicas != tk.Replicas {
+			t.Errorf("tick %d applied %d but left %d", i, tk.Decision.Replicas, tk.Replicas)
+		}
+	}
+	if changes < 2 || predictive < 1 {
+		t.Errorf("%d applied changes, %d from a forecast: want the deployment to follow the trace", changes, predictive)
+	}
+	if out, err := exec.Command("kubectl", "--kubeconfig", kube.Kubeconfig, "get", "deploy").CombinedOutput(); err == nil {
+		t.Logf("kubectl get deploy:\n%s", out)
+	}
+
+	shadow := ticks(t, c, "e2e-shadow")
+	decidedOther := false
+	for _, r := range shadow {
+		if r.Tick.Outcome != workflows.ScaleForecastOnly && r.Tick.Outcome != workflows.ScaleHeld {
+			t.Errorf("forecast-only tick outcome %s, want forecast-only", r.Tick.Outcome)
+		}
+		decidedOther = decidedOther || r.Tick.Decision.Replicas != 1
+	}
+	if got := specReplicas(t, cs, "shadow"); got != 1 || len(shadow) < 3 || !decidedOther {
+		t.Errorf("shadow: %d replicas after %d forecast-only ticks (some decided otherwise: %v); want 1, untouched", got, len(shadow), decidedOther)
+	}
+	// The record through search attributes.
+	if out := p.mustTemporal("workflow", "list", "--query", "InfraflowScaleTarget='kubernetes/default/deployment/shadow' AND InfraflowScaleOutcome='forecast-only'"); !strings.Contains(out, "e2e-shadow") {
+		t.Errorf("no forecast-only ticks found by search attribute:\n%s", out)
+	}
+	for _, id := range []string{"e2e-web", "e2e-shadow"} {
+		if _, errOut, err := p.starter("schedule", "scaling", "delete", id); err != nil {
+			t.Errorf("delete %s: %v %s", id, err, errOut)
+		}
+	}
+	t.Logf("%d web ticks, %d applied changes; %d shadow ticks", len(web), changes, len(shadow))
+}
+
+func deref(v *float64) any {
+	if v == nil {
+		return nil
+	}
+	return *v
+}
+
+// TestForecastScaleTickSurvivesAWorkerKillWithoutApplyingTwice kills the
+// worker (SIGKILL) while a tick waits for approval of a big step, restarts
+// it, approves, and checks the Deployment changed exactly once.
+func TestForecastScaleTickSurvivesAWorkerKillWithoutApplyingTwice(t *testing.T) {
+	if _, err := localenv.FindPrometheus(); err != nil {
+		t.Skipf("no Prometheus: %v", err)
+	}
+	kube, cs := startAPIServer(t)
+	createDeployment(t, cs, "web", 1)
+	trace, _ := filepath.Abs("../../shared/data/traces/nyc_taxi.csv")
+	promAddr := freeAddr(t)
+	p := newPlatform(t)
+	p.extraArgs = []string{"--replay-trace", trace, "--replay-tick", "1s", "--replay-address", freeAddr(t), "--prometheus-address", promAddr}
+	workerArgs, _ := p.startWithSeparateWorker("scale-crash")
+	workerArgs = append(workerArgs, "--kubeconfig", kube.Kubeconfig, "--prometheus-url", "http://"+promAddr, "--chat-webhook-url", p.webhook.url())
+	proc := startProcess(t, workerBin, workerArgs...)
+	time.Sleep(5 * time.Second) // a few samples in Prometheus
+
+	// Reactive (no forecast history needed): nyc_taxi's first hours, which the
+	// replay plays first, are thousands of rides per step, many replicas of
+	// 500 at 70%: a step beyond approvalStep 2.
+	p.mustTemporal("workflow", "start", "--type", "ForecastScale", "--task-queue", "scale-crash", "--workflow-id", "crash-tick", "--input",
+		`{"metrics": {"query": "sum(infraflow_trace_demand)", "step": "1s", "window": "1m", "season": "48s"},
+		  "target": {"kind": "deployment", "name": "web"}, "mode": "reactive",
+		  "policy": {"minReplicas": 1, "maxReplicas": 100, "targetUtilization": 0.7, "capacityPerReplica": 500, "approvalStep": 2},
+		  "approval": {"requester": "forecast-loop", "approvers": ["alice"]}}`)
+	p.webhook.waitFor(t, "crash-tick-approval", "scale kubernetes/default/deployment/web from 1 to")
+	proc.kill() // mid-tick: the decision is made, the apply has not happened
+	if got := specReplicas(t, cs, "web"); got != 1 {
+		t.Fatalf("before approval the deployment has %d replicas, want 1", got)
+	}
+	proc = startProcess(t, workerBin, workerArgs...)
+	if reply := p.chatSend(t, slashCommand("U0ALICE", "approve crash-tick-approval demand is real")); reply.status != 200 {
+		t.Fatalf("chat approve answered %d %q", reply.status, reply.Text)
+	}
+	c, err := client.Dial(client.Options{HostPort: p.frontend, Namespace: "default"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var res workflows.ForecastScaleResult
+	if err := c.GetWorkflow(ctx, "crash-tick", "").Get(ctx, &res); err != nil {
+		t.Fatal(err)
+	}
+	tick := res.Tick
+	if tick.Outcome != workflows.ScaleApplied || tick.Approval == nil || tick.Approval.Status != workflows.ApprovalApproved {
+		t.Fatalf("tick %+v: want approved and applied", tick)
+	}
+	d, err := cs.AppsV1().Deployments("default").Get(ctx, "web", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Generation counts spec changes: 1 at creation, 2 after exactly one scale.
+	if int(*d.Spec.Replicas) != tick.Decision.Replicas || d.Generation != 2 {
+		t.Errorf("deployment: %d replicas, generation %d; want %d and generation 2 (one change)", *d.Spec.Replicas, d.Generation, tick.Decision.Replicas)
+	}
+	// The same tick duplicated (observing 1 as the first did) applies nothing.
+	p.mustTemporal("workflow", "start", "--type", "ForecastScale", "--task-queue", "scale-crash", "--workflow-id", "crash-tick-again", "--input",
+		fmt.Sprintf(`{"metrics": {"query": "sum(infraflow_trace_demand)", "step": "1s", "window": "1m"}, "target": {"kind": "deployment", "name": "web"},
+		  "mode": "reactive", "policy": {"minReplicas": %d, "maxReplicas": %d, "targetUtilization": 0.7, "capacityPerReplica": 500}}`,
+			tick.Decision.Replicas, tick.Decision.Replicas))
+	var again workflows.ForecastScaleResult
+	if err := c.GetWorkflow(ctx, "crash-tick-again", "").Get(ctx, &again); err != nil {
+		t.Fatal(err)
+	}
+	if d2, _ := cs.AppsV1().Deployments("default").Get(ctx, "web", metav1.GetOptions{}); d2.Generation != 2 || again.Tick.Outcome != workflows.ScaleUnchanged {
+		t.Errorf("second tick %s, generation %d: want unchanged and no new generation", again.Tick.Outcome, d2.Generation)
+	}
+	_ = proc
+
+	// The history of the interrupted tick replays against today's code.
+	history := filepath.Join(t.TempDir(), "crash-tick.json")
+	if err := os.WriteFile(history, []byte(p.mustTemporal("workflow", "show", "--workflow-id", "crash-tick", "-o", "json", "--no-json-shorthand-payloads")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(history)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	h, err := client.HistoryFromJSON(f, client.HistoryJSONOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	replayer := worker.NewWorkflowReplayer()
+	workflows.Register(replayer)
+	// The original workflow ID: the approval child's ID derives from it.
+	if err := replayer.ReplayWorkflowHistoryWithOptions(nil, h, worker.ReplayWorkflowHistoryOptions{
+		OriginalExecution: workflow.Execution{ID: "crash-tick"},
+	}); err != nil {
+		t.Errorf("replaying crash-tick: %v", err)
+	}
+}
