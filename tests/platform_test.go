@@ -178,6 +178,7 @@ func (p *platform) start() {
 			"--chat-address", p.chat,
 			"--kube-address", p.kube,
 			"--codec-address", p.codec,
+			"--prometheus-address", freeAddr(p.t),
 			"--chat-webhook-url", p.webhook.url(),
 			"--playbooks-dir", p.playbooks,
 			"--task-queue", p.taskQueue}, p.extraArgs...)...)
