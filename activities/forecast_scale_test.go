@@ -31,7 +31,7 @@ const traceDir = "../../shared/data/traces"
 func startReplayThroughPrometheus(t *testing.T, tick time.Duration) (*tracereplay.Player, *localenv.Prometheus) {
 	t.Helper()
 	if _, err := localenv.FindPrometheus(); err != nil {
-		t.Skipf("no Prometheus binary: %v", err)
+		t.Fatalf("no Prometheus binary (make tools installs the Debian prometheus package): %v", err)
 	}
 	player, err := tracereplay.NewFromFile(filepath.Join(traceDir, "nyc_taxi.csv"), tick, 100)
 	if err != nil {
@@ -182,7 +182,7 @@ func kubeBinaries(t *testing.T) {
 	t.Setenv("PATH", strings.Join(append(dirs, os.Getenv("PATH")), string(os.PathListSeparator)))
 	for _, b := range []string{"etcd", "kube-apiserver"} {
 		if _, err := exec.LookPath(b); err != nil {
-			t.Skipf("%s not built (run `make tools`): %v", b, err)
+			t.Fatalf("%s not built (run `make tools`): %v", b, err)
 		}
 	}
 }
@@ -267,7 +267,7 @@ func startMoto(t *testing.T) string {
 		if m, _ := filepath.Glob(filepath.Join(home, ".pyenv/versions/*/bin/moto_server")); len(m) > 0 {
 			bin = m[0]
 		} else {
-			t.Skip("moto_server not installed")
+			t.Fatal("moto_server not found: it comes with the machine image's Python (moto 5.2.1); PlatformCheck reports it")
 		}
 	}
 	addr, err := localenvFreeAddr()

@@ -96,7 +96,7 @@ func browserPage(t *testing.T, driver, url, want string) (dom string, png []byte
 func TestWebUIShowsDecodedPayloads(t *testing.T) {
 	driver, err := exec.LookPath("chromedriver")
 	if err != nil {
-		t.Skip("chromedriver is not installed (make tools installs chromium and chromium-driver): the Web UI check needs a browser")
+		t.Fatal("chromedriver is not installed: make tools installs chromium and chromium-driver, which the Web UI check needs")
 	}
 	p := newPlatform(t)
 	p.start()

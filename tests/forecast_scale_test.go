@@ -36,7 +36,7 @@ func startAPIServer(t *testing.T) (*localenv.Kubernetes, *kubernetes.Clientset) 
 	t.Setenv("PATH", strings.Join(append(dirs, os.Getenv("PATH")), string(os.PathListSeparator)))
 	for _, b := range []string{"etcd", "kube-apiserver"} {
 		if _, err := exec.LookPath(b); err != nil {
-			t.Skipf("%s not built (run `make tools`)", b)
+			t.Fatalf("%s not built (run `make tools`)", b)
 		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -102,7 +102,7 @@ func ticks(t *testing.T, c client.Client, schedule string) []workflows.ForecastS
 // records its decisions and changes nothing.
 func TestForecastScaleScheduleFollowsAReplayedTraceThroughPrometheus(t *testing.T) {
 	if _, err := localenv.FindPrometheus(); err != nil {
-		t.Skipf("no Prometheus: %v", err)
+		t.Fatalf("no Prometheus (make tools installs the Debian prometheus package): %v", err)
 	}
 	kube, cs := startAPIServer(t)
 	createDeployment(t, cs, "web", 1)
@@ -220,7 +220,7 @@ func deref(v *float64) any {
 // it, approves, and checks the Deployment changed exactly once.
 func TestForecastScaleTickSurvivesAWorkerKillWithoutApplyingTwice(t *testing.T) {
 	if _, err := localenv.FindPrometheus(); err != nil {
-		t.Skipf("no Prometheus: %v", err)
+		t.Fatalf("no Prometheus (make tools installs the Debian prometheus package): %v", err)
 	}
 	kube, cs := startAPIServer(t)
 	createDeployment(t, cs, "web", 1)
