@@ -170,16 +170,15 @@ func TestForecastDemandForecastsAndChecksEarlierForecasts(t *testing.T) {
 }
 
 // kubeBinaries puts etcd and kube-apiserver on PATH from where `make tools`
-// leaves them, or skips.
+// links them (an absolute path: exec refuses programs found through a
+// relative PATH entry), and fails when they are missing.
 func kubeBinaries(t *testing.T) {
 	t.Helper()
-	home, _ := os.UserHomeDir()
-	var dirs []string
-	for _, pattern := range []string{"../.infraflow/bin", "/work/main/.infraflow/bin", filepath.Join(home, ".cache/infraflow/tools/*")} {
-		m, _ := filepath.Glob(pattern)
-		dirs = append(dirs, m...)
+	bin, err := filepath.Abs(filepath.Join("..", ".infraflow", "bin"))
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Setenv("PATH", strings.Join(append(dirs, os.Getenv("PATH")), string(os.PathListSeparator)))
+	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
 	for _, b := range []string{"etcd", "kube-apiserver"} {
 		if _, err := exec.LookPath(b); err != nil {
 			t.Fatalf("%s not built (run `make tools`): %v", b, err)

@@ -24,19 +24,13 @@ import (
 )
 
 // startAPIServer runs etcd + kube-apiserver (the scale subresource needs no
-// more) from where `make tools` leaves them, or skips.
+// more) from where `make tools` links them, or fails.
 func startAPIServer(t *testing.T) (*localenv.Kubernetes, *kubernetes.Clientset) {
 	t.Helper()
-	home, _ := os.UserHomeDir()
-	var dirs []string
-	for _, pattern := range []string{"../.infraflow/bin", filepath.Join(home, ".cache/infraflow/tools/*")} {
-		m, _ := filepath.Glob(pattern)
-		dirs = append(dirs, m...)
-	}
-	t.Setenv("PATH", strings.Join(append(dirs, os.Getenv("PATH")), string(os.PathListSeparator)))
+	t.Setenv("PATH", toolsPath())
 	for _, b := range []string{"etcd", "kube-apiserver"} {
 		if _, err := exec.LookPath(b); err != nil {
-			t.Fatalf("%s not built (run `make tools`)", b)
+			t.Fatalf("%s not built (run `make tools`): %v", b, err)
 		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)

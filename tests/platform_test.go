@@ -170,7 +170,7 @@ func (p *platform) start() {
 		p.t.Fatal(err)
 	}
 	for attempt := 1; ; attempt++ {
-		proc, err := tryStartProcess(p.t, workerBin, append([]string{"--dev",
+		proc, err := tryStartProcess(p.t, nil, workerBin, append([]string{"--dev",
 			"--data-dir", relData,
 			"--frontend-address", p.frontend,
 			"--ui-address", p.ui,
@@ -208,7 +208,13 @@ type process struct {
 // startProcess runs the worker binary and waits until it says it is running.
 func startProcess(t *testing.T, bin string, args ...string) *process {
 	t.Helper()
-	p, err := tryStartProcess(t, bin, args...)
+	return startProcessWithEnv(t, nil, bin, args...)
+}
+
+// startProcessWithEnv is startProcess with more environment variables.
+func startProcessWithEnv(t *testing.T, env []string, bin string, args ...string) *process {
+	t.Helper()
+	p, err := tryStartProcess(t, env, bin, args...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -217,7 +223,7 @@ func startProcess(t *testing.T, bin string, args ...string) *process {
 
 // tryStartProcess is startProcess, reporting a process that exits before it
 // is ready (with its output) as an error.
-func tryStartProcess(t *testing.T, bin string, args ...string) (*process, error) {
+func tryStartProcess(t *testing.T, env []string, bin string, args ...string) (*process, error) {
 	t.Helper()
 	p := &process{t: t, log: &syncBuffer{}, exited: make(chan error, 1)}
 	p.cmd = exec.Command(bin, args...)
@@ -225,6 +231,7 @@ func tryStartProcess(t *testing.T, bin string, args ...string) (*process, error)
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
 	// The developer's own TEMPORAL_* settings must not leak into the platform.
 	p.cmd.Env = append(withoutTemporalEnv(), "INFRAFLOW_SLACK_SIGNING_SECRET="+signingSecret, "PATH="+toolsPath())
+	p.cmd.Env = append(p.cmd.Env, env...)
 	if err := p.cmd.Start(); err != nil {
 		t.Fatalf("starting %s: %v", bin, err)
 	}

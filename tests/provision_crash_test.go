@@ -71,10 +71,13 @@ func TestProvisionSurvivesWorkerSIGKILL(t *testing.T) {
 		"during":  func(pr workflows.Progress) bool { return pr.Phase == "up" && pr.Done >= 1 && pr.Done < pr.Total },
 		"after":   func(pr workflows.Progress) bool { return pr.Phase == "verifying" },
 	}
+	// Each host boots for a few seconds, as a VM would: without it the whole
+	// apply takes well under a second and no poll can land inside it.
+	bootDelay := []string{"INFRAFLOW_LOCAL_HOST_BOOT_DELAY=4s"}
 	var clean map[string]any
 	for _, point := range []string{"clean", "preview", "during", "after"} {
 		t.Run(point, func(t *testing.T) {
-			worker := startProcess(t, workerBin, workerArgs...)
+			worker := startProcessWithEnv(t, bootDelay, workerBin, workerArgs...)
 			stack := "crash-" + point
 			id := workflows.ProvisionWorkflowID("local", stack)
 			input := fmt.Sprintf(`{"program": "local", "stack": %q, "config": {"namespace": %q, "image": "nginx:1.27", "replicas": 3, "hosts": 3}}`, stack, stack)
@@ -93,7 +96,7 @@ func TestProvisionSurvivesWorkerSIGKILL(t *testing.T) {
 					}
 					time.Sleep(50 * time.Millisecond)
 				}
-				worker = startProcess(t, workerBin, workerArgs...)
+				worker = startProcessWithEnv(t, bootDelay, workerBin, workerArgs...)
 			}
 
 			res, status, err := p.provisionOutcome(t, id)

@@ -98,9 +98,35 @@ func (Host) Create(ctx context.Context, req infer.CreateRequest[HostArgs]) (infe
 		resp.Output = state
 		return resp, nil
 	}
+	if err := boot(ctx); err != nil {
+		return resp, err
+	}
 	state, err := start(dir, req.Inputs)
 	resp.Output = state
 	return resp, err
+}
+
+// bootDelayEnv makes each new host take this long (a Go duration) before its
+// sshd starts, as a virtual machine takes time to boot. Loopback hosts start
+// in milliseconds; the crash tests need an apply long enough to stop the
+// worker in the middle of it.
+const bootDelayEnv = "INFRAFLOW_LOCAL_HOST_BOOT_DELAY"
+
+func boot(ctx context.Context) error {
+	v := os.Getenv(bootDelayEnv)
+	if v == "" {
+		return nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		return fmt.Errorf("%s=%q: want a duration such as 5s", bootDelayEnv, v)
+	}
+	select {
+	case <-time.After(d):
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // Read reports whether the host still runs; a stopped host is gone.
