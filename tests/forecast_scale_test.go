@@ -123,7 +123,7 @@ func TestForecastScaleScheduleFollowsAReplayedTraceThroughPrometheus(t *testing.
 		t.Fatalf("schedule list: %v\n%s", err, out)
 	}
 
-	c, err := client.Dial(client.Options{HostPort: p.frontend, Namespace: "default"})
+	c, err := client.Dial(client.Options{HostPort: p.frontend, Namespace: "default", DataConverter: p.dataConverter(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -244,7 +244,7 @@ func TestForecastScaleTickSurvivesAWorkerKillWithoutApplyingTwice(t *testing.T) 
 	if reply := p.chatSend(t, slashCommand("U0ALICE", "approve crash-tick-approval demand is real")); reply.status != 200 {
 		t.Fatalf("chat approve answered %d %q", reply.status, reply.Text)
 	}
-	c, err := client.Dial(client.Options{HostPort: p.frontend, Namespace: "default"})
+	c, err := client.Dial(client.Options{HostPort: p.frontend, Namespace: "default", DataConverter: p.dataConverter(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,7 +20,10 @@ import (
 
 	"go.temporal.io/sdk/converter"
 
+	"github.com/infraflow/infraflow/internal/directory"
 	"github.com/infraflow/infraflow/internal/payloadcodec"
+	"github.com/infraflow/infraflow/internal/signing"
+	"github.com/infraflow/infraflow/internal/signing/keyfile"
 )
 
 var (
@@ -37,11 +40,17 @@ func TestMain(m *testing.M) {
 			return 1
 		}
 		defer os.RemoveAll(dir)
-		workerBin, starterBin = filepath.Join(dir, "worker"), filepath.Join(dir, "starter")
-		for bin, pkg := range map[string]string{workerBin: "../worker", starterBin: "../starter"} {
-			if out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput(); err != nil {
-				fmt.Fprintf(os.Stderr, "building %s: %v\n%s", pkg, err, out)
-				return 1
+		// `make test` has just built both (linking the worker takes about 20 s);
+		// a plain `go test` builds its own.
+		if built := os.Getenv("INFRAFLOW_TEST_BIN"); built != "" {
+			workerBin, starterBin = filepath.Join(built, "infraflow-worker"), filepath.Join(built, "starter")
+		} else {
+			workerBin, starterBin = filepath.Join(dir, "worker"), filepath.Join(dir, "starter")
+			for bin, pkg := range map[string]string{workerBin: "../worker", starterBin: "../starter"} {
+				if out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput(); err != nil {
+					fmt.Fprintf(os.Stderr, "building %s: %v\n%s", pkg, err, out)
+					return 1
+				}
 			}
 		}
 		if temporalBin, err = findTool("temporal"); err != nil {
@@ -158,7 +167,28 @@ func (p *platform) startWithSeparateWorker(queue string) (workerArgs []string, w
 	stopHostsUnder(p.t, workerData)
 	return []string{"--address", p.frontend, "--task-queue", queue, "--metrics-address", "", "--codec-keys", p.keyFile,
 		"--data-dir", workerData, "--kubeconfig", filepath.Join(p.dataDir, "kube", "kubeconfig"),
-		"--playbooks-dir", p.playbooks}, workerData
+		"--playbooks-dir", p.playbooks, "--directory", p.sharedDirectory()}, workerData
+}
+
+// sharedDirectory writes the directory the --dev platform uses (the built-in
+// example, with its chat server enrolled as a relay) for workers of the same
+// deployment: every worker must judge approvals by the same directory.
+func (p *platform) sharedDirectory() string {
+	p.t.Helper()
+	relay, err := keyfile.Load(filepath.Join(p.dataDir, "chat-relay-key"))
+	if err != nil {
+		p.t.Fatalf("the --dev platform's chat relay key: %v", err)
+	}
+	dir := directory.Example().WithRelay("chatops-dev", signing.AuthorizedKey(keyfile.Public(relay), "chatops-dev"))
+	raw, err := json.Marshal(dir)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	path := filepath.Join(p.t.TempDir(), "directory.json")
+	if err := os.WriteFile(path, raw, 0o644); err != nil {
+		p.t.Fatal(err)
+	}
+	return path
 }
 
 func (p *platform) start() {
