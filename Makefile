@@ -28,7 +28,7 @@ dev: tools build
 test: tools build
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	@echo "==> go test ./... (end-to-end tests start real platforms on free ports)"
-	@INFRAFLOW_TEST_BIN=$(BIN) go test -timeout 30m ./...
+	@set -o pipefail; INFRAFLOW_TEST_BIN=$(BIN) go test -json -timeout 30m ./... | go run ./tests/report
 
 ## bench-engine: throughput, approval decision latency, memory at 1,000/10,000 waiting approvals (~15 min)
 bench-engine: tools build
