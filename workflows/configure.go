@@ -165,8 +165,8 @@ func ConfigureHosts(ctx workflow.Context, in ConfigureInput) (ConfigureResult, e
 			return s.result, err
 		}
 		for _, h := range again.Hosts {
-			if h.Changed > 0 {
-				s.outcomes[h.Host].NotIdempotent = h.ChangedTasks
+			if o := s.targetOutcome(ctx, h.Host); o != nil && h.Changed > 0 {
+				o.NotIdempotent = h.ChangedTasks
 			}
 		}
 		s.progress.Phase = "verify"
@@ -175,7 +175,9 @@ func ConfigureHosts(ctx workflow.Context, in ConfigureInput) (ConfigureResult, e
 			return s.result, err
 		}
 		for _, h := range verified.Hosts {
-			s.outcomes[h.Host].Verified = h.Status == ansiblerun.StatusOK
+			if o := s.targetOutcome(ctx, h.Host); o != nil {
+				o.Verified = h.Status == ansiblerun.StatusOK
+			}
 		}
 	}
 	return s.finish(targets)
@@ -230,6 +232,17 @@ func (s *configureState) apply(ctx workflow.Context, in ConfigureInput, req acti
 		}
 	}
 	return ok, nil
+}
+
+// targetOutcome is the outcome of a host the run targeted. A report can name
+// other hosts (a play's delegate_to, an inventory alias): they are not ours to
+// judge, and must not stop the workflow.
+func (s *configureState) targetOutcome(ctx workflow.Context, host string) *HostOutcome {
+	o, ok := s.outcomes[host]
+	if !ok {
+		workflow.GetLogger(ctx).Warn("Ignoring a host the run did not target", "host", host)
+	}
+	return o
 }
 
 func (s *configureState) outcomeList() []HostOutcome {

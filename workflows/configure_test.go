@@ -153,6 +153,30 @@ func TestConfigureNamesTasksThatAreNotIdempotent(t *testing.T) {
 	}
 }
 
+// A report may name a host the run did not target (delegate_to: localhost
+// shows up as its own host): the workflow ignores it instead of panicking on
+// a missing outcome, which would fail its workflow task forever.
+func TestConfigureIgnoresReportedHostsItDidNotTarget(t *testing.T) {
+	targeted := flakyB(0)
+	runs := &playbookRuns{answer: func(req activities.PlaybookRequest, applyCall int) ansiblerun.Report {
+		r := targeted(req, applyCall)
+		if applyCall > 1 || req.Mode == ansiblerun.Verify {
+			r.Hosts = append(r.Hosts, host("localhost", ansiblerun.StatusChanged, "Record the run"))
+		}
+		return r
+	}}
+	env := configureEnv(t, runs)
+	env.ExecuteWorkflow("ConfigureHosts", ConfigureInput{Playbook: "site.yml",
+		Inventory: activities.Inventory{Hosts: []ansiblerun.Host{{Name: "a", Address: "10.0.0.1"}, {Name: "b", Address: "10.0.0.2"}}}})
+	var res ConfigureResult
+	if err := env.GetWorkflowResult(&res); err != nil {
+		t.Fatal(err)
+	}
+	if res.Status != ConfigureSucceeded || len(res.Hosts) != 2 || !res.Hosts[0].Verified || !res.Hosts[1].Verified {
+		t.Errorf("result %+v: want a and b succeeded and verified, localhost left out", res)
+	}
+}
+
 func TestProtectedPathNeedsApprovalAndRejectionChangesNothing(t *testing.T) {
 	runs := &playbookRuns{answer: flakyB(0)}
 	env := configureEnv(t, runs)
