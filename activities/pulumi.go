@@ -112,14 +112,24 @@ func (a *Activities) ApplyStack(ctx context.Context, req StackRequest, planned i
 	var mu sync.Mutex
 	latest := pulumistack.Progress{Total: planned}
 	info := activity.GetInfo(ctx)
+	// Every signal is an event in the workflow's history, which must stay
+	// small: signal only when a resource is done, at most once a second,
+	// and always the last one. That bounds them by the resources planned.
+	signaled, lastSignal := -1, time.Time{}
 	report := func(p pulumistack.Progress) {
 		mu.Lock()
 		latest = p
+		signal := p.Done != signaled && (p.Done >= p.Total || time.Since(lastSignal) >= time.Second)
+		if signal {
+			signaled, lastSignal = p.Done, time.Now()
+		}
 		mu.Unlock()
 		activity.RecordHeartbeat(ctx, p)
-		// The workflow's progress query shows the engine's progress live; a
-		// lost update only delays the next one.
-		_ = a.Temporal.SignalWorkflow(ctx, info.WorkflowExecution.ID, info.WorkflowExecution.RunID, EngineProgressSignal, p)
+		if signal {
+			// The workflow's progress query shows the engine's progress live; a
+			// lost update only delays the next one.
+			_ = a.Temporal.SignalWorkflow(ctx, info.WorkflowExecution.ID, info.WorkflowExecution.RunID, EngineProgressSignal, p)
+		}
 	}
 	stop := heartbeatEvery(ctx, 5*time.Second, func() any { mu.Lock(); defer mu.Unlock(); return latest })
 	switch req.Operation {

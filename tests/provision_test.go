@@ -34,6 +34,25 @@ func (p *platform) provisionOutcome(t *testing.T, id string) (workflows.Provisio
 	return res.Result, res.Status, err
 }
 
+// historyEvents counts a workflow's history events, and those of one type.
+func (p *platform) historyEvents(t *testing.T, id, eventType string) (all, ofType int) {
+	t.Helper()
+	var history struct {
+		Events []struct {
+			EventType string `json:"eventType"`
+		} `json:"events"`
+	}
+	if err := json.Unmarshal([]byte(p.mustTemporal("workflow", "show", "--workflow-id", id, "-o", "json")), &history); err != nil {
+		t.Fatalf("history of %s: %v", id, err)
+	}
+	for _, e := range history.Events {
+		if e.EventType == eventType {
+			ofType++
+		}
+	}
+	return len(history.Events), ofType
+}
+
 // kubectl runs the real kubectl against the platform's control plane.
 func (p *platform) kubectl(t *testing.T, args ...string) (string, error) {
 	t.Helper()
@@ -103,6 +122,13 @@ func TestProvisionLocalStackFromTemporalCLI(t *testing.T) {
 		if out, err := sshRun(h, "echo answered"); err != nil || !strings.Contains(out, "answered") {
 			t.Errorf("ssh %s: %v %s", h.Name, err, out)
 		}
+	}
+	// Engine progress reaches the workflow as signals, each an event in its
+	// history: at most one per resource done, plus the first.
+	events, signals := p.historyEvents(t, workflows.ProvisionWorkflowID("local", "e2e"), "EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED")
+	t.Logf("history of a 5-resource provisioning: %d events, %d progress signals", events, signals)
+	if signals > 5+1 {
+		t.Errorf("%d progress signals for 5 resources: want at most 6", signals)
 	}
 
 	res, status, err = p.provision(t, "e2e", `{"program": "local", "stack": "e2e", "operation": "destroy",
