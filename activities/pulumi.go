@@ -113,24 +113,41 @@ func (a *Activities) ApplyStack(ctx context.Context, req StackRequest, planned i
 	latest := pulumistack.Progress{Total: planned}
 	info := activity.GetInfo(ctx)
 	// Every signal is an event in the workflow's history, which must stay
-	// small: signal only when a resource is done, at most once a second,
-	// and always the last one. That bounds them by the resources planned.
-	signaled, lastSignal := -1, time.Time{}
+	// small: progress goes to the workflow once a second when a resource was
+	// done since the last signal, and at once when the last one is. That
+	// bounds the signals by the resources planned.
+	signaled := 0
+	signal := func(p pulumistack.Progress) {
+		// The workflow's progress query shows the engine's progress live; a
+		// lost update only delays the next one.
+		_ = a.Temporal.SignalWorkflow(ctx, info.WorkflowExecution.ID, info.WorkflowExecution.RunID, EngineProgressSignal, p)
+	}
 	report := func(p pulumistack.Progress) {
 		mu.Lock()
 		latest = p
-		signal := p.Done != signaled && (p.Done >= p.Total || time.Since(lastSignal) >= time.Second)
-		if signal {
-			signaled, lastSignal = p.Done, time.Now()
+		final := p.Done >= p.Total && p.Done != signaled
+		if final {
+			signaled = p.Done
 		}
 		mu.Unlock()
 		activity.RecordHeartbeat(ctx, p)
-		if signal {
-			// The workflow's progress query shows the engine's progress live; a
-			// lost update only delays the next one.
-			_ = a.Temporal.SignalWorkflow(ctx, info.WorkflowExecution.ID, info.WorkflowExecution.RunID, EngineProgressSignal, p)
+		if final {
+			signal(p)
 		}
 	}
+	stopSignals := every(ctx, time.Second, func() {
+		mu.Lock()
+		p := latest
+		send := p.Done != signaled
+		if send {
+			signaled = p.Done
+		}
+		mu.Unlock()
+		if send {
+			signal(p)
+		}
+	})
+	defer stopSignals()
 	stop := heartbeatEvery(ctx, 5*time.Second, func() any { mu.Lock(); defer mu.Unlock(); return latest })
 	switch req.Operation {
 	case OpDestroy:
@@ -141,6 +158,7 @@ func (a *Activities) ApplyStack(ctx context.Context, req StackRequest, planned i
 		res.Outputs, err = pulumistack.Up(ctx, stack, planned, report)
 	}
 	stop()
+	stopSignals()
 	if err != nil {
 		if ctx.Err() != nil {
 			return res, ctx.Err()
@@ -162,21 +180,29 @@ func (a *Activities) ApplyStack(ctx context.Context, req StackRequest, planned i
 }
 
 // heartbeatEvery keeps a long engine call alive while no event arrives.
-func heartbeatEvery(ctx context.Context, every time.Duration, details func() any) (stop func()) {
+func heartbeatEvery(ctx context.Context, interval time.Duration, details func() any) (stop func()) {
+	return every(ctx, interval, func() { activity.RecordHeartbeat(ctx, details()) })
+}
+
+// every runs do at each interval until stop is called or ctx ends.
+func every(ctx context.Context, interval time.Duration, do func()) (stop func()) {
 	done := make(chan struct{})
+	var once sync.Once
 	go func() {
-		t := time.NewTicker(every)
+		t := time.NewTicker(interval)
 		defer t.Stop()
 		for {
 			select {
 			case <-done:
 				return
+			case <-ctx.Done():
+				return
 			case <-t.C:
-				activity.RecordHeartbeat(ctx, details())
+				do()
 			}
 		}
 	}()
-	return func() { close(done) }
+	return func() { once.Do(func() { close(done) }) }
 }
 
 // Verification says whether the live infrastructure matches the stack.

@@ -41,6 +41,7 @@ func (p *platform) startApproval(id, input string) {
 }
 
 func TestApproveFromChatEndToEnd(t *testing.T) {
+	t.Parallel()
 	p := newPlatform(t)
 	p.start()
 	p.startApproval("scale-web", `{"title": "scale web to 40 replicas", "requester": "dave", "groups": ["sre"], "payload": "replicas: 10 -> 40"}`)
@@ -76,6 +77,7 @@ func TestApproveFromChatEndToEnd(t *testing.T) {
 }
 
 func TestChatRefusalsAreAnsweredAndRecorded(t *testing.T) {
+	t.Parallel()
 	p := newPlatform(t)
 	p.start()
 	p.startApproval("open-port", `{"title": "open port 22", "requester": "dave", "groups": ["sre"], "quorum": 2}`)
@@ -193,6 +195,7 @@ func readChatAudit(t *testing.T, path string) []struct{ Outcome, Reason string }
 }
 
 func TestDecideFromStarterAndTemporalCLI(t *testing.T) {
+	t.Parallel()
 	p := newPlatform(t)
 	p.start()
 	p.startApproval("by-cli", `{"title": "rotate keys", "requester": "dave", "approvers": ["alice", "bob", "carol"], "quorum": 3}`)
@@ -235,6 +238,7 @@ func TestDecideFromStarterAndTemporalCLI(t *testing.T) {
 }
 
 func TestHundredPendingApprovalsSurviveWorkerSIGKILL(t *testing.T) {
+	t.Parallel()
 	// The server runs alone (its own worker polls an unused queue); the worker
 	// that runs the approvals is a separate process, killed for real.
 	p := newPlatform(t)

@@ -165,6 +165,7 @@ func (p *platform) assertReadableThroughCodec(t *testing.T, id, marker string) {
 }
 
 func TestWorkflowInputsAreEncryptedAndKeysRotate(t *testing.T) {
+	t.Parallel()
 	k1, k2 := mustNewKey(t, "k1"), mustNewKey(t, "k2")
 	keyDir := t.TempDir()
 	p := newPlatform(t)
@@ -379,6 +380,7 @@ func mustNewKey(t *testing.T, id string) payloadcodec.Key {
 }
 
 func TestWorkerOutsideDevRefusesToRunWithoutKeys(t *testing.T) {
+	t.Parallel()
 	cmd := exec.Command(workerBin, "--address", freeAddr(t), "--metrics-address", "")
 	cmd.Dir = ".."
 	cmd.Env = withoutTemporalEnv()

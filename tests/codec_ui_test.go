@@ -94,6 +94,7 @@ func browserPage(t *testing.T, driver, url, want string) (dom string, png []byte
 // Web UI with a real browser: the UI asks the platform's codec endpoint to
 // decode (CORS, from the UI's origin) and shows the input in clear text.
 func TestWebUIShowsDecodedPayloads(t *testing.T) {
+	t.Parallel()
 	driver, err := exec.LookPath("chromedriver")
 	if err != nil {
 		t.Fatal("chromedriver is not installed: make tools installs chromium and chromium-driver, which the Web UI check needs")

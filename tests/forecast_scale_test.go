@@ -27,7 +27,6 @@ import (
 // more) from where `make tools` links them, or fails.
 func startAPIServer(t *testing.T) (*localenv.Kubernetes, *kubernetes.Clientset) {
 	t.Helper()
-	t.Setenv("PATH", toolsPath())
 	for _, b := range []string{"etcd", "kube-apiserver"} {
 		if _, err := exec.LookPath(b); err != nil {
 			t.Fatalf("%s not built (run `make tools`): %v", b, err)
@@ -95,6 +94,7 @@ func ticks(t *testing.T, c client.Client, schedule string) []workflows.ForecastS
 // the Deployment on a real API server follows; a forecast-only loop beside it
 // records its decisions and changes nothing.
 func TestForecastScaleScheduleFollowsAReplayedTraceThroughPrometheus(t *testing.T) {
+	t.Parallel()
 	if _, err := localenv.FindPrometheus(); err != nil {
 		t.Fatalf("no Prometheus (make tools installs the Debian prometheus package): %v", err)
 	}
@@ -213,6 +213,7 @@ func deref(v *float64) any {
 // worker (SIGKILL) while a tick waits for approval of a big step, restarts
 // it, approves, and checks the Deployment changed exactly once.
 func TestForecastScaleTickSurvivesAWorkerKillWithoutApplyingTwice(t *testing.T) {
+	t.Parallel()
 	if _, err := localenv.FindPrometheus(); err != nil {
 		t.Fatalf("no Prometheus (make tools installs the Debian prometheus package): %v", err)
 	}

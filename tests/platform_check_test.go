@@ -21,6 +21,7 @@ type platformCheckResult struct {
 }
 
 func TestPlatformCheckFromTemporalCLISurvivesSIGKILL(t *testing.T) {
+	t.Parallel()
 	p := newPlatform(t)
 	p.start()
 
@@ -74,6 +75,7 @@ func TestPlatformCheckFromTemporalCLISurvivesSIGKILL(t *testing.T) {
 }
 
 func TestInvalidInputFailsAtOnceNamingTheField(t *testing.T) {
+	t.Parallel()
 	p := newPlatform(t)
 	p.start()
 	cases := map[string]string{
@@ -104,6 +106,7 @@ func TestInvalidInputFailsAtOnceNamingTheField(t *testing.T) {
 }
 
 func TestStarterValidatesFollowsAndLists(t *testing.T) {
+	t.Parallel()
 	p := newPlatform(t)
 	p.start()
 
@@ -148,6 +151,7 @@ func TestStarterValidatesFollowsAndLists(t *testing.T) {
 }
 
 func TestCtrlCStopsWorkerThenServer(t *testing.T) {
+	t.Parallel()
 	p := newPlatform(t)
 	p.start()
 	if err := p.cmd.Process.Signal(syscall.SIGINT); err != nil {

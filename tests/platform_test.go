@@ -53,6 +53,9 @@ func TestMain(m *testing.M) {
 				}
 			}
 		}
+		// Tests that start tools themselves (etcd, kube-apiserver) find the
+		// pinned builds, as `make test` has them on PATH.
+		os.Setenv("PATH", toolsPath())
 		if temporalBin, err = findTool("temporal"); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 1

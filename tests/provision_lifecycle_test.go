@@ -15,10 +15,12 @@ func localInput(stack string, extra string) string {
 }
 
 func TestDriftTTLAndCompensation(t *testing.T) {
+	t.Parallel()
 	p := newPlatform(t)
 	p.start()
-
+	// The four stories use stacks of their own: they run side by side.
 	t.Run("drift is reported and remediated after approval", func(t *testing.T) {
+		t.Parallel()
 		if res, _, err := p.provision(t, "drifty", localInput("drifty", `, "replicas": 2`)); err != nil || res.Status != workflows.ProvisionSucceeded {
 			t.Fatalf("up: %+v %v", res, err)
 		}
@@ -51,6 +53,7 @@ func TestDriftTTLAndCompensation(t *testing.T) {
 	})
 
 	t.Run("an ephemeral stack is destroyed when its TTL runs out", func(t *testing.T) {
+		t.Parallel()
 		start := time.Now()
 		p.mustTemporal("workflow", "start", "--type", "ProvisionStack", "--task-queue", p.taskQueue,
 			"--workflow-id", "provision-local-short", "--input", `{"program": "local", "stack": "short", "ttl": "15s", "config": {"namespace": "short", "image": "nginx:1.27"}}`)
@@ -79,6 +82,7 @@ func TestDriftTTLAndCompensation(t *testing.T) {
 	})
 
 	t.Run("a failed up of a new stack is destroyed", func(t *testing.T) {
+		t.Parallel()
 		res, status, err := p.provision(t, "broken", localInput("broken", `, "failOnPurpose": true`))
 		if err == nil || status != "FAILED" {
 			t.Fatalf("want the workflow to fail, got %s %+v", status, res)
@@ -95,6 +99,7 @@ func TestDriftTTLAndCompensation(t *testing.T) {
 	})
 
 	t.Run("a failed up of an existing stack is reverted", func(t *testing.T) {
+		t.Parallel()
 		if res, _, err := p.provision(t, "rev", localInput("rev", `, "replicas": 2`)); err != nil || res.Status != workflows.ProvisionSucceeded {
 			t.Fatalf("up: %+v %v", res, err)
 		}

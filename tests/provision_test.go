@@ -98,6 +98,7 @@ func sshRun(h sshHost, command string) (string, error) {
 }
 
 func TestProvisionLocalStackFromTemporalCLI(t *testing.T) {
+	t.Parallel()
 	p := newPlatform(t)
 	p.start()
 	res, status, err := p.provision(t, "e2e", `{"program": "local", "stack": "e2e", "requester": "dave",
@@ -150,6 +151,7 @@ func TestProvisionLocalStackFromTemporalCLI(t *testing.T) {
 }
 
 func TestPolicyGatesProvisioning(t *testing.T) {
+	t.Parallel()
 	p := newPlatform(t)
 	p.start()
 	cfg := func(replicas int, image string) string {
@@ -226,6 +228,7 @@ func waitPendingApproval(t *testing.T, p *platform, provisionID string) string {
 }
 
 func TestProvisionBadInputFailsBeforeAnyPulumiCall(t *testing.T) {
+	t.Parallel()
 	p := newPlatform(t)
 	p.start()
 	cases := map[string]string{

@@ -105,6 +105,7 @@ func checkTrail(t *testing.T, st workflows.ApprovalStatus, want []string) {
 }
 
 func TestSignedDecisionsFromStarterAndTemporalCLI(t *testing.T) {
+	t.Parallel()
 	sp := newSignedPlatform(t)
 	const id = "signed-cli"
 	// starter signs the requester with dave's key for the ID it starts.
@@ -199,6 +200,7 @@ func TestSignedDecisionsFromStarterAndTemporalCLI(t *testing.T) {
 }
 
 func TestSignedDecisionsFromChat(t *testing.T) {
+	t.Parallel()
 	sp := newSignedPlatform(t)
 	const id = "signed-chat"
 	if _, stderr, err := sp.starter("approval", "--id", id, "--key", sp.keys["dave"], "--input",
