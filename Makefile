@@ -7,7 +7,7 @@ export PATH := $(BIN):$(PATH)
 export GOTOOLCHAIN := local
 export GOFLAGS := -buildvcs=false
 
-.PHONY: dev test tools build bench-engine bench-provision bench-forecast bench-scaling
+.PHONY: dev test test-unit tools build bench-engine bench-provision bench-forecast bench-scaling
 .DEFAULT_GOAL := dev
 
 ## tools: install apt packages and build the pinned temporal/pulumi CLIs (cached outside the clone)
@@ -28,7 +28,12 @@ dev: tools build
 test: tools build
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	@echo "==> go test ./... (end-to-end tests start real platforms on free ports)"
-	@set -o pipefail; INFRAFLOW_TEST_BIN=$(BIN) go test -json -timeout 30m ./... | go run ./tests/report
+	@set -o pipefail; INFRAFLOW_TEST_BIN=$(BIN) go test -json -timeout 30m -parallel 8 ./... | go run ./tests/report
+
+## test-unit: the hermetic unit tier alone (no tools, no platform; go test -short), with the race detector
+test-unit:
+	@echo "==> go test -short -race ./... (the unit tier: tests that run real tools are left out)"
+	@set -o pipefail; go test -json -short -race ./... | go run ./tests/report
 
 ## bench-engine: throughput, approval decision latency, memory at 1,000/10,000 waiting approvals (~15 min)
 bench-engine: tools build

@@ -22,6 +22,8 @@ import (
 	"github.com/infraflow/infraflow/internal/localenv"
 	"github.com/infraflow/infraflow/internal/scaletarget"
 	"github.com/infraflow/infraflow/internal/tracereplay"
+
+	"github.com/infraflow/infraflow/internal/testtier"
 )
 
 const traceDir = "../../shared/data/traces"
@@ -30,6 +32,7 @@ const traceDir = "../../shared/data/traces"
 // exporter and a real Prometheus scraping it every second.
 func startReplayThroughPrometheus(t *testing.T, tick time.Duration) (*tracereplay.Player, *localenv.Prometheus) {
 	t.Helper()
+	testtier.RealTools(t, "Prometheus")
 	if _, err := localenv.FindPrometheus(); err != nil {
 		t.Fatalf("no Prometheus binary (make tools installs the Debian prometheus package): %v", err)
 	}
@@ -174,6 +177,7 @@ func TestForecastDemandForecastsAndChecksEarlierForecasts(t *testing.T) {
 // relative PATH entry), and fails when they are missing.
 func kubeBinaries(t *testing.T) {
 	t.Helper()
+	testtier.RealTools(t, "etcd and kube-apiserver")
 	bin, err := filepath.Abs(filepath.Join("..", ".infraflow", "bin"))
 	if err != nil {
 		t.Fatal(err)
@@ -260,6 +264,7 @@ func netListen() (net.Listener, error) { return net.Listen("tcp", "127.0.0.1:0")
 // startMoto runs moto's server (the machine image's copy) on a free port.
 func startMoto(t *testing.T) string {
 	t.Helper()
+	testtier.RealTools(t, "moto's server")
 	bin, err := exec.LookPath("moto_server")
 	if err != nil {
 		home, _ := os.UserHomeDir()

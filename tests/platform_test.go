@@ -6,12 +6,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -34,6 +36,11 @@ var (
 
 func TestMain(m *testing.M) {
 	os.Exit(func() int {
+		flag.Parse()
+		if testing.Short() {
+			fmt.Println("end-to-end tests left out: make test runs them, make test-unit (go test -short) does not")
+			return 0
+		}
 		dir, err := os.MkdirTemp("", "infraflow-e2e-bin-")
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
@@ -123,9 +130,20 @@ func stopHostsUnder(t *testing.T, dir string) {
 	})
 }
 
+// The end-to-end tests run side by side, but each platform is a Temporal
+// server, a control plane and a worker: more of them at once than the machine
+// has room for makes every one too slow to start. A test holds a platform
+// slot from newPlatform to its end, and a start slot while its platform starts.
+var (
+	platformSlots = make(chan struct{}, 2*runtime.NumCPU())
+	startSlots    = make(chan struct{}, runtime.NumCPU())
+)
+
 // newPlatform picks free ports and a data dir; start launches it.
 func newPlatform(t *testing.T) *platform {
 	t.Helper()
+	platformSlots <- struct{}{}
+	t.Cleanup(func() { <-platformSlots })
 	dataDir := t.TempDir()
 	stopHostsUnder(t, dataDir)
 	return &platform{
@@ -202,6 +220,8 @@ func (p *platform) start() {
 	if err != nil {
 		p.t.Fatal(err)
 	}
+	startSlots <- struct{}{}
+	defer func() { <-startSlots }()
 	for attempt := 1; ; attempt++ {
 		proc, err := tryStartProcess(p.t, nil, workerBin, append([]string{"--dev",
 			"--data-dir", relData,

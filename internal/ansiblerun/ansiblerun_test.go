@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/infraflow/infraflow/internal/testtier"
 )
 
 // sshHost is a real sshd on loopback with its own keys and root directory.
@@ -116,6 +118,7 @@ func freePort(t *testing.T) int {
 
 func needAnsible(t *testing.T) {
 	t.Helper()
+	testtier.RealTools(t, "ansible-playbook against sshd hosts")
 	if _, err := exec.LookPath("ansible-playbook"); err != nil {
 		t.Fatal("ansible-playbook is not installed: run `make tools`")
 	}

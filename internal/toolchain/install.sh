@@ -31,7 +31,7 @@ export GOTOOLCHAIN=local GOFLAGS=-buildvcs=false
 install_apt_packages() {
 	local missing=() pkg
 	for pkg in $APT_PACKAGES; do
-		dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
+		dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep 'install ok installed' >/dev/null || missing+=("$pkg")
 	done
 	if [ ${#missing[@]} -eq 0 ]; then
 		ok "Debian packages: $APT_PACKAGES"
@@ -57,7 +57,9 @@ build_tool() {
 	local name=$1 version=$2 want=$3 builder=$4 minutes=$5
 	shift 5
 	local dir="$cache/$name-$version" bin="$cache/$name-$version/$name"
-	if [ -x "$bin" ] && "$bin" "$@" 2>/dev/null | grep -Eq "$want"; then
+	# grep reads all of the output (no -q): with pipefail, a tool killed by
+	# SIGPIPE after grep -q stopped reading would count as broken and rebuild.
+	if [ -x "$bin" ] && "$bin" "$@" 2>/dev/null | grep -E "$want" >/dev/null; then
 		ok "$name $version (cached in $dir)"
 	else
 		local log="$cache/$name-$version.build.log"
@@ -69,7 +71,7 @@ build_tool() {
 			fail "building $name $version failed" "$retry" "$log"
 		fi
 		mv "$dir/$name.partial" "$bin"
-		"$bin" "$@" 2>/dev/null | grep -Eq "$want" \
+		"$bin" "$@" 2>/dev/null | grep -E "$want" >/dev/null \
 			|| fail "$name $version was built but does not report version $version" "rm -rf '$dir' && $retry" "$log"
 		ok "$name $version built in $((SECONDS - started)) s"
 	fi
