@@ -26,7 +26,7 @@ func TestConfigureSurvivesWorkerSIGKILL(t *testing.T) {
 	p := newPlatform(t)
 	workerArgs, workerData := p.startWithSeparateWorker("configure")
 	worker := startProcess(t, workerBin, workerArgs...)
-	res, status, err := p.provision(t, "crash", `{"program": "local", "stack": "crash", "config": {"namespace": "crash", "image": "nginx:1.27", "replicas": 1, "hosts": 3}}`)
+	res, status, err := p.provision(t, "crash", `{"program": "local", "stack": "crash", "config": {"namespace": "crash", "image": "nginx:1.27", "replicas": 1, "hosts": 2}}`)
 	if err != nil || res.Status != workflows.ProvisionSucceeded {
 		t.Fatalf("provision: %s %+v %v", status, res, err)
 	}
@@ -48,7 +48,7 @@ func TestConfigureSurvivesWorkerSIGKILL(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatal("the apply run never got halfway")
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(250 * time.Millisecond)
 	}
 	if len(ansible) == 0 {
 		t.Fatal("the worker ran no ansible-playbook when it was killed")
@@ -68,7 +68,7 @@ func TestConfigureSurvivesWorkerSIGKILL(t *testing.T) {
 	startProcess(t, workerBin, workerArgs...)
 
 	cfg, status := p.configureOutcome(t, id)
-	if status != "COMPLETED" || cfg.Status != workflows.ConfigureSucceeded || len(cfg.Hosts) != 3 {
+	if status != "COMPLETED" || cfg.Status != workflows.ConfigureSucceeded || len(cfg.Hosts) != len(hosts) {
 		t.Fatalf("after the kill: %s %+v", status, cfg)
 	}
 	for _, h := range cfg.Hosts {

@@ -339,12 +339,6 @@ type configureProgress struct {
 }
 
 func (p *platform) configureProgress(id string) (configureProgress, bool) {
-	var res struct {
-		QueryResult []configureProgress `json:"queryResult"`
-	}
-	out, err := p.temporal("workflow", "query", "--workflow-id", id, "--name", "progress", "-o", "json")
-	if err != nil || json.Unmarshal([]byte(out), &res) != nil || len(res.QueryResult) == 0 {
-		return configureProgress{}, false
-	}
-	return res.QueryResult[0], true
+	var pr configureProgress
+	return pr, p.query(id, "progress", &pr)
 }

@@ -106,8 +106,11 @@ func TestForecastScaleScheduleFollowsAReplayedTraceThroughPrometheus(t *testing.
 	p.extraArgs = []string{"--kubeconfig", kube.Kubeconfig, "--replay-trace", trace, "--replay-tick", "1s",
 		"--replay-address", freeAddr(t), "--prometheus-address", freeAddr(t)}
 	p.start()
-	if !strings.Contains(p.log.String(), "Prometheus:  http://") {
-		t.Fatalf("worker did not start Prometheus:\n%s", p.log)
+	// The banner's Prometheus line comes once Prometheus is ready, after the rest.
+	for deadline := time.Now().Add(time.Minute); !strings.Contains(p.log.String(), "Prometheus:  http://"); time.Sleep(200 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("worker did not start Prometheus:\n%s", p.log)
+		}
 	}
 	input := func(target, mode string) string {
 		return fmt.Sprintf(`{"metrics": {"query": "sum(infraflow_trace_demand)", "step": "1s", "window": "2m", "season": "48s"},

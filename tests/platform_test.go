@@ -8,6 +8,8 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -20,7 +22,9 @@ import (
 	"testing"
 	"time"
 
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
+	sdklog "go.temporal.io/sdk/log"
 
 	"github.com/infraflow/infraflow/internal/directory"
 	"github.com/infraflow/infraflow/internal/payloadcodec"
@@ -117,6 +121,13 @@ type platform struct {
 	playbooks string
 	extraArgs []string
 	*process
+	// sdk is dialed on the first query (a copy of the platform shares it).
+	sdk *sdkClient
+}
+
+type sdkClient struct {
+	once sync.Once
+	c    client.Client
 }
 
 // stopHostsUnder ends the sshd processes (and apps) of SSH hosts provisioned under dir:
@@ -135,8 +146,8 @@ func stopHostsUnder(t *testing.T, dir string) {
 // has room for makes every one too slow to start. A test holds a platform
 // slot from newPlatform to its end, and a start slot while its platform starts.
 var (
-	platformSlots = make(chan struct{}, 2*runtime.NumCPU())
-	startSlots    = make(chan struct{}, runtime.NumCPU())
+	platformSlots = make(chan struct{}, runtime.NumCPU())
+	startSlots    = make(chan struct{}, 1)
 )
 
 // newPlatform picks free ports and a data dir; start launches it.
@@ -159,6 +170,7 @@ func newPlatform(t *testing.T) *platform {
 		webhook:   newWebhookReceiver(t),
 		playbooks: playbooksCopy(t),
 		taskQueue: "e2e-" + strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-")),
+		sdk:       &sdkClient{},
 	}
 }
 
@@ -433,6 +445,28 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// query asks a workflow's query handler through the SDK. Tests poll progress
+// several times a second, and a CLI process per poll costs more CPU than the
+// platform it watches.
+func (p *platform) query(id, name string, into any) bool {
+	p.sdk.once.Do(func() {
+		c, err := client.Dial(client.Options{HostPort: p.frontend, Namespace: "default", DataConverter: p.dataConverter(p.t),
+			Logger: sdklog.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))})
+		if err != nil {
+			p.t.Fatalf("SDK client for queries: %v", err)
+		}
+		p.sdk.c = c
+		p.t.Cleanup(c.Close)
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if p.sdk.c == nil {
+		return false
+	}
+	v, err := p.sdk.c.QueryWorkflow(ctx, id, "", name)
+	return err == nil && v.Get(into) == nil
 }
 
 // dataConverter encrypts and decrypts with the platform's keys, for tests

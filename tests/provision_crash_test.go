@@ -13,19 +13,10 @@ import (
 	"github.com/infraflow/infraflow/workflows"
 )
 
-// progressOf asks a workflow's progress query through the temporal CLI.
+// progressOf asks a workflow's progress query.
 func (p *platform) progressOf(id string) (workflows.Progress, bool) {
-	out, err := p.temporal("workflow", "query", "--workflow-id", id, "--name", "progress", "-o", "json")
-	if err != nil {
-		return workflows.Progress{}, false
-	}
-	var res struct {
-		QueryResult []workflows.Progress `json:"queryResult"`
-	}
-	if json.Unmarshal([]byte(out), &res) != nil || len(res.QueryResult) == 0 {
-		return workflows.Progress{}, false
-	}
-	return res.QueryResult[0], true
+	var pr workflows.Progress
+	return pr, p.query(id, "progress", &pr)
 }
 
 // pulumiExport runs the real `pulumi stack export` on a stack of the worker's state.
@@ -94,7 +85,7 @@ func TestProvisionSurvivesWorkerSIGKILL(t *testing.T) {
 					if time.Now().After(deadline) {
 						t.Fatalf("the workflow never reached the %s kill point", point)
 					}
-					time.Sleep(50 * time.Millisecond)
+					time.Sleep(250 * time.Millisecond)
 				}
 				worker = startProcessWithEnv(t, bootDelay, workerBin, workerArgs...)
 			}
