@@ -332,6 +332,10 @@ func printBanner(o options, c client.Options) {
 	}
 	fmt.Printf("  Signatures:  %s\n", o.signatureNote)
 	fmt.Println("Launch a workflow:")
+	if o.dev && o.codecAddress != "" {
+		// Payloads are encrypted: without the codec endpoint the CLI shows ciphertext.
+		fmt.Printf("  export TEMPORAL_CODEC_ENDPOINT=http://%s\n", o.codecAddress)
+	}
 	fmt.Printf("  temporal workflow start --address %s --type PlatformCheck --task-queue %s --input '{}'\n", c.HostPort, o.taskQueue)
 	fmt.Println("  go run ./starter doctor")
 	fmt.Println("Ctrl-C stops the worker, then the server.")
