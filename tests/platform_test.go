@@ -310,7 +310,7 @@ func tryStartProcess(t *testing.T, env []string, bin string, args ...string) (*p
 			t.Logf("output of %s %s:\n%s", filepath.Base(bin), strings.Join(args, " "), p.log)
 		}
 	})
-	deadline := time.Now().Add(60 * time.Second)
+	deadline := time.Now().Add(2 * time.Minute)
 	for !strings.Contains(p.log.String(), "infraflow worker is running") {
 		select {
 		case err := <-p.exited:
@@ -318,7 +318,7 @@ func tryStartProcess(t *testing.T, env []string, bin string, args ...string) (*p
 		case <-time.After(100 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("%s not ready after 60s:\n%s", bin, p.log)
+			return nil, fmt.Errorf("%s not ready after 2 minutes:\n%s", bin, p.log)
 		}
 	}
 	return p, nil
@@ -342,8 +342,9 @@ func (p *platform) temporal(args ...string) (string, error) {
 
 // temporalRaw runs the CLI without the codec: payloads as stored.
 func (p *platform) temporalRaw(args ...string) (string, error) {
-	// Long enough for `workflow result` of a provisioning with configuration.
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	// Long enough for `workflow result` of a provisioning with configuration
+	// while other end-to-end tests share the machine.
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, temporalBin, append(args, "--address", p.frontend, "--namespace", "default")...)
 	cmd.Env = withoutTemporalEnv()

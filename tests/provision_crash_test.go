@@ -75,7 +75,7 @@ func TestProvisionSurvivesWorkerSIGKILL(t *testing.T) {
 			p.mustTemporal("workflow", "start", "--type", "ProvisionStack", "--task-queue", queue, "--workflow-id", id, "--input", input)
 
 			if point != "clean" {
-				deadline := time.Now().Add(2 * time.Minute)
+				deadline := time.Now().Add(4 * time.Minute)
 				for {
 					if pr, ok := p.progressOf(id); ok && killWhen[point](pr) {
 						worker.kill()
