@@ -28,7 +28,7 @@ dev: tools build
 test: tools build
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	@echo "==> go test ./... (end-to-end tests start real platforms on free ports)"
-	@set -o pipefail; INFRAFLOW_TEST_BIN=$(BIN) go test -json -timeout 30m -parallel 8 ./... | go run ./tests/report
+	@set -o pipefail; INFRAFLOW_TEST_BIN=$(BIN) INFRAFLOW_TRACES=$(abspath $(TRACES)) go test -json -timeout 30m -parallel 8 ./... | go run ./tests/report
 
 ## test-unit: the hermetic unit tier alone (no tools, no platform; go test -short), with the race detector
 test-unit:

@@ -26,8 +26,6 @@ import (
 	"github.com/infraflow/infraflow/internal/testtier"
 )
 
-const traceDir = "../../shared/data/traces"
-
 // startReplayThroughPrometheus plays nyc_taxi (one step per tick) through the
 // exporter and a real Prometheus scraping it every second.
 func startReplayThroughPrometheus(t *testing.T, tick time.Duration) (*tracereplay.Player, *localenv.Prometheus) {
@@ -36,7 +34,7 @@ func startReplayThroughPrometheus(t *testing.T, tick time.Duration) (*tracerepla
 	if _, err := localenv.FindPrometheus(); err != nil {
 		t.Fatalf("no Prometheus binary (make tools installs the Debian prometheus package): %v", err)
 	}
-	player, err := tracereplay.NewFromFile(filepath.Join(traceDir, "nyc_taxi.csv"), tick, 100)
+	player, err := tracereplay.NewFromFile(testtier.TraceFile(t, "nyc_taxi.csv"), tick, 100)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +135,7 @@ func TestFetchMetricsReadsATraceReplayedThroughRealPrometheus(t *testing.T) {
 }
 
 func TestForecastDemandForecastsAndChecksEarlierForecasts(t *testing.T) {
-	s, err := tracereplay.Load(filepath.Join(traceDir, "nyc_taxi.csv"))
+	s, err := tracereplay.Load(testtier.TraceFile(t, "nyc_taxi.csv"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,6 +20,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/infraflow/infraflow/internal/localenv"
+	"github.com/infraflow/infraflow/internal/testtier"
 	"github.com/infraflow/infraflow/workflows"
 )
 
@@ -97,7 +98,7 @@ func TestForecastScaleScheduleFollowsAReplayedTraceThroughPrometheus(t *testing.
 	kube, cs := startAPIServer(t)
 	createDeployment(t, cs, "web", 1)
 	createDeployment(t, cs, "shadow", 1)
-	trace, _ := filepath.Abs("../../shared/data/traces/nyc_taxi.csv")
+	trace := testtier.TraceFile(t, "nyc_taxi.csv")
 	p := newPlatform(t)
 	p.extraArgs = []string{"--kubeconfig", kube.Kubeconfig, "--replay-trace", trace, "--replay-tick", "1s",
 		"--replay-address", freeAddr(t), "--prometheus-address", freeAddr(t)}
@@ -217,7 +218,7 @@ func TestForecastScaleTickSurvivesAWorkerKillWithoutApplyingTwice(t *testing.T) 
 	}
 	kube, cs := startAPIServer(t)
 	createDeployment(t, cs, "web", 1)
-	trace, _ := filepath.Abs("../../shared/data/traces/nyc_taxi.csv")
+	trace := testtier.TraceFile(t, "nyc_taxi.csv")
 	promAddr := freeAddr(t)
 	p := newPlatform(t)
 	p.extraArgs = []string{"--replay-trace", trace, "--replay-tick", "1s", "--replay-address", freeAddr(t), "--prometheus-address", promAddr}
