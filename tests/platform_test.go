@@ -249,7 +249,7 @@ func (p *platform) start() {
 			"--task-queue", p.taskQueue}, p.extraArgs...)...)
 		// A free port picked for a first start can be taken before the platform
 		// binds it (tests run side by side): pick new ones and start again.
-		if err != nil && p.process == nil && attempt < 3 && strings.Contains(err.Error(), "address already in use") {
+		if err != nil && p.process == nil && attempt < 3 && strings.Contains(err.Error(), "already in use") {
 			p.t.Logf("start %d: a port was taken meanwhile; picking new ports", attempt)
 			p.frontend, p.ui, p.metrics, p.chat, p.kube, p.codec = freeAddr(p.t), freeAddr(p.t), freeAddr(p.t), freeAddr(p.t), freeAddr(p.t), freeAddr(p.t)
 			continue
