@@ -100,8 +100,8 @@ func TestForecastScaleScheduleFollowsAReplayedTraceThroughPrometheus(t *testing.
 	createDeployment(t, cs, "shadow", 1)
 	trace := testtier.TraceFile(t, "nyc_taxi.csv")
 	p := newPlatform(t)
-	p.extraArgs = []string{"--kubeconfig", kube.Kubeconfig, "--replay-trace", trace, "--replay-tick", "1s",
-		"--replay-address", freeAddr(t), "--prometheus-address", freeAddr(t)}
+	p.replayTrace = trace
+	p.extraArgs = []string{"--kubeconfig", kube.Kubeconfig}
 	p.start()
 	// The banner's Prometheus line comes once Prometheus is ready, after the rest.
 	for deadline := time.Now().Add(time.Minute); !strings.Contains(p.log.String(), "Prometheus:  http://"); time.Sleep(200 * time.Millisecond) {
@@ -219,11 +219,10 @@ func TestForecastScaleTickSurvivesAWorkerKillWithoutApplyingTwice(t *testing.T) 
 	kube, cs := startAPIServer(t)
 	createDeployment(t, cs, "web", 1)
 	trace := testtier.TraceFile(t, "nyc_taxi.csv")
-	promAddr := freeAddr(t)
 	p := newPlatform(t)
-	p.extraArgs = []string{"--replay-trace", trace, "--replay-tick", "1s", "--replay-address", freeAddr(t), "--prometheus-address", promAddr}
+	p.replayTrace = trace
 	workerArgs, _ := p.startWithSeparateWorker("scale-crash")
-	workerArgs = append(workerArgs, "--kubeconfig", kube.Kubeconfig, "--prometheus-url", "http://"+promAddr, "--chat-webhook-url", p.webhook.url())
+	workerArgs = append(workerArgs, "--kubeconfig", kube.Kubeconfig, "--prometheus-url", "http://"+p.prometheus, "--chat-webhook-url", p.webhook.url())
 	proc := startProcess(t, workerBin, workerArgs...)
 	time.Sleep(5 * time.Second) // a few samples in Prometheus
 

@@ -110,6 +110,11 @@ type platform struct {
 	chat     string
 	kube     string
 	codec    string // the codec endpoint's host:port
+	// prometheus is the host:port of the Prometheus the platform runs.
+	prometheus string
+	// replayTrace, when set, is a trace the platform replays as metrics
+	// (--replay-trace), served on replay for Prometheus to scrape.
+	replayTrace, replay string
 	// keyFile holds the payload encryption keys (worker --dev makes it on
 	// first start unless a test passes --codec-keys in extraArgs).
 	keyFile   string
@@ -158,19 +163,21 @@ func newPlatform(t *testing.T) *platform {
 	dataDir := t.TempDir()
 	stopHostsUnder(t, dataDir)
 	return &platform{
-		t:         t,
-		dataDir:   dataDir,
-		frontend:  freeAddr(t),
-		ui:        freeAddr(t),
-		metrics:   freeAddr(t),
-		chat:      freeAddr(t),
-		kube:      freeAddr(t),
-		codec:     freeAddr(t),
-		keyFile:   filepath.Join(dataDir, "codec-keys"),
-		webhook:   newWebhookReceiver(t),
-		playbooks: playbooksCopy(t),
-		taskQueue: "e2e-" + strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-")),
-		sdk:       &sdkClient{},
+		t:          t,
+		dataDir:    dataDir,
+		frontend:   freeAddr(t),
+		ui:         freeAddr(t),
+		metrics:    freeAddr(t),
+		chat:       freeAddr(t),
+		kube:       freeAddr(t),
+		codec:      freeAddr(t),
+		prometheus: freeAddr(t),
+		replay:     freeAddr(t),
+		keyFile:    filepath.Join(dataDir, "codec-keys"),
+		webhook:    newWebhookReceiver(t),
+		playbooks:  playbooksCopy(t),
+		taskQueue:  "e2e-" + strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-")),
+		sdk:        &sdkClient{},
 	}
 }
 
@@ -235,6 +242,10 @@ func (p *platform) start() {
 	startSlots <- struct{}{}
 	defer func() { <-startSlots }()
 	for attempt := 1; ; attempt++ {
+		args := p.extraArgs
+		if p.replayTrace != "" {
+			args = append([]string{"--replay-trace", p.replayTrace, "--replay-tick", "1s", "--replay-address", p.replay}, args...)
+		}
 		proc, err := tryStartProcess(p.t, nil, workerBin, append([]string{"--dev",
 			"--data-dir", relData,
 			"--frontend-address", p.frontend,
@@ -243,15 +254,17 @@ func (p *platform) start() {
 			"--chat-address", p.chat,
 			"--kube-address", p.kube,
 			"--codec-address", p.codec,
-			"--prometheus-address", freeAddr(p.t),
+			"--prometheus-address", p.prometheus,
 			"--chat-webhook-url", p.webhook.url(),
 			"--playbooks-dir", p.playbooks,
-			"--task-queue", p.taskQueue}, p.extraArgs...)...)
+			"--task-queue", p.taskQueue}, args...)...)
 		// A free port picked for a first start can be taken before the platform
 		// binds it (tests run side by side): pick new ones and start again.
 		if err != nil && p.process == nil && attempt < 3 && strings.Contains(err.Error(), "already in use") {
 			p.t.Logf("start %d: a port was taken meanwhile; picking new ports", attempt)
-			p.frontend, p.ui, p.metrics, p.chat, p.kube, p.codec = freeAddr(p.t), freeAddr(p.t), freeAddr(p.t), freeAddr(p.t), freeAddr(p.t), freeAddr(p.t)
+			for _, addr := range []*string{&p.frontend, &p.ui, &p.metrics, &p.chat, &p.kube, &p.codec, &p.prometheus, &p.replay} {
+				*addr = freeAddr(p.t)
+			}
 			continue
 		}
 		if err != nil {

@@ -5,6 +5,7 @@ package localenv
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -24,6 +25,8 @@ import (
 	"go.temporal.io/server/common/primitives"
 	sqliteschema "go.temporal.io/server/schema/sqlite"
 	"go.temporal.io/server/temporal"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 )
 
 // Options say where the local Temporal server keeps its data and listens.
@@ -79,11 +82,7 @@ func StartTemporal(opts Options) (*Temporal, error) {
 	if err != nil {
 		return nil, err
 	}
-	logger := serverlog.NewZapLogger(serverlog.BuildZapLogger(serverlog.Config{
-		Level:      "warn",
-		Format:     "json",
-		OutputFile: filepath.Join(opts.DataDir, "server.log"),
-	}))
+	logger := serverLogger(filepath.Join(opts.DataDir, "server.log"))
 	server, err := temporal.NewServer(
 		temporal.WithConfig(conf),
 		temporal.ForServices(temporal.DefaultServices),
@@ -248,3 +247,37 @@ func dynamicConfig() dynamicconfig.StaticClient {
 		dynamicconfig.HistoryCacheHostLevelMaxSize.Key():                 8192,
 	}
 }
+
+// serverLogger writes warnings and worse to logPath, and fatal entries to
+// stderr too.
+func serverLogger(logPath string) serverlog.Logger {
+	return serverlog.NewZapLogger(serverlog.BuildZapLogger(serverlog.Config{
+		Level:      "warn",
+		Format:     "json",
+		OutputFile: logPath,
+	}).WithOptions(zap.WrapCore(func(file zapcore.Core) zapcore.Core {
+		return zapcore.NewTee(file, fatalToStderr(logPath))
+	})))
+}
+
+// fatalToStderr copies the server's fatal entries to stderr. The server exits
+// the process right after one (when a port of an internal service was taken
+// meanwhile, say), and its log file is not where a person looks first.
+func fatalToStderr(logPath string) zapcore.Core {
+	encoder := zapcore.NewConsoleEncoder(zapcore.EncoderConfig{MessageKey: "msg", ConsoleSeparator: " "})
+	return zapcore.NewCore(encoder,
+		zapcore.Lock(prefixWriter{prefix: "temporal server failed (full log: " + logPath + "): "}),
+		zap.LevelEnablerFunc(func(l zapcore.Level) bool { return l >= zapcore.DPanicLevel }))
+}
+
+// prefixWriter writes each entry to stderr after a prefix.
+type prefixWriter struct{ prefix string }
+
+func (w prefixWriter) Write(p []byte) (int, error) {
+	if _, err := io.WriteString(os.Stderr, w.prefix); err != nil {
+		return 0, err
+	}
+	return os.Stderr.Write(p)
+}
+
+func (prefixWriter) Sync() error { return nil }
