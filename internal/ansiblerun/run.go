@@ -300,8 +300,8 @@ func (c *collector) add(line []byte) {
 		}
 		notify = append(notify, Event{Task: c.task, TasksStarted: c.tasks})
 	case "v2_runner_on_ok", "v2_runner_on_failed", "v2_runner_on_unreachable", "v2_runner_on_skipped":
-		status := strings.TrimPrefix(e.Event, "v2_runner_on_")
 		for _, name := range sortedKeys(e.Hosts) {
+			status := strings.TrimPrefix(e.Event, "v2_runner_on_")
 			var r taskResult
 			_ = json.Unmarshal(e.Hosts[name], &r)
 			h := c.host(name)
