@@ -5,6 +5,7 @@ package stacks
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -47,61 +48,66 @@ func atMost(n int) *int  { return &n }
 
 // Catalog lists every program.
 func Catalog() []Program {
-	return []Program{
-		{
-			Name:    "local",
-			Summary: "an app in the local Kubernetes control plane (namespace, Deployment, Service) and SSH hosts on loopback",
-			Config: []ConfigKey{
-				{Name: "app", Type: String, Default: "web", Help: "app name: Deployment, Service and pod label app=<name>"},
-				{Name: "namespace", Type: String, Default: "infraflow-demo", Help: "Kubernetes namespace"},
-				{Name: "image", Type: String, Required: true, Help: "container image with a pinned tag, e.g. nginx:1.27"},
-				{Name: "replicas", Type: Integer, Default: 2, Min: atLeast(0), Help: "Deployment replicas"},
-				{Name: "port", Type: Integer, Default: 80, Min: atLeast(1), Help: "container and Service port"},
-				{Name: "hosts", Type: Integer, Default: 0, Min: atLeast(0), Help: "number of SSH hosts on loopback"},
-				{Name: "failOnPurpose", Type: Boolean, Default: false, Help: "make the Service fail to apply (to exercise compensation)"},
-			},
+	return slices.Clone(catalog)
+}
+
+// catalog is this release's catalog. Workflows record the configuration they
+// resolved from it when they begin, so a release that changes it changes only
+// the runs that begin after it (tests/testdata/nextrelease tightens it).
+var catalog = []Program{
+	{
+		Name:    "local",
+		Summary: "an app in the local Kubernetes control plane (namespace, Deployment, Service) and SSH hosts on loopback",
+		Config: []ConfigKey{
+			{Name: "app", Type: String, Default: "web", Help: "app name: Deployment, Service and pod label app=<name>"},
+			{Name: "namespace", Type: String, Default: "infraflow-demo", Help: "Kubernetes namespace"},
+			{Name: "image", Type: String, Required: true, Help: "container image with a pinned tag, e.g. nginx:1.27"},
+			{Name: "replicas", Type: Integer, Default: 2, Min: atLeast(0), Help: "Deployment replicas"},
+			{Name: "port", Type: Integer, Default: 80, Min: atLeast(1), Help: "container and Service port"},
+			{Name: "hosts", Type: Integer, Default: 0, Min: atLeast(0), Help: "number of SSH hosts on loopback"},
+			{Name: "failOnPurpose", Type: Boolean, Default: false, Help: "make the Service fail to apply (to exercise compensation)"},
 		},
-		{
-			Name:    "aws",
-			Summary: "an EKS cluster with a managed node group in a VPC of its own: public and private subnets per availability zone, NAT, security groups, IAM roles",
-			Config: []ConfigKey{
-				{Name: "region", Type: String, Required: true, Help: "AWS region, e.g. eu-west-1"},
-				{Name: "azCount", Type: Integer, Default: 3, Min: atLeast(2), Max: atMost(6), Help: "availability zones to spread the VPC and nodes over (EKS needs at least 2)"},
-				{Name: "cidr", Type: String, Default: "10.0.0.0/16", Help: "VPC IPv4 CIDR, /16 to /24; each subnet gets 1/16 of it"},
-				{Name: "name", Type: String, Help: "EKS cluster name and name prefix of the other resources (default infraflow-<stack>)"},
-				{Name: "env", Type: String, Default: "dev", Help: "value of the env tag on every resource"},
-				{Name: "owner", Type: String, Help: "value of the owner tag on every resource (left out when unset)"},
-				{Name: "singleNatGateway", Type: Boolean, Default: false, Help: "one NAT gateway for all private subnets (cheaper, one AZ's outage cuts egress) instead of one per AZ"},
-				{Name: "kubernetesVersion", Type: String, Help: "EKS Kubernetes version, e.g. 1.33 (default: EKS's current default)"},
-				{Name: "publicEndpoint", Type: Boolean, Default: true, Help: "expose the Kubernetes API endpoint publicly as well as inside the VPC"},
-				{Name: "instanceType", Type: String, Default: "t3.medium", Help: "EC2 instance type of the nodes"},
-				{Name: "desiredSize", Type: Integer, Default: 2, Min: atLeast(0), Help: "nodes to run now (between minSize and maxSize)"},
-				{Name: "minSize", Type: Integer, Default: 1, Min: atLeast(0), Help: "fewest nodes of the node group"},
-				{Name: "maxSize", Type: Integer, Default: 3, Min: atLeast(1), Help: "most nodes of the node group"},
-			},
-			Check: checkAWS,
+	},
+	{
+		Name:    "aws",
+		Summary: "an EKS cluster with a managed node group in a VPC of its own: public and private subnets per availability zone, NAT, security groups, IAM roles",
+		Config: []ConfigKey{
+			{Name: "region", Type: String, Required: true, Help: "AWS region, e.g. eu-west-1"},
+			{Name: "azCount", Type: Integer, Default: 3, Min: atLeast(2), Max: atMost(6), Help: "availability zones to spread the VPC and nodes over (EKS needs at least 2)"},
+			{Name: "cidr", Type: String, Default: "10.0.0.0/16", Help: "VPC IPv4 CIDR, /16 to /24; each subnet gets 1/16 of it"},
+			{Name: "name", Type: String, Help: "EKS cluster name and name prefix of the other resources (default infraflow-<stack>)"},
+			{Name: "env", Type: String, Default: "dev", Help: "value of the env tag on every resource"},
+			{Name: "owner", Type: String, Help: "value of the owner tag on every resource (left out when unset)"},
+			{Name: "singleNatGateway", Type: Boolean, Default: false, Help: "one NAT gateway for all private subnets (cheaper, one AZ's outage cuts egress) instead of one per AZ"},
+			{Name: "kubernetesVersion", Type: String, Help: "EKS Kubernetes version, e.g. 1.33 (default: EKS's current default)"},
+			{Name: "publicEndpoint", Type: Boolean, Default: true, Help: "expose the Kubernetes API endpoint publicly as well as inside the VPC"},
+			{Name: "instanceType", Type: String, Default: "t3.medium", Help: "EC2 instance type of the nodes"},
+			{Name: "desiredSize", Type: Integer, Default: 2, Min: atLeast(0), Help: "nodes to run now (between minSize and maxSize)"},
+			{Name: "minSize", Type: Integer, Default: 1, Min: atLeast(0), Help: "fewest nodes of the node group"},
+			{Name: "maxSize", Type: Integer, Default: 3, Min: atLeast(1), Help: "most nodes of the node group"},
 		},
-		{
-			Name:    "kubernetes",
-			Summary: "an app in any Kubernetes cluster: namespace, Deployment, Service, HorizontalPodAutoscaler (CPU) and PodDisruptionBudget",
-			Config: []ConfigKey{
-				{Name: "app", Type: String, Default: "web", Help: "app name: Deployment, Service, HPA, PDB and pod label app=<name>"},
-				{Name: "namespace", Type: String, Default: "infraflow-apps", Help: "Kubernetes namespace, created by the stack"},
-				{Name: "image", Type: String, Required: true, Help: "container image with a pinned tag, e.g. nginx:1.27"},
-				{Name: "replicas", Type: Integer, Default: 2, Min: atLeast(1), Help: "Deployment replicas to start with (between minReplicas and maxReplicas)"},
-				{Name: "port", Type: Integer, Default: 80, Min: atLeast(1), Max: atMost(65535), Help: "container and Service port"},
-				{Name: "minReplicas", Type: Integer, Default: 2, Min: atLeast(1), Help: "fewest replicas the HPA scales to"},
-				{Name: "maxReplicas", Type: Integer, Default: 5, Min: atLeast(1), Help: "most replicas the HPA scales to"},
-				{Name: "cpuTargetPercent", Type: Integer, Default: 70, Min: atLeast(1), Max: atMost(100), Help: "average CPU utilisation the HPA aims for, in percent of the CPU request"},
-				{Name: "minAvailable", Type: Integer, Default: 1, Min: atLeast(0), Help: "pods the PodDisruptionBudget keeps during voluntary disruptions (below minReplicas)"},
-				{Name: "cpuRequest", Type: String, Default: "100m", Help: "container CPU request (the HPA's utilisation is relative to it)"},
-				{Name: "memoryRequest", Type: String, Default: "128Mi", Help: "container memory request"},
-				{Name: "kubeconfig", Type: String, Help: "kubeconfig path or contents for the provider (default: the worker's KUBECONFIG or ~/.kube/config)"},
-				{Name: "context", Type: String, Help: "kubeconfig context to use (default: the current context)"},
-			},
-			Check: checkKubernetes,
+		Check: checkAWS,
+	},
+	{
+		Name:    "kubernetes",
+		Summary: "an app in any Kubernetes cluster: namespace, Deployment, Service, HorizontalPodAutoscaler (CPU) and PodDisruptionBudget",
+		Config: []ConfigKey{
+			{Name: "app", Type: String, Default: "web", Help: "app name: Deployment, Service, HPA, PDB and pod label app=<name>"},
+			{Name: "namespace", Type: String, Default: "infraflow-apps", Help: "Kubernetes namespace, created by the stack"},
+			{Name: "image", Type: String, Required: true, Help: "container image with a pinned tag, e.g. nginx:1.27"},
+			{Name: "replicas", Type: Integer, Default: 2, Min: atLeast(1), Help: "Deployment replicas to start with (between minReplicas and maxReplicas)"},
+			{Name: "port", Type: Integer, Default: 80, Min: atLeast(1), Max: atMost(65535), Help: "container and Service port"},
+			{Name: "minReplicas", Type: Integer, Default: 2, Min: atLeast(1), Help: "fewest replicas the HPA scales to"},
+			{Name: "maxReplicas", Type: Integer, Default: 5, Min: atLeast(1), Help: "most replicas the HPA scales to"},
+			{Name: "cpuTargetPercent", Type: Integer, Default: 70, Min: atLeast(1), Max: atMost(100), Help: "average CPU utilisation the HPA aims for, in percent of the CPU request"},
+			{Name: "minAvailable", Type: Integer, Default: 1, Min: atLeast(0), Help: "pods the PodDisruptionBudget keeps during voluntary disruptions (below minReplicas)"},
+			{Name: "cpuRequest", Type: String, Default: "100m", Help: "container CPU request (the HPA's utilisation is relative to it)"},
+			{Name: "memoryRequest", Type: String, Default: "128Mi", Help: "container memory request"},
+			{Name: "kubeconfig", Type: String, Help: "kubeconfig path or contents for the provider (default: the worker's KUBECONFIG or ~/.kube/config)"},
+			{Name: "context", Type: String, Help: "kubeconfig context to use (default: the current context)"},
 		},
-	}
+		Check: checkKubernetes,
+	},
 }
 
 // Lookup finds a program by name.

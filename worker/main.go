@@ -62,6 +62,9 @@ type options struct {
 	kubeAddress     string
 	codecAddress    string
 
+	deploymentName string
+	buildID        string
+
 	// Filled in by run for the banner.
 	codec    payloadcodec.Resolved
 	codecURL string
@@ -96,6 +99,8 @@ func main() {
 	f.StringVar(&o.kubeconfig, "kubeconfig", os.Getenv("INFRAFLOW_KUBECONFIG"), "kubeconfig the local stack deploys to (env INFRAFLOW_KUBECONFIG; --dev default: the local control plane's)")
 	f.StringVar(&o.kubeAddress, "kube-address", "127.0.0.1:6443", "with --dev: the local Kubernetes API server's address")
 	o.scaling.addFlags(f)
+	f.StringVar(&o.deploymentName, "deployment-name", os.Getenv("INFRAFLOW_DEPLOYMENT_NAME"), "Worker Deployment this worker belongs to; with --build-id, the worker is versioned and the server routes each workflow by its versioning behavior (env INFRAFLOW_DEPLOYMENT_NAME)")
+	f.StringVar(&o.buildID, "build-id", os.Getenv("INFRAFLOW_BUILD_ID"), "this release's build ID within --deployment-name (env INFRAFLOW_BUILD_ID)")
 	f.BoolVar(&o.dev, "dev", false, "start the local platform (Temporal server on SQLite + Web UI) in this process")
 	f.StringVar(&o.dataDir, "data-dir", ".infraflow", "local state: the SQLite database and server log (--dev), the chat ops audit log")
 	f.StringVar(&o.frontendAddress, "frontend-address", temporalclient.DefaultAddress, "with --dev: Temporal frontend gRPC address")
@@ -109,7 +114,23 @@ func main() {
 	}
 }
 
+// deployment makes the worker a versioned member of a Worker Deployment when
+// both its name and the build ID are given; each workflow declares how its
+// runs move between builds (workflows.Definition.Versioning).
+func (o options) deployment() worker.DeploymentOptions {
+	if o.deploymentName == "" || o.buildID == "" {
+		return worker.DeploymentOptions{}
+	}
+	return worker.DeploymentOptions{
+		UseVersioning: true,
+		Version:       worker.WorkerDeploymentVersion{DeploymentName: o.deploymentName, BuildID: o.buildID},
+	}
+}
+
 func run(ctx context.Context, o options) error {
+	if (o.deploymentName == "") != (o.buildID == "") {
+		return errors.New("--deployment-name and --build-id go together: give both to run a versioned worker, or neither")
+	}
 	if err := putToolsOnPath(o.toolsDir); err != nil {
 		return err
 	}
@@ -220,7 +241,7 @@ func run(ctx context.Context, o options) error {
 	}
 	o.signatureNote = signatureNote(dir)
 
-	w := worker.New(c, o.taskQueue, worker.Options{})
+	w := worker.New(c, o.taskQueue, worker.Options{DeploymentOptions: o.deployment()})
 	workflows.Register(w)
 	playbooks, err := filepath.Abs(o.playbooksDir)
 	if err != nil {

@@ -79,6 +79,12 @@ func (in ApprovalInput) Validate() error {
 	return nil
 }
 
+// withDefaults records the quorum and escalation defaults with the run.
+func (in ApprovalInput) withDefaults() ApprovalInput {
+	in.Quorum, in.EscalateAfter = in.quorum(), in.escalateAfter()
+	return in
+}
+
 func (in ApprovalInput) quorum() int {
 	if in.Quorum == 0 {
 		return 1

@@ -147,6 +147,12 @@ func (in ConfigureInput) request() activities.PlaybookRequest {
 	return activities.PlaybookRequest{Playbook: in.Playbook, ExtraVars: in.ExtraVars, Secrets: in.Secrets, VaultPassword: in.VaultPassword}
 }
 
+// withDefaults records the retry policy's defaults with the run.
+func (in ConfigureInput) withDefaults() ConfigureInput {
+	in.Retry = &ConfigureRetry{Attempts: in.attempts(), Interval: in.retryInterval()}
+	return in
+}
+
 func (in ConfigureInput) attempts() int {
 	if in.Retry == nil || in.Retry.Attempts == 0 {
 		return 3

@@ -3,6 +3,8 @@
 package workflows
 
 import (
+	"encoding/json"
+
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/workflow"
 
@@ -27,14 +29,26 @@ type Definition struct {
 	CheckInput func(data []byte) error
 	// ID, when set, derives the workflow ID from valid input (e.g. one per stack).
 	ID func(data []byte) string
+	// Versioning says how a run moves between builds of a versioned worker
+	// (--deployment-name/--build-id). Pinned runs finish on the build they
+	// began on; AutoUpgrade runs move to the current build at their next
+	// task, so every change to them that alters commands is patched with
+	// workflow.GetVersion (the replay tests hold them to it).
+	Versioning workflow.VersioningBehavior
+	// decide decodes, validates and defaults raw input (see decideInput).
+	decide func(raw converter.RawValue) (json.RawMessage, error)
 }
 
 func define[I Input, O any](name, command, summary, example string, run func(workflow.Context, I) (O, error)) Definition {
 	return Definition{
-		Name:    name,
-		Command: command,
-		Summary: summary,
-		Example: example,
+		// Most infraflow workflows wait for people or timers (approvals for a
+		// day, TTLs for months): keeping old builds alive that long is not an
+		// option, so they follow the current build. See pinned for the others.
+		Versioning: workflow.VersioningBehaviorAutoUpgrade,
+		Name:       name,
+		Command:    command,
+		Summary:    summary,
+		Example:    example,
 		Entry: func(ctx workflow.Context, raw converter.RawValue) (O, error) {
 			// Marking the run as infraflow's first makes even rejected requests
 			// visible to `starter list` and the audit trail.
@@ -42,12 +56,19 @@ func define[I Input, O any](name, command, summary, example string, run func(wor
 				var zero O
 				return zero, err
 			}
-			in, err := decodeWorkflowInput[I](raw)
+			in, err := decideOnce[I](ctx, name, raw)
 			if err != nil {
 				var zero O
 				return zero, err
 			}
 			return run(ctx, in)
+		},
+		decide: func(raw converter.RawValue) (json.RawMessage, error) {
+			in, err := decodeWorkflowInput[I](raw)
+			if err != nil {
+				return nil, err
+			}
+			return json.Marshal(withDefaults(in))
 		},
 		CheckInput: func(data []byte) error {
 			_, err := DecodeInput[I](data)
@@ -68,29 +89,40 @@ func withID[I Input](d Definition, id func(I) string) Definition {
 	return d
 }
 
+// pinned marks a workflow that finishes in minutes: it completes on the
+// build it began on, and needs no patching when it changes.
+func pinned(d Definition) Definition {
+	d.Versioning = workflow.VersioningBehaviorPinned
+	return d
+}
+
 // All lists every infraflow workflow.
 func All() []Definition {
-	return []Definition{
-		define("PlatformCheck", "platform-check",
-			"report the version and health of every tool the platform uses",
-			`{"tools": ["temporal-server", "pulumi"]}`, PlatformCheck),
-		define("Approval", "approval",
-			"ask people to approve or reject a change and wait for their decision",
-			`{"title": "scale web to 40 replicas", "requester": "dave", "groups": ["sre"], "quorum": 1, "expiry": "24h"}`, Approval),
-		withID(define("ProvisionStack", "provision",
-			"preview, check policy, get approval when needed, apply and verify a Pulumi stack",
-			`{"program": "local", "stack": "dev", "config": {"image": "nginx:1.27", "replicas": 3, "hosts": 2}, "requester": "dave"}`, ProvisionStack),
-			func(in ProvisionInput) string { return ProvisionWorkflowID(in.Program, in.Stack) }),
-		define("ConfigureHosts", "configure",
-			"check, approve when needed, apply an Ansible playbook, retry failed hosts, prove idempotency and verify",
-			`{"playbook": "site.yml", "inventory": {"stack": {"program": "local", "stack": "dev"}}, "extraVars": {"app_message": "hello"}, "requester": "dave"}`, ConfigureHosts),
-		define("DriftCheck", "drift",
-			"refresh a stack in preview mode; on drift, start a remediation that waits for approval",
-			`{"program": "local", "stack": "dev"}`, DriftCheck),
-		define("ForecastScale", "forecast-scale",
-			"one forecast-and-scale tick: fetch demand, forecast, decide with guardrails, apply as a compare-and-set, record",
-			`{"metrics": {"query": "sum(infraflow_trace_demand)", "step": "1s", "window": "10m", "season": "288s"}, "target": {"kind": "deployment", "name": "web"}, "policy": {"minReplicas": 1, "maxReplicas": 20, "targetUtilization": 0.7, "capacityPerReplica": 1000, "startupLead": "3s"}}`, ForecastScale),
-	}
+	return append([]Definition(nil), definitions...)
+}
+
+// definitions are the workflows this build registers. A test build of the
+// next release (tests/testdata/nextrelease) changes one by wrapping its entry.
+var definitions = []Definition{
+	pinned(define("PlatformCheck", "platform-check",
+		"report the version and health of every tool the platform uses",
+		`{"tools": ["temporal-server", "pulumi"]}`, PlatformCheck)),
+	define("Approval", "approval",
+		"ask people to approve or reject a change and wait for their decision",
+		`{"title": "scale web to 40 replicas", "requester": "dave", "groups": ["sre"], "quorum": 1, "expiry": "24h"}`, Approval),
+	withID(define("ProvisionStack", "provision",
+		"preview, check policy, get approval when needed, apply and verify a Pulumi stack",
+		`{"program": "local", "stack": "dev", "config": {"image": "nginx:1.27", "replicas": 3, "hosts": 2}, "requester": "dave"}`, ProvisionStack),
+		func(in ProvisionInput) string { return ProvisionWorkflowID(in.Program, in.Stack) }),
+	define("ConfigureHosts", "configure",
+		"check, approve when needed, apply an Ansible playbook, retry failed hosts, prove idempotency and verify",
+		`{"playbook": "site.yml", "inventory": {"stack": {"program": "local", "stack": "dev"}}, "extraVars": {"app_message": "hello"}, "requester": "dave"}`, ConfigureHosts),
+	define("DriftCheck", "drift",
+		"refresh a stack in preview mode; on drift, start a remediation that waits for approval",
+		`{"program": "local", "stack": "dev"}`, DriftCheck),
+	define("ForecastScale", "forecast-scale",
+		"one forecast-and-scale tick: fetch demand, forecast, decide with guardrails, apply as a compare-and-set, record",
+		`{"metrics": {"query": "sum(infraflow_trace_demand)", "step": "1s", "window": "10m", "season": "288s"}, "target": {"kind": "deployment", "name": "web"}, "policy": {"minReplicas": 1, "maxReplicas": 20, "targetUtilization": 0.7, "capacityPerReplica": 1000, "startupLead": "3s"}}`, ForecastScale),
 }
 
 // Registry is the part of a worker (or test environment) workflows register with.
@@ -101,7 +133,7 @@ type Registry interface {
 // Register registers every workflow under its type name.
 func Register(r Registry) {
 	for _, d := range All() {
-		r.RegisterWorkflowWithOptions(d.Entry, workflow.RegisterOptions{Name: d.Name})
+		r.RegisterWorkflowWithOptions(d.Entry, workflow.RegisterOptions{Name: d.Name, VersioningBehavior: d.Versioning})
 	}
 }
 

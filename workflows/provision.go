@@ -89,7 +89,7 @@ func ProvisionStack(ctx workflow.Context, in ProvisionInput) (ProvisionResult, e
 	if err := workflow.UpsertTypedSearchAttributes(ctx, searchattr.Stack.ValueSet(s.result.Stack), searchattr.Requester.ValueSet(in.Requester)); err != nil {
 		return s.result, err
 	}
-	req := activities.StackRequest{Program: in.Program, Stack: in.Stack, Operation: in.operation(), Config: in.config()}
+	req := activities.StackRequest{Program: in.Program, Stack: in.Stack, Operation: in.operation(), Config: in.Config}
 
 	if in.Configure != nil && in.operation() == activities.OpUp {
 		// The configuration step's playbook and variables are checked now, so a

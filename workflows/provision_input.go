@@ -122,11 +122,20 @@ func (in ProvisionInput) compensation() string {
 	return in.Compensation
 }
 
-// config is the configuration with the program's defaults filled in.
-func (in ProvisionInput) config() map[string]any {
+// withDefaults fills in the operation, the compensation and the program's
+// configuration defaults from the catalog: recorded once (decideOnce), they
+// are what the run applies even after a release changes the catalog.
+func (in ProvisionInput) withDefaults() ProvisionInput {
+	in.Operation, in.Compensation = in.operation(), in.compensation()
 	program, _ := stacks.Lookup(in.Program)
-	cfg, _ := in.resolve(program)
-	return cfg
+	if cfg, err := in.resolve(program); err == nil {
+		in.Config = cfg
+	}
+	if in.Configure != nil {
+		c := in.Configure.withDefaults()
+		in.Configure = &c
+	}
+	return in
 }
 
 // resolve checks the configuration; a destroy does not run the program, so

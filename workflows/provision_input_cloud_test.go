@@ -32,7 +32,7 @@ func TestProvisionInputChecksCloudConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg := in.config(); cfg["azCount"] != 2 || cfg["cidr"] != "10.0.0.0/16" || cfg["maxSize"] != 3 {
+	if cfg := in.withDefaults().Config; cfg["azCount"] != 2 || cfg["cidr"] != "10.0.0.0/16" || cfg["maxSize"] != 3 {
 		t.Errorf("resolved config %v", cfg)
 	}
 }
