@@ -7,7 +7,7 @@ export PATH := $(BIN):$(PATH)
 export GOTOOLCHAIN := local
 export GOFLAGS := -buildvcs=false
 
-.PHONY: dev test test-unit tools build bench-engine bench-provision bench-forecast bench-scaling
+.PHONY: dev test test-unit histories fuzz tools build bench-engine bench-provision bench-forecast bench-scaling
 .DEFAULT_GOAL := dev
 
 ## tools: install apt packages and build the pinned temporal/pulumi CLIs (cached outside the clone)
@@ -34,6 +34,24 @@ test: tools build
 test-unit:
 	@echo "==> go test -short -race ./... (the unit tier: tests that run real tools are left out)"
 	@set -o pipefail; go test -json -short -race ./... | go run ./tests/report
+
+## histories: run the end-to-end tests again, recording the workflow histories the replay tests replay (tests/testdata/histories)
+histories: tools build
+	@echo "==> recording workflow histories from the end-to-end tests (about 20 minutes)"
+	@rm -f tests/testdata/histories/*.json
+	@set -o pipefail; INFRAFLOW_RECORD_HISTORIES=$(CURDIR)/tests/testdata/histories INFRAFLOW_TEST_BIN=$(BIN) INFRAFLOW_TRACES=$(abspath $(TRACES)) \
+		go test -count=1 -json -timeout 30m -parallel 8 ./tests/ | go run ./tests/report
+	@ls tests/testdata/histories | sed 's/-Test.*//' | sort | uniq -c
+
+## fuzz: run every fuzz target for FUZZTIME each (their seed corpora already run in make test)
+FUZZTIME ?= 30s
+fuzz:
+	@for pkg in $$(git grep -l '^func Fuzz' -- '*_test.go' | xargs -n1 dirname | sort -u); do \
+		for target in $$(git grep -h -o '^func Fuzz[A-Za-z0-9_]*' -- "$$pkg/*_test.go" | sed 's/^func //'); do \
+			echo "==> $$pkg $$target ($(FUZZTIME))"; \
+			go test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) ./$$pkg || exit 1; \
+		done; \
+	done
 
 ## bench-engine: throughput, approval decision latency, memory at 1,000/10,000 waiting approvals (~15 min)
 bench-engine: tools build

@@ -125,6 +125,8 @@ type platform struct {
 	// playbooks and the test playbooks.
 	playbooks string
 	extraArgs []string
+	// recording says the histories are saved when the test ends.
+	recording bool
 	*process
 	// sdk is dialed on the first query (a copy of the platform shares it).
 	sdk *sdkClient
@@ -271,6 +273,7 @@ func (p *platform) start() {
 			p.t.Fatal(err)
 		}
 		p.process = proc
+		p.recordHistoriesAtCleanup()
 		return
 	}
 }
@@ -467,7 +470,7 @@ func (b *syncBuffer) String() string {
 func (p *platform) query(id, name string, into any) bool {
 	p.sdk.once.Do(func() {
 		c, err := client.Dial(client.Options{HostPort: p.frontend, Namespace: "default", DataConverter: p.dataConverter(p.t),
-			Logger: sdklog.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))})
+			Logger: quietLogger()})
 		if err != nil {
 			p.t.Fatalf("SDK client for queries: %v", err)
 		}
@@ -481,6 +484,11 @@ func (p *platform) query(id, name string, into any) bool {
 	}
 	v, err := p.sdk.c.QueryWorkflow(ctx, id, "", name)
 	return err == nil && v.Get(into) == nil
+}
+
+// quietLogger keeps the SDK's connection chatter out of test output.
+func quietLogger() sdklog.Logger {
+	return sdklog.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))
 }
 
 // dataConverter encrypts and decrypts with the platform's keys, for tests
