@@ -200,6 +200,8 @@ func TestDecideFromStarterAndTemporalCLI(t *testing.T) {
 	p.start()
 	p.startApproval("by-cli", `{"title": "rotate keys", "requester": "dave", "approvers": ["alice", "bob", "carol"], "quorum": 3}`)
 	p.startApproval("rejected", `{"title": "drop table", "requester": "dave", "approvers": ["alice"]}`)
+	// Nobody answers this one: it expires on the server's real timer.
+	p.startApproval("unanswered", `{"title": "resize disk", "requester": "dave", "approvers": ["alice"], "expiry": "5s"}`)
 	p.webhook.waitFor(t, "by-cli")
 	p.webhook.waitFor(t, "rejected")
 
@@ -234,6 +236,9 @@ func TestDecideFromStarterAndTemporalCLI(t *testing.T) {
 	}
 	if st := p.approvalResult("rejected"); st.Status != workflows.ApprovalRejected || st.Reason != "not during the freeze" {
 		t.Errorf("rejected = %+v", st)
+	}
+	if st := p.approvalResult("unanswered"); st.Status != workflows.ApprovalExpired {
+		t.Errorf("unanswered = %+v, want expired", st)
 	}
 }
 
