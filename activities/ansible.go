@@ -15,6 +15,7 @@ import (
 
 	"github.com/infraflow/infraflow/internal/ansiblerun"
 	"github.com/infraflow/infraflow/internal/pulumistack"
+	"github.com/infraflow/infraflow/internal/stackop"
 )
 
 // ErrTypeInvalidConfiguration is the failure type when a configuration request
@@ -29,7 +30,7 @@ const PlaybookProgressSignal = "playbookProgress"
 // Inventory says which hosts to configure: listed, or a stack's "hosts" output.
 type Inventory struct {
 	Hosts []ansiblerun.Host `json:"hosts,omitempty"`
-	Stack *pulumistack.Ref  `json:"stack,omitempty"`
+	Stack *stackop.Ref      `json:"stack,omitempty"`
 }
 
 // PlaybookRequest is one configuration request as the activities see it.

@@ -10,8 +10,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/infraflow/infraflow/activities"
-	"github.com/infraflow/infraflow/internal/policy"
-	"github.com/infraflow/infraflow/internal/pulumistack"
+	"github.com/infraflow/infraflow/internal/stackop"
 )
 
 // ttlEnv runs ProvisionStack's logic with the SDK's time-skipping suite; the
@@ -25,15 +24,15 @@ func ttlEnv(t *testing.T) (*testsuite.TestWorkflowEnvironment, *[]string) {
 	var a *activities.Activities
 	var operations []string
 	env.RegisterActivity(a)
-	env.OnActivity(a.PreviewStack, mock.Anything, mock.Anything).Return(activities.PreviewResult{
-		Plan: pulumistack.Plan{Changes: []pulumistack.Change{{Op: "create", Type: "infraflow:kubernetes:Namespace", Name: "eph"}}, Summary: map[string]int{"create": 1}},
+	env.OnActivity(a.PreviewStack, mock.Anything, mock.Anything).Return(stackop.PreviewResult{
+		Plan: stackop.Plan{Changes: []stackop.Change{{Op: "create", Type: "infraflow:kubernetes:Namespace", Name: "eph"}}, Summary: map[string]int{"create": 1}},
 	}, nil)
-	env.OnActivity(a.CheckPolicy, mock.Anything, mock.Anything).Return(policy.Decision{Outcome: policy.Allow}, nil)
-	env.OnActivity(a.VerifyStack, mock.Anything, mock.Anything).Return(activities.Verification{InSync: true, Resources: 1}, nil)
+	env.OnActivity(a.CheckPolicy, mock.Anything, mock.Anything).Return(stackop.PolicyDecision{Outcome: stackop.PolicyAllow}, nil)
+	env.OnActivity(a.VerifyStack, mock.Anything, mock.Anything).Return(stackop.Verification{InSync: true, Resources: 1}, nil)
 	env.OnActivity(a.ApplyStack, mock.Anything, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, req activities.StackRequest, _ int) (activities.ApplyResult, error) {
+		func(_ context.Context, req stackop.StackRequest, _ int) (stackop.ApplyResult, error) {
 			operations = append(operations, req.Operation)
-			return activities.ApplyResult{Resources: 1}, nil
+			return stackop.ApplyResult{Resources: 1}, nil
 		})
 	return env, &operations
 }
@@ -48,7 +47,7 @@ func TestLongTTLDestroysWhenItRunsOut(t *testing.T) {
 	if err := env.GetWorkflowResult(&res); err != nil {
 		t.Fatal(err)
 	}
-	if res.Status != ProvisionExpired || len(*ops) != 2 || (*ops)[1] != activities.OpDestroy {
+	if res.Status != ProvisionExpired || len(*ops) != 2 || (*ops)[1] != stackop.OpDestroy {
 		t.Errorf("result %+v, operations %v; want up then destroy", res, *ops)
 	}
 	if elapsed := env.Now().Sub(start); elapsed < 24*time.Hour || elapsed > 25*time.Hour {
