@@ -10,6 +10,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/infraflow/infraflow/activities"
+	"github.com/infraflow/infraflow/internal/playbook"
 	"github.com/infraflow/infraflow/internal/searchattr"
 	"github.com/infraflow/infraflow/internal/stackop"
 )
@@ -93,7 +94,7 @@ func ProvisionStack(ctx workflow.Context, in ProvisionInput) (ProvisionResult, e
 	if in.Configure != nil && in.operation() == stackop.OpUp {
 		// The configuration step's playbook and variables are checked now, so a
 		// typo fails the request before the stack changes.
-		if err := prepareConfiguration(ctx, in.configureInput(), activities.Inventory{}); err != nil {
+		if err := prepareConfiguration(ctx, in.configureInput(), playbook.Inventory{}); err != nil {
 			return s.result, err
 		}
 	}

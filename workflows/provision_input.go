@@ -7,7 +7,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/infraflow/infraflow/activities"
+	"github.com/infraflow/infraflow/internal/playbook"
 	"github.com/infraflow/infraflow/internal/stackop"
 	"github.com/infraflow/infraflow/stacks"
 )
@@ -141,7 +141,7 @@ func (in ProvisionInput) resolve(program stacks.Program) (map[string]any, error)
 // configureInput is the configuration step's request: the stack's hosts.
 func (in ProvisionInput) configureInput() ConfigureInput {
 	c := *in.Configure
-	c.Inventory = activities.Inventory{Stack: &stackop.Ref{Program: in.Program, Stack: in.Stack}}
+	c.Inventory = playbook.Inventory{Stack: &stackop.Ref{Program: in.Program, Stack: in.Stack}}
 	if c.Requester == "" {
 		c.Requester = in.Requester
 	}
