@@ -9,7 +9,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/infraflow/infraflow/activities"
+	"github.com/infraflow/infraflow/internal/activityref"
 	"github.com/infraflow/infraflow/internal/approvers"
 	"github.com/infraflow/infraflow/internal/searchattr"
 )
@@ -169,9 +169,7 @@ func resolveApprovers(ctx workflow.Context, in ApprovalInput) ([]string, error) 
 		StartToCloseTimeout: 30 * time.Second,
 		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 5},
 	})
-	var a *activities.Activities
-	var eligible []string
-	err := workflow.ExecuteActivity(ctx, a.ResolveApprovers, approvers.ResolveApproversInput{People: in.Approvers, Groups: in.Groups}).Get(ctx, &eligible)
+	eligible, err := activityref.ResolveApprovers.Run(ctx, approvers.ResolveApproversInput{People: in.Approvers, Groups: in.Groups})
 	var appErr *temporal.ApplicationError
 	if errors.As(err, &appErr) && appErr.Type() == approvers.ErrTypeUnknownGroup {
 		return nil, invalidInput(&FieldError{Field: "groups", Problem: appErr.Message(), Fix: "name a group from the worker's directory"})
@@ -186,7 +184,6 @@ func notify(ctx workflow.Context, a *approval, kind string, recipients []string)
 		StartToCloseTimeout: 30 * time.Second,
 		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 5, InitialInterval: time.Second},
 	})
-	var acts *activities.Activities
 	notice := approvers.ApprovalNotice{
 		Kind:       kind,
 		WorkflowID: workflow.GetInfo(ctx).WorkflowExecution.ID,
@@ -203,7 +200,7 @@ func notify(ctx workflow.Context, a *approval, kind string, recipients []string)
 		ClosedBy:   a.ClosedBy,
 		Reason:     a.Reason,
 	}
-	if err := workflow.ExecuteActivity(ctx, acts.NotifyApproval, notice).Get(ctx, nil); err != nil {
+	if err := activityref.NotifyApproval.Run(ctx, notice); err != nil {
 		workflow.GetLogger(ctx).Warn("Chat notification failed", "kind", kind, "error", err)
 		a.NotifyErrors = append(a.NotifyErrors, fmt.Sprintf("%s: %v", kind, err))
 	}

@@ -9,7 +9,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/infraflow/infraflow/activities"
+	"github.com/infraflow/infraflow/internal/activityref"
 	"github.com/infraflow/infraflow/internal/approvers"
 	"github.com/infraflow/infraflow/internal/signing"
 )
@@ -76,11 +76,9 @@ func resolveDeciders(ctx workflow.Context, in ApprovalInput) (approvers.Deciders
 		StartToCloseTimeout: 30 * time.Second,
 		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 5},
 	})
-	var a *activities.Activities
-	var d approvers.Deciders
-	err := workflow.ExecuteActivity(ctx, a.ResolveDeciders, approvers.ResolveDecidersInput{
+	d, err := activityref.ResolveDeciders.Run(ctx, approvers.ResolveDecidersInput{
 		People: in.Approvers, Groups: in.Groups, Requester: in.Requester,
-	}).Get(ctx, &d)
+	})
 	var appErr *temporal.ApplicationError
 	if errors.As(err, &appErr) && appErr.Type() == approvers.ErrTypeUnknownGroup {
 		return d, invalidInput(&FieldError{Field: "groups", Problem: appErr.Message(), Fix: "name a group from the worker's directory"})

@@ -11,6 +11,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/infraflow/infraflow/internal/activityref"
 	"github.com/infraflow/infraflow/internal/playbook"
 )
 
@@ -288,8 +289,7 @@ func (s *configureState) finish(targets []string) (ConfigureResult, error) {
 // prepare checks the request on the worker; what is wrong with it is bad
 // input, reported as such.
 func prepare(ctx workflow.Context, req playbook.Request, inv playbook.Inventory) (playbook.Prepared, error) {
-	var prepared playbook.Prepared
-	err := runActivity(ctx, 5*time.Minute, &prepared, acts.PreparePlaybook, req, inv)
+	prepared, err := activityref.PreparePlaybook.Run(safeToRetry(ctx, 5*time.Minute), req, inv)
 	var appErr *temporal.ApplicationError
 	if errors.As(err, &appErr) && appErr.Type() == playbook.ErrTypeInvalidConfiguration {
 		return prepared, invalidInput(errors.New(appErr.Message()))
@@ -314,9 +314,7 @@ func runPlaybook(ctx workflow.Context, req playbook.Request, mode playbook.Mode,
 			NonRetryableErrorTypes: []string{playbook.ErrTypeInvalidConfiguration}},
 	})
 	req.Mode, req.Limit = mode, limit
-	var rep playbook.Report
-	err := workflow.ExecuteActivity(ctx, acts.RunPlaybook, req).Get(ctx, &rep)
-	return rep, err
+	return activityref.RunPlaybook.Run(ctx, req)
 }
 
 // approvalReasons says why a person must approve, if anyone must.

@@ -15,6 +15,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/infraflow/infraflow/activities"
+	"github.com/infraflow/infraflow/internal/activityref"
 	"github.com/infraflow/infraflow/internal/playbook"
 )
 
@@ -32,20 +33,20 @@ func configureEnv(t *testing.T, runs *playbookRuns) *testsuite.TestWorkflowEnvir
 	var suite testsuite.WorkflowTestSuite
 	env := suite.NewTestWorkflowEnvironment()
 	Register(env)
-	var a *activities.Activities
-	env.RegisterActivity(a)
-	env.OnActivity(a.PreparePlaybook, mock.Anything, mock.Anything, mock.Anything).Return(playbook.Prepared{
-		Playbook: "/playbooks/site.yml",
-		Hosts:    []playbook.Host{{Name: "a", Address: "10.0.0.1"}, {Name: "b", Address: "10.0.0.2"}},
-	}, nil)
-	env.OnActivity(a.RunPlaybook, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, req playbook.Request) (playbook.Report, error) {
-			runs.calls = append(runs.calls, req)
-			if req.Mode == playbook.Apply {
-				runs.applys++
-			}
-			return runs.answer(req, runs.applys), nil
-		})
+	activities.Register(env, &activities.Activities{})
+	onActivity2(env, activityref.PreparePlaybook, func(context.Context, playbook.Request, playbook.Inventory) (playbook.Prepared, error) {
+		return playbook.Prepared{
+			Playbook: "/playbooks/site.yml",
+			Hosts:    []playbook.Host{{Name: "a", Address: "10.0.0.1"}, {Name: "b", Address: "10.0.0.2"}},
+		}, nil
+	})
+	onActivity(env, activityref.RunPlaybook, func(_ context.Context, req playbook.Request) (playbook.Report, error) {
+		runs.calls = append(runs.calls, req)
+		if req.Mode == playbook.Apply {
+			runs.applys++
+		}
+		return runs.answer(req, runs.applys), nil
+	})
 	return env
 }
 

@@ -9,6 +9,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/infraflow/infraflow/internal/activityref"
 	"github.com/infraflow/infraflow/internal/searchattr"
 	"github.com/infraflow/infraflow/internal/stackop"
 	"github.com/infraflow/infraflow/stacks"
@@ -52,9 +53,9 @@ func DriftCheck(ctx workflow.Context, in DriftCheckInput) (DriftCheckResult, err
 	if err := workflow.UpsertTypedSearchAttributes(ctx, searchattr.Stack.ValueSet(res.Stack)); err != nil {
 		return res, err
 	}
-	var preview stackop.PreviewResult
-	if err := runActivity(ctx, 5*time.Minute, &preview, acts.PreviewStack,
-		stackop.StackRequest{Program: in.Program, Stack: in.Stack, Operation: stackop.OpRefresh}); err != nil {
+	preview, err := activityref.PreviewStack.Run(safeToRetry(ctx, 5*time.Minute),
+		stackop.StackRequest{Program: in.Program, Stack: in.Stack, Operation: stackop.OpRefresh})
+	if err != nil {
 		return res, err
 	}
 	for _, c := range preview.Plan.Changes {
@@ -88,7 +89,7 @@ func DriftCheck(ctx workflow.Context, in DriftCheckInput) (DriftCheckResult, err
 		RequesterSignature: &RequesterSignature{System: "DriftCheck"},
 	})
 	var started workflow.Execution
-	err := future.GetChildWorkflowExecution().Get(ctx, &started)
+	err = future.GetChildWorkflowExecution().Get(ctx, &started)
 	var already *temporal.ChildWorkflowExecutionAlreadyStartedError
 	switch {
 	case errors.As(err, &already):

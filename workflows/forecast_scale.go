@@ -9,7 +9,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/infraflow/infraflow/activities"
+	"github.com/infraflow/infraflow/internal/activityref"
 	"github.com/infraflow/infraflow/internal/forecast"
 	"github.com/infraflow/infraflow/internal/scaleop"
 	"github.com/infraflow/infraflow/internal/scaling"
@@ -126,15 +126,14 @@ func ForecastScale(ctx workflow.Context, in ForecastScaleInput) (ForecastScaleRe
 		return res, err
 	}
 
-	var a *activities.Activities
 	quick := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: 30 * time.Second,
 		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, MaximumAttempts: 3},
 	})
 
 	// 1. Observe: the count every later step compares against.
-	var observed scaleop.ObservedReplicas
-	if err := workflow.ExecuteActivity(quick, a.ReadReplicas, in.Target).Get(ctx, &observed); err != nil {
+	observed, err := activityref.ReadReplicas.Run(quick, in.Target)
+	if err != nil {
 		return res, fmt.Errorf("reading the replicas of %s: %w", label, err)
 	}
 	tick.Observed, tick.Replicas = observed.Replicas, observed.Replicas
@@ -142,10 +141,9 @@ func ForecastScale(ctx workflow.Context, in ForecastScaleInput) (ForecastScaleRe
 
 	// 2. Demand. Prometheus down or an empty range: record why and hold.
 	step := in.step()
-	var window scaleop.MetricsWindow
-	err := workflow.ExecuteActivity(quick, a.FetchMetrics, scaleop.MetricsQuery{
+	window, err := activityref.FetchMetrics.Run(quick, scaleop.MetricsQuery{
 		Prometheus: in.Metrics.Prometheus, Query: in.Metrics.Query, End: now.Truncate(step), Window: in.window(), Step: step,
-	}).Get(ctx, &window)
+	})
 	if err != nil {
 		tick.MetricsProblem = rootMessage(err)
 		return finishTick(ctx, in, &res, &progress, scaling.Decision{Replicas: tick.Observed, Previous: tick.Observed, Mode: scaling.ModeHold,
@@ -168,10 +166,9 @@ func ForecastScale(ctx workflow.Context, in ForecastScaleInput) (ForecastScaleRe
 			StartToCloseTimeout: 2 * time.Minute,
 			RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 2},
 		})
-		var df scaleop.DemandForecast
-		err := workflow.ExecuteActivity(slow, a.ForecastDemand, scaleop.ForecastInput{
+		df, err := activityref.ForecastDemand.Run(slow, scaleop.ForecastInput{
 			Window: window, Horizon: lead, Season: in.season(), Coverage: in.coverage(), Pending: prev.Pending,
-		}).Get(ctx, &df)
+		})
 		switch {
 		case err != nil:
 			tick.ForecastProblem = rootMessage(err)
@@ -250,15 +247,14 @@ func finishTick(ctx workflow.Context, in ForecastScaleInput, res *ForecastScaleR
 		}
 	}
 	if tick.Outcome == "" {
-		var a *activities.Activities
 		actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 			StartToCloseTimeout: 30 * time.Second,
 			RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, MaximumAttempts: 5},
 		})
-		var r scaleop.Result
-		if err := workflow.ExecuteActivity(actx, a.ApplyReplicas, scaleop.ApplyReplicasInput{
+		r, err := activityref.ApplyReplicas.Run(actx, scaleop.ApplyReplicasInput{
 			Target: in.Target, Expected: tick.Observed, Desired: d.Replicas,
-		}).Get(ctx, &r); err != nil {
+		})
+		if err != nil {
 			return *res, fmt.Errorf("applying %d replicas to %s: %w", d.Replicas, tick.Target, err)
 		}
 		tick.Apply, tick.Replicas = &r, r.Current

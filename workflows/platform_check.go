@@ -9,7 +9,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/infraflow/infraflow/activities"
+	"github.com/infraflow/infraflow/internal/activityref"
 	"github.com/infraflow/infraflow/internal/toolchain"
 )
 
@@ -59,17 +59,18 @@ func PlatformCheck(ctx workflow.Context, in PlatformCheckInput) (PlatformCheckRe
 		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 3},
 	})
 
-	var a *activities.Activities
-	futures := make([]workflow.Future, len(tools))
+	futures := make([]activityref.Future[toolchain.ToolStatus], len(tools))
 	for i, name := range tools {
-		futures[i] = workflow.ExecuteActivity(ctx, a.CheckTool, name)
+		futures[i] = activityref.CheckTool.Start(ctx, name)
 	}
 	result := PlatformCheckResult{Tools: make([]toolchain.ToolStatus, len(tools))}
 	for i, f := range futures {
 		progress.Current = tools[i]
-		if err := f.Get(ctx, &result.Tools[i]); err != nil {
+		status, err := f.Get(ctx)
+		if err != nil {
 			return result, fmt.Errorf("checking %s: %w", tools[i], err)
 		}
+		result.Tools[i] = status
 		progress.Done++
 		if result.Tools[i].Status != toolchain.ToolOK {
 			result.Missing = append(result.Missing, tools[i])

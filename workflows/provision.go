@@ -9,7 +9,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/infraflow/infraflow/activities"
+	"github.com/infraflow/infraflow/internal/activityref"
 	"github.com/infraflow/infraflow/internal/playbook"
 	"github.com/infraflow/infraflow/internal/searchattr"
 	"github.com/infraflow/infraflow/internal/stackop"
@@ -114,9 +114,10 @@ func ProvisionStack(ctx workflow.Context, in ProvisionInput) (ProvisionResult, e
 	}
 
 	s.progress.Phase = "policy"
-	if err := runActivity(ctx, time.Minute, &s.result.Policy, acts.CheckPolicy, stackop.PolicyInput{
+	s.result.Policy, err = activityref.CheckPolicy.Run(safeToRetry(ctx, time.Minute), stackop.PolicyInput{
 		Program: in.Program, Stack: in.Stack, Operation: in.operation(), Changes: preview.Plan.Changes,
-	}); err != nil {
+	})
+	if err != nil {
 		return s.result, err
 	}
 	if s.result.Policy.Outcome == stackop.PolicyDeny {
@@ -157,8 +158,8 @@ func (s *provisionState) finish(ctx workflow.Context, in ProvisionInput, req sta
 	}
 	if in.operation() != stackop.OpDestroy {
 		s.progress = Progress{Phase: "verifying"}
-		var v stackop.Verification
-		if err := runActivity(ctx, 5*time.Minute, &v, acts.VerifyStack, req); err != nil {
+		v, err := activityref.VerifyStack.Run(safeToRetry(ctx, 5*time.Minute), req)
+		if err != nil {
 			return s.result, err
 		}
 		s.result.Verified = &v
@@ -280,7 +281,7 @@ func (s *provisionState) compensate(ctx workflow.Context, in ProvisionInput, req
 		s.result.FinalState = fmt.Sprintf("reverted: %d resources as of the last successful up", applied.Resources)
 	default:
 		var v stackop.Verification
-		err = runActivity(ctx, 5*time.Minute, &v, acts.VerifyStack, req)
+		v, err = activityref.VerifyStack.Run(safeToRetry(ctx, 5*time.Minute), req)
 		s.result.Verified = &v
 		s.result.Compensation = "kept as the failed run left it"
 		s.result.FinalState = fmt.Sprintf("kept: %d resources, %d differ from the state", v.Resources, len(v.Drift))
@@ -295,9 +296,7 @@ func (s *provisionState) compensate(ctx workflow.Context, in ProvisionInput, req
 }
 
 func previewStack(ctx workflow.Context, req stackop.StackRequest) (stackop.PreviewResult, error) {
-	var res stackop.PreviewResult
-	err := runActivity(ctx, 5*time.Minute, &res, acts.PreviewStack, req)
-	return res, err
+	return activityref.PreviewStack.Run(safeToRetry(ctx, 5*time.Minute), req)
 }
 
 // applyStack runs the engine with heartbeats: a worker killed mid-operation is
@@ -308,27 +307,22 @@ func applyStack(ctx workflow.Context, req stackop.StackRequest, s *provisionStat
 		HeartbeatTimeout:    20 * time.Second,
 		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, MaximumAttempts: 5},
 	})
-	var res stackop.ApplyResult
-	err := workflow.ExecuteActivity(ctx, acts.ApplyStack, req, s.progress.Total).Get(ctx, &res)
+	res, err := activityref.ApplyStack.Run(ctx, req, s.progress.Total)
 	if err == nil {
 		s.progress.Done = s.progress.Total
 	}
 	return res, err
 }
 
-// acts names activity methods for ExecuteActivity; it is never dereferenced.
-var acts *activities.Activities
-
-// runActivity runs an activity that is safe to retry, and decodes its result.
-// Every activity it runs heartbeats, so a killed worker is noticed within
-// the heartbeat timeout rather than the (long) start-to-close timeout.
-func runActivity(ctx workflow.Context, timeout time.Duration, out any, fn any, args ...any) error {
-	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+// safeToRetry is ctx with the options of an activity that is safe to retry.
+// Every activity run with them heartbeats, so a killed worker is noticed
+// within the heartbeat timeout rather than the (long) start-to-close timeout.
+func safeToRetry(ctx workflow.Context, timeout time.Duration) workflow.Context {
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: timeout,
 		HeartbeatTimeout:    20 * time.Second,
 		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, MaximumAttempts: 5},
 	})
-	return workflow.ExecuteActivity(ctx, fn, args...).Get(ctx, out)
 }
 
 func countChanges(p stackop.Plan) int {

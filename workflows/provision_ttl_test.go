@@ -5,11 +5,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stretchr/testify/mock"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/infraflow/infraflow/activities"
+	"github.com/infraflow/infraflow/internal/activityref"
 	"github.com/infraflow/infraflow/internal/stackop"
 )
 
@@ -21,19 +21,23 @@ func ttlEnv(t *testing.T) (*testsuite.TestWorkflowEnvironment, *[]string) {
 	env := suite.NewTestWorkflowEnvironment()
 	env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: ProvisionWorkflowID("local", "eph")})
 	Register(env)
-	var a *activities.Activities
 	var operations []string
-	env.RegisterActivity(a)
-	env.OnActivity(a.PreviewStack, mock.Anything, mock.Anything).Return(stackop.PreviewResult{
-		Plan: stackop.Plan{Changes: []stackop.Change{{Op: "create", Type: "infraflow:kubernetes:Namespace", Name: "eph"}}, Summary: map[string]int{"create": 1}},
-	}, nil)
-	env.OnActivity(a.CheckPolicy, mock.Anything, mock.Anything).Return(stackop.PolicyDecision{Outcome: stackop.PolicyAllow}, nil)
-	env.OnActivity(a.VerifyStack, mock.Anything, mock.Anything).Return(stackop.Verification{InSync: true, Resources: 1}, nil)
-	env.OnActivity(a.ApplyStack, mock.Anything, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, req stackop.StackRequest, _ int) (stackop.ApplyResult, error) {
-			operations = append(operations, req.Operation)
-			return stackop.ApplyResult{Resources: 1}, nil
-		})
+	activities.Register(env, &activities.Activities{})
+	onActivity(env, activityref.PreviewStack, func(context.Context, stackop.StackRequest) (stackop.PreviewResult, error) {
+		return stackop.PreviewResult{
+			Plan: stackop.Plan{Changes: []stackop.Change{{Op: "create", Type: "infraflow:kubernetes:Namespace", Name: "eph"}}, Summary: map[string]int{"create": 1}},
+		}, nil
+	})
+	onActivity(env, activityref.CheckPolicy, func(context.Context, stackop.PolicyInput) (stackop.PolicyDecision, error) {
+		return stackop.PolicyDecision{Outcome: stackop.PolicyAllow}, nil
+	})
+	onActivity(env, activityref.VerifyStack, func(context.Context, stackop.StackRequest) (stackop.Verification, error) {
+		return stackop.Verification{InSync: true, Resources: 1}, nil
+	})
+	onActivity2(env, activityref.ApplyStack, func(_ context.Context, req stackop.StackRequest, _ int) (stackop.ApplyResult, error) {
+		operations = append(operations, req.Operation)
+		return stackop.ApplyResult{Resources: 1}, nil
+	})
 	return env, &operations
 }
 
