@@ -3,9 +3,11 @@
 package activities
 
 import (
+	"context"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 
+	"github.com/infraflow/infraflow/internal/activityref"
 	"github.com/infraflow/infraflow/internal/ansiblerun"
 	"github.com/infraflow/infraflow/internal/directory"
 	"github.com/infraflow/infraflow/internal/pulumistack"
@@ -34,11 +36,41 @@ type Activities struct {
 
 // Registry is the part of a worker (or test environment) activities register with.
 type Registry interface {
-	RegisterActivity(a any)
 	RegisterActivityWithOptions(a any, options activity.RegisterOptions)
 }
 
-// Register registers every activity method of a under its method name.
+// Register registers every activity method of a under the name of its
+// reference in internal/activityref, through which workflows call it. A method
+// whose signature differs from its reference's does not compile here.
 func Register(r Registry, a *Activities) {
-	r.RegisterActivity(a)
+	register(r, activityref.PreviewStack, a.PreviewStack)
+	register2(r, activityref.ApplyStack, a.ApplyStack)
+	register(r, activityref.VerifyStack, a.VerifyStack)
+	register(r, activityref.CheckPolicy, a.CheckPolicy)
+
+	register2(r, activityref.PreparePlaybook, a.PreparePlaybook)
+	register(r, activityref.RunPlaybook, a.RunPlaybook)
+
+	register(r, activityref.ResolveApprovers, a.ResolveApprovers)
+	register(r, activityref.ResolveDeciders, a.ResolveDeciders)
+	registerNoResult(r, activityref.NotifyApproval, a.NotifyApproval)
+
+	register(r, activityref.CheckTool, a.CheckTool)
+
+	register(r, activityref.FetchMetrics, a.FetchMetrics)
+	register(r, activityref.ForecastDemand, a.ForecastDemand)
+	register(r, activityref.ReadReplicas, a.ReadReplicas)
+	register(r, activityref.ApplyReplicas, a.ApplyReplicas)
+}
+
+func register[In, Out any](r Registry, ref activityref.Activity[In, Out], fn func(context.Context, In) (Out, error)) {
+	r.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: ref.Name()})
+}
+
+func register2[In1, In2, Out any](r Registry, ref activityref.Activity2[In1, In2, Out], fn func(context.Context, In1, In2) (Out, error)) {
+	r.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: ref.Name()})
+}
+
+func registerNoResult[In any](r Registry, ref activityref.NoResult[In], fn func(context.Context, In) error) {
+	r.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: ref.Name()})
 }

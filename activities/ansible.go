@@ -14,49 +14,16 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/infraflow/infraflow/internal/ansiblerun"
+	"github.com/infraflow/infraflow/internal/playbook"
 	"github.com/infraflow/infraflow/internal/pulumistack"
 )
-
-// ErrTypeInvalidConfiguration is the failure type when a configuration request
-// cannot run as asked (missing playbook, syntax error, wrong-typed variable,
-// unreadable secret): retrying cannot help. The message names the field.
-const ErrTypeInvalidConfiguration = "InvalidConfiguration"
-
-// PlaybookProgressSignal carries an ansiblerun.Event from RunPlaybook to its
-// workflow, for the live progress query.
-const PlaybookProgressSignal = "playbookProgress"
-
-// Inventory says which hosts to configure: listed, or a stack's "hosts" output.
-type Inventory struct {
-	Hosts []ansiblerun.Host `json:"hosts,omitempty"`
-	Stack *pulumistack.Ref  `json:"stack,omitempty"`
-}
-
-// PlaybookRequest is one configuration request as the activities see it.
-// Secrets are references; their values are read on the worker at run time.
-type PlaybookRequest struct {
-	Playbook      string                          `json:"playbook"`
-	Hosts         []ansiblerun.Host               `json:"hosts,omitempty"`
-	ExtraVars     map[string]any                  `json:"extraVars,omitempty"`
-	Secrets       map[string]ansiblerun.SecretRef `json:"secrets,omitempty"`
-	VaultPassword *ansiblerun.SecretRef           `json:"vaultPassword,omitempty"`
-	Limit         []string                        `json:"limit,omitempty"`
-	Mode          ansiblerun.Mode                 `json:"mode,omitempty"`
-}
-
-// PreparedPlaybook is a request checked against the worker: the playbook's
-// path and the hosts, resolved.
-type PreparedPlaybook struct {
-	Playbook string            `json:"playbook"`
-	Hosts    []ansiblerun.Host `json:"hosts"`
-}
 
 // PreparePlaybook checks everything that can be checked without touching a
 // host: the playbook exists and passes --syntax-check, the extra vars and
 // secrets are variables the playbook's roles declare, with the declared
 // types, the secrets can be read, and the inventory resolves.
-func (a *Activities) PreparePlaybook(ctx context.Context, req PlaybookRequest, inv Inventory) (PreparedPlaybook, error) {
-	var out PreparedPlaybook
+func (a *Activities) PreparePlaybook(ctx context.Context, req playbook.Request, inv playbook.Inventory) (playbook.Prepared, error) {
+	var out playbook.Prepared
 	path, err := ansiblerun.ResolvePlaybook(a.PlaybooksDir, req.Playbook)
 	if err != nil {
 		return out, invalidConfiguration(err)
@@ -104,7 +71,7 @@ func (a *Activities) PreparePlaybook(ctx context.Context, req PlaybookRequest, i
 // inventoryHosts lists the hosts to configure; a stack's come from its
 // "hosts" output (name, address, port, user, privateKeyPath, root, appPort,
 // hostKey), as the local program exports them.
-func (a *Activities) inventoryHosts(ctx context.Context, inv Inventory) ([]ansiblerun.Host, error) {
+func (a *Activities) inventoryHosts(ctx context.Context, inv playbook.Inventory) ([]playbook.Host, error) {
 	if inv.Stack == nil {
 		return inv.Hosts, nil
 	}
@@ -122,12 +89,12 @@ func (a *Activities) inventoryHosts(ctx context.Context, inv Inventory) ([]ansib
 			Problem: fmt.Sprintf("stack %s has no hosts in its outputs", inv.Stack),
 			Fix:     "provision it with hosts (config hosts > 0) first, or list the hosts in inventory.hosts"})
 	}
-	var hosts []ansiblerun.Host
+	var hosts []playbook.Host
 	for _, item := range list {
 		m, _ := item.(map[string]any)
 		str := func(k string) string { s, _ := m[k].(string); return s }
 		num := func(k string) int { f, _ := m[k].(float64); return int(f) }
-		h := ansiblerun.Host{Name: str("name"), Address: str("address"), Port: num("port"), User: str("user"),
+		h := playbook.Host{Name: str("name"), Address: str("address"), Port: num("port"), User: str("user"),
 			PrivateKeyPath: str("privateKeyPath"), Root: str("root"), HostKey: str("hostKey")}
 		if port := num("appPort"); port != 0 {
 			h.Vars = map[string]any{"app_port": port}
@@ -140,30 +107,30 @@ func (a *Activities) inventoryHosts(ctx context.Context, inv Inventory) ([]ansib
 // RunPlaybook runs the playbook in the request's mode. Every task event is a
 // heartbeat (and a progress signal to the workflow); cancelling the activity
 // stops ansible-playbook. Host failures are in the report, not errors.
-func (a *Activities) RunPlaybook(ctx context.Context, req PlaybookRequest) (ansiblerun.Report, error) {
+func (a *Activities) RunPlaybook(ctx context.Context, req playbook.Request) (playbook.Report, error) {
 	// The same checks as PreparePlaybook: the worker trusts no caller.
-	playbook, err := ansiblerun.ResolvePlaybook(a.PlaybooksDir, ansiblerun.PlaybookName(a.PlaybooksDir, req.Playbook))
+	path, err := ansiblerun.ResolvePlaybook(a.PlaybooksDir, ansiblerun.PlaybookName(a.PlaybooksDir, req.Playbook))
 	if err != nil {
-		return ansiblerun.Report{}, invalidConfiguration(err)
+		return playbook.Report{}, invalidConfiguration(err)
 	}
 	if err := ansiblerun.CheckHosts("inventory.hosts", req.Hosts, a.keyRoots()); err != nil {
-		return ansiblerun.Report{}, invalidConfiguration(err)
+		return playbook.Report{}, invalidConfiguration(err)
 	}
 	if err := ansiblerun.CheckUntrustedVars("extraVars", req.ExtraVars); err != nil {
-		return ansiblerun.Report{}, invalidConfiguration(err)
+		return playbook.Report{}, invalidConfiguration(err)
 	}
 	if err := ansiblerun.CheckLimit("limit", req.Limit, req.Hosts); err != nil {
-		return ansiblerun.Report{}, invalidConfiguration(err)
+		return playbook.Report{}, invalidConfiguration(err)
 	}
 	secrets, err := a.SecretRoots.ResolveSecrets(req.Secrets, req.VaultPassword)
 	if err != nil {
-		return ansiblerun.Report{}, invalidConfiguration(err)
+		return playbook.Report{}, invalidConfiguration(err)
 	}
 	info := activity.GetInfo(ctx)
 	var mu sync.Mutex
-	var latest ansiblerun.Event
+	var latest playbook.Event
 	lastSignal := time.Time{}
-	onEvent := func(e ansiblerun.Event) {
+	onEvent := func(e playbook.Event) {
 		mu.Lock()
 		latest = e
 		signal := time.Since(lastSignal) > 500*time.Millisecond || e.Host == ""
@@ -175,13 +142,13 @@ func (a *Activities) RunPlaybook(ctx context.Context, req PlaybookRequest) (ansi
 		if signal {
 			// The progress query shows the current task; a lost signal only
 			// delays the next one.
-			_ = a.Temporal.SignalWorkflow(ctx, info.WorkflowExecution.ID, info.WorkflowExecution.RunID, PlaybookProgressSignal, e)
+			_ = a.Temporal.SignalWorkflow(ctx, info.WorkflowExecution.ID, info.WorkflowExecution.RunID, playbook.ProgressSignal, e)
 		}
 	}
 	stop := heartbeatEvery(ctx, 5*time.Second, func() any { mu.Lock(); defer mu.Unlock(); return latest })
 	defer stop()
 	report, err := ansiblerun.Execute(ctx, ansiblerun.Run{
-		Playbook: playbook, Hosts: req.Hosts, Limit: req.Limit, Mode: req.Mode,
+		Playbook: path, Hosts: req.Hosts, Limit: req.Limit, Mode: req.Mode,
 		ExtraVars: req.ExtraVars, Secrets: secrets, OnEvent: onEvent,
 	})
 	if err != nil {
@@ -201,7 +168,7 @@ func (a *Activities) keyRoots() ansiblerun.SecretRoots {
 	return roots
 }
 
-func summary(r ansiblerun.Report) map[string]string {
+func summary(r playbook.Report) map[string]string {
 	out := map[string]string{}
 	for _, h := range r.Hosts {
 		out[h.Host] = h.Status
@@ -212,7 +179,7 @@ func summary(r ansiblerun.Report) map[string]string {
 func invalidConfiguration(err error) error {
 	var ie *ansiblerun.InputError
 	if errors.As(err, &ie) {
-		return temporal.NewNonRetryableApplicationError(ie.Error(), ErrTypeInvalidConfiguration, nil)
+		return temporal.NewNonRetryableApplicationError(ie.Error(), playbook.ErrTypeInvalidConfiguration, nil)
 	}
 	return err
 }

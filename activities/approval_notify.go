@@ -9,38 +9,13 @@ import (
 	"github.com/slack-go/slack"
 	"go.temporal.io/sdk/activity"
 
+	"github.com/infraflow/infraflow/internal/approvers"
 	"github.com/infraflow/infraflow/internal/chatops"
 )
 
-// Kinds of approval notices.
-const (
-	NoticeRequest    = "request"
-	NoticeReminder   = "reminder"
-	NoticeEscalation = "escalation"
-	NoticeOutcome    = "outcome"
-)
-
-// ApprovalNotice is what an approval tells people in chat.
-type ApprovalNotice struct {
-	Kind       string    `json:"kind"`
-	WorkflowID string    `json:"workflowId"`
-	Title      string    `json:"title"`
-	Summary    string    `json:"summary,omitempty"`
-	Link       string    `json:"link,omitempty"`
-	Payload    string    `json:"payload,omitempty"`
-	Requester  string    `json:"requester"`
-	Recipients []string  `json:"recipients"`
-	Quorum     int       `json:"quorum"`
-	Approvals  []string  `json:"approvals"`
-	ExpiresAt  time.Time `json:"expiresAt"`
-	Status     string    `json:"status"`
-	ClosedBy   string    `json:"closedBy,omitempty"`
-	Reason     string    `json:"reason,omitempty"`
-}
-
 // NotifyApproval posts the notice to the chat webhook as a Slack block
 // message; requests and reminders carry Approve/Reject buttons.
-func (a *Activities) NotifyApproval(ctx context.Context, n ApprovalNotice) error {
+func (a *Activities) NotifyApproval(ctx context.Context, n approvers.ApprovalNotice) error {
 	logger := activity.GetLogger(ctx)
 	if a.ChatWebhookURL == "" {
 		logger.Info("No chat webhook configured; notice not posted", "kind", n.Kind, "workflowId", n.WorkflowID)
@@ -55,14 +30,14 @@ func (a *Activities) NotifyApproval(ctx context.Context, n ApprovalNotice) error
 }
 
 // noticeText is the plain-text fallback (notifications, screen readers).
-func noticeText(n ApprovalNotice) string {
+func noticeText(n approvers.ApprovalNotice) string {
 	switch n.Kind {
-	case NoticeOutcome:
+	case approvers.NoticeOutcome:
 		return fmt.Sprintf("Approval %s: %s — %s by %s: %s", n.WorkflowID, n.Title, n.Status, n.ClosedBy, n.Reason)
-	case NoticeEscalation:
+	case approvers.NoticeEscalation:
 		return fmt.Sprintf("Escalation to %s: approval %s (%s) is still undecided; it expires %s", strings.Join(n.Recipients, ", "),
 			n.WorkflowID, n.Title, n.ExpiresAt.UTC().Format(time.RFC3339))
-	case NoticeReminder:
+	case approvers.NoticeReminder:
 		return fmt.Sprintf("Reminder for %s: approval %s (%s) awaits your decision", strings.Join(n.Recipients, ", "), n.WorkflowID, n.Title)
 	default:
 		return fmt.Sprintf("Approval requested by %s: %s (%s); approvers: %s", n.Requester, n.Title, n.WorkflowID, strings.Join(n.Recipients, ", "))
@@ -71,7 +46,7 @@ func noticeText(n ApprovalNotice) string {
 
 const maxPayloadChars = 2500 // a Slack section's text limit is 3000
 
-func noticeBlocks(n ApprovalNotice) []slack.Block {
+func noticeBlocks(n approvers.ApprovalNotice) []slack.Block {
 	md := func(s string) *slack.TextBlockObject {
 		return slack.NewTextBlockObject(slack.MarkdownType, s, false, false)
 	}
@@ -97,7 +72,7 @@ func noticeBlocks(n ApprovalNotice) []slack.Block {
 		}
 		blocks = append(blocks, slack.NewSectionBlock(md("```"+payload+"```"), nil, nil))
 	}
-	if n.Kind == NoticeRequest || n.Kind == NoticeReminder || n.Kind == NoticeEscalation {
+	if n.Kind == approvers.NoticeRequest || n.Kind == approvers.NoticeReminder || n.Kind == approvers.NoticeEscalation {
 		// The reason box's value arrives with the button click (block_actions
 		// state), so a click carries a reason like any other decision.
 		reason := slack.NewPlainTextInputBlockElement(plain("why you approve or reject"), chatops.ReasonActionID)

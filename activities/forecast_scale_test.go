@@ -23,6 +23,7 @@ import (
 	"github.com/infraflow/infraflow/internal/scaletarget"
 	"github.com/infraflow/infraflow/internal/tracereplay"
 
+	"github.com/infraflow/infraflow/internal/scaleop"
 	"github.com/infraflow/infraflow/internal/testtier"
 )
 
@@ -60,7 +61,7 @@ func TestFetchMetricsReadsATraceReplayedThroughRealPrometheus(t *testing.T) {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		end := time.Now().Truncate(time.Second)
-		w, err := a.FetchMetrics(context.Background(), MetricsQuery{Query: `sum(infraflow_trace_demand)`, End: end, Window: time.Second, Step: time.Second})
+		w, err := a.FetchMetrics(context.Background(), scaleop.MetricsQuery{Query: `sum(infraflow_trace_demand)`, End: end, Window: time.Second, Step: time.Second})
 		if err == nil && w.Values[len(w.Values)-1] != nil {
 			break
 		}
@@ -71,7 +72,7 @@ func TestFetchMetricsReadsATraceReplayedThroughRealPrometheus(t *testing.T) {
 	}
 	time.Sleep(7 * time.Second)
 	end := time.Now().Truncate(time.Second)
-	w, err := a.FetchMetrics(context.Background(), MetricsQuery{Query: `sum(infraflow_trace_demand{trace="nyc_taxi"})`, End: end, Window: 6 * time.Second, Step: time.Second})
+	w, err := a.FetchMetrics(context.Background(), scaleop.MetricsQuery{Query: `sum(infraflow_trace_demand{trace="nyc_taxi"})`, End: end, Window: 6 * time.Second, Step: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +103,7 @@ func TestFetchMetricsReadsATraceReplayedThroughRealPrometheus(t *testing.T) {
 
 	// A window reaching back before Prometheus started: those steps are not
 	// gaps, the window starts at the first sample.
-	long, err := a.FetchMetrics(context.Background(), MetricsQuery{Query: `sum(infraflow_trace_demand)`, End: end, Window: 5 * time.Minute, Step: time.Second})
+	long, err := a.FetchMetrics(context.Background(), scaleop.MetricsQuery{Query: `sum(infraflow_trace_demand)`, End: end, Window: 5 * time.Minute, Step: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +112,7 @@ func TestFetchMetricsReadsATraceReplayedThroughRealPrometheus(t *testing.T) {
 	}
 
 	// The forecast activity on what Prometheus returned.
-	f, err := a.ForecastDemand(context.Background(), ForecastInput{Window: w, Horizon: 2, Season: 288 * 2 * time.Second})
+	f, err := a.ForecastDemand(context.Background(), scaleop.ForecastInput{Window: w, Horizon: 2, Season: 288 * 2 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,16 +121,16 @@ func TestFetchMetricsReadsATraceReplayedThroughRealPrometheus(t *testing.T) {
 	}
 
 	// A query matching nothing, and a server not in the worker's list.
-	if _, err := a.FetchMetrics(context.Background(), MetricsQuery{Query: `nothing_here`, End: end, Window: 6 * time.Second, Step: time.Second}); err == nil || !strings.Contains(err.Error(), "no series") {
+	if _, err := a.FetchMetrics(context.Background(), scaleop.MetricsQuery{Query: `nothing_here`, End: end, Window: 6 * time.Second, Step: time.Second}); err == nil || !strings.Contains(err.Error(), "no series") {
 		t.Errorf("empty range: err = %v, want no series", err)
 	}
 	var appErr *temporal.ApplicationError
-	_, err = a.FetchMetrics(context.Background(), MetricsQuery{Prometheus: "http://169.254.169.254", Query: "up", End: end, Window: time.Minute, Step: time.Second})
-	if !errors.As(err, &appErr) || !appErr.NonRetryable() || appErr.Type() != ErrTypeScaleNotAllowed {
-		t.Errorf("foreign Prometheus: err = %v, want non-retryable %s", err, ErrTypeScaleNotAllowed)
+	_, err = a.FetchMetrics(context.Background(), scaleop.MetricsQuery{Prometheus: "http://169.254.169.254", Query: "up", End: end, Window: time.Minute, Step: time.Second})
+	if !errors.As(err, &appErr) || !appErr.NonRetryable() || appErr.Type() != scaleop.ErrTypeScaleNotAllowed {
+		t.Errorf("foreign Prometheus: err = %v, want non-retryable %s", err, scaleop.ErrTypeScaleNotAllowed)
 	}
 	prom.Stop()
-	if _, err := a.FetchMetrics(context.Background(), MetricsQuery{Query: "up", End: end, Window: time.Minute, Step: time.Second}); err == nil || !strings.Contains(err.Error(), "querying Prometheus") {
+	if _, err := a.FetchMetrics(context.Background(), scaleop.MetricsQuery{Query: "up", End: end, Window: time.Minute, Step: time.Second}); err == nil || !strings.Contains(err.Error(), "querying Prometheus") {
 		t.Errorf("Prometheus down: err = %v, want the connection failure", err)
 	}
 }
@@ -142,7 +143,7 @@ func TestForecastDemandForecastsAndChecksEarlierForecasts(t *testing.T) {
 	// 30-minute data: a 48-step day; three weeks of history, one sample missing.
 	start := s.Start
 	y := s.Values[:21*48]
-	w := MetricsWindow{Start: start, Step: s.Step, Values: make([]*float64, len(y))}
+	w := scaleop.MetricsWindow{Start: start, Step: s.Step, Values: make([]*float64, len(y))}
 	for i := range y {
 		if i != 100 {
 			w.Values[i] = &y[i]
@@ -150,8 +151,8 @@ func TestForecastDemandForecastsAndChecksEarlierForecasts(t *testing.T) {
 	}
 	w.Missing = 1
 	past := w.End().Add(-2 * s.Step)
-	pending := []ForecastPoint{{At: past, Value: 1000, Model: "m"}, {At: w.End().Add(s.Step), Value: 5, Model: "m"}}
-	f, err := (&Activities{}).ForecastDemand(context.Background(), ForecastInput{Window: w, Horizon: 2, Season: 24 * time.Hour, Pending: pending})
+	pending := []scaleop.ForecastPoint{{At: past, Value: 1000, Model: "m"}, {At: w.End().Add(s.Step), Value: 5, Model: "m"}}
+	f, err := (&Activities{}).ForecastDemand(context.Background(), scaleop.ForecastInput{Window: w, Horizon: 2, Season: 24 * time.Hour, Pending: pending})
 	if err != nil || f.Problem != "" {
 		t.Fatalf("forecast: %v %q", err, f.Problem)
 	}
@@ -208,7 +209,7 @@ func TestKubernetesScaleIsACompareAndSetOnTheRealAPIServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	a := &Activities{Scale: ScaleConfig{Kubeconfig: kube.Kubeconfig}}
-	ref := ScaleTargetRef{Kind: "deployment", Name: "web"}
+	ref := scaleop.ScaleTargetRef{Kind: "deployment", Name: "web"}
 	obs, err := a.ReadReplicas(ctx, ref)
 	if err != nil || obs.Replicas != 2 || obs.Target != "kubernetes/default/deployment/web" {
 		t.Fatalf("read: %+v %v, want 2 replicas", obs, err)
@@ -220,25 +221,25 @@ func TestKubernetesScaleIsACompareAndSetOnTheRealAPIServer(t *testing.T) {
 		}
 		return *d.Spec.Replicas
 	}
-	r, err := a.ApplyReplicas(ctx, ApplyReplicasInput{Target: ref, Expected: 2, Desired: 5})
-	if err != nil || r.Outcome != scaletarget.Applied || specReplicas() != 5 {
+	r, err := a.ApplyReplicas(ctx, scaleop.ApplyReplicasInput{Target: ref, Expected: 2, Desired: 5})
+	if err != nil || r.Outcome != scaleop.Applied || specReplicas() != 5 {
 		t.Fatalf("apply 2→5: %+v %v, deployment at %d", r, err, specReplicas())
 	}
 	// The same apply again (a retried activity, a duplicate tick): nothing changes.
-	r, err = a.ApplyReplicas(ctx, ApplyReplicasInput{Target: ref, Expected: 2, Desired: 5})
-	if err != nil || r.Outcome != scaletarget.AlreadyApplied || specReplicas() != 5 {
+	r, err = a.ApplyReplicas(ctx, scaleop.ApplyReplicasInput{Target: ref, Expected: 2, Desired: 5})
+	if err != nil || r.Outcome != scaleop.AlreadyApplied || specReplicas() != 5 {
 		t.Errorf("retried apply: %+v %v, want already-applied", r, err)
 	}
 	// A tick that observed 2 and decided 3 after the change to 5: conflict, 5 stays.
-	r, err = a.ApplyReplicas(ctx, ApplyReplicasInput{Target: ref, Expected: 2, Desired: 3})
-	if err != nil || r.Outcome != scaletarget.Conflict || r.Current != 5 || specReplicas() != 5 {
+	r, err = a.ApplyReplicas(ctx, scaleop.ApplyReplicasInput{Target: ref, Expected: 2, Desired: 3})
+	if err != nil || r.Outcome != scaleop.Conflict || r.Current != 5 || specReplicas() != 5 {
 		t.Errorf("stale apply: %+v %v, deployment %d; want a conflict and 5 kept", r, err, specReplicas())
 	}
 	var appErr *temporal.ApplicationError
-	if _, err := a.ReadReplicas(ctx, ScaleTargetRef{Kind: "statefulset", Name: "nope"}); !errors.As(err, &appErr) || appErr.Type() != ErrTypeScaleTargetNotFound || !appErr.NonRetryable() {
-		t.Errorf("missing statefulset: err = %v, want non-retryable %s", err, ErrTypeScaleTargetNotFound)
+	if _, err := a.ReadReplicas(ctx, scaleop.ScaleTargetRef{Kind: "statefulset", Name: "nope"}); !errors.As(err, &appErr) || appErr.Type() != scaleop.ErrTypeScaleTargetNotFound || !appErr.NonRetryable() {
+		t.Errorf("missing statefulset: err = %v, want non-retryable %s", err, scaleop.ErrTypeScaleTargetNotFound)
 	}
-	if _, err := a.ApplyReplicas(ctx, ApplyReplicasInput{Target: ref, Expected: 5, Desired: 0}); !errors.As(err, &appErr) || !appErr.NonRetryable() || specReplicas() != 5 {
+	if _, err := a.ApplyReplicas(ctx, scaleop.ApplyReplicasInput{Target: ref, Expected: 5, Desired: 0}); !errors.As(err, &appErr) || !appErr.NonRetryable() || specReplicas() != 5 {
 		t.Errorf("apply 0: err = %v, want refused", err)
 	}
 }
@@ -313,7 +314,7 @@ func TestAutoScalingGroupDesiredCapacityIsACompareAndSetOnMoto(t *testing.T) {
 		t.Fatal(err)
 	}
 	a := &Activities{Scale: ScaleConfig{AWSEndpoint: endpoint, AWSRegion: "us-east-1"}}
-	ref := ScaleTargetRef{Kind: "aws-asg", Name: "web-asg"}
+	ref := scaleop.ScaleTargetRef{Kind: "aws-asg", Name: "web-asg"}
 	obs, err := a.ReadReplicas(ctx, ref)
 	if err != nil || obs.Replicas != 2 || obs.Target != "aws-asg/web-asg" {
 		t.Fatalf("read: %+v %v, want 2", obs, err)
@@ -325,24 +326,24 @@ func TestAutoScalingGroupDesiredCapacityIsACompareAndSetOnMoto(t *testing.T) {
 		}
 		return len(out.AutoScalingGroups[0].Instances)
 	}
-	r, err := a.ApplyReplicas(ctx, ApplyReplicasInput{Target: ref, Expected: 2, Desired: 4})
-	if err != nil || r.Outcome != scaletarget.Applied {
+	r, err := a.ApplyReplicas(ctx, scaleop.ApplyReplicasInput{Target: ref, Expected: 2, Desired: 4})
+	if err != nil || r.Outcome != scaleop.Applied {
 		t.Fatalf("apply 2→4: %+v %v", r, err)
 	}
 	if obs, _ := a.ReadReplicas(ctx, ref); obs.Replicas != 4 || instances() != 4 {
 		t.Errorf("after apply: desired %d, %d instances; want 4 and 4", obs.Replicas, instances())
 	}
-	if r, err := a.ApplyReplicas(ctx, ApplyReplicasInput{Target: ref, Expected: 2, Desired: 4}); err != nil || r.Outcome != scaletarget.AlreadyApplied {
+	if r, err := a.ApplyReplicas(ctx, scaleop.ApplyReplicasInput{Target: ref, Expected: 2, Desired: 4}); err != nil || r.Outcome != scaleop.AlreadyApplied {
 		t.Errorf("retried apply: %+v %v, want already-applied", r, err)
 	}
-	if r, err := a.ApplyReplicas(ctx, ApplyReplicasInput{Target: ref, Expected: 2, Desired: 3}); err != nil || r.Outcome != scaletarget.Conflict || r.Current != 4 {
+	if r, err := a.ApplyReplicas(ctx, scaleop.ApplyReplicasInput{Target: ref, Expected: 2, Desired: 3}); err != nil || r.Outcome != scaleop.Conflict || r.Current != 4 {
 		t.Errorf("stale apply: %+v %v, want a conflict at 4", r, err)
 	}
 	var appErr *temporal.ApplicationError
-	if _, err := a.ApplyReplicas(ctx, ApplyReplicasInput{Target: ref, Expected: 4, Desired: 11}); !errors.As(err, &appErr) || !appErr.NonRetryable() {
+	if _, err := a.ApplyReplicas(ctx, scaleop.ApplyReplicasInput{Target: ref, Expected: 4, Desired: 11}); !errors.As(err, &appErr) || !appErr.NonRetryable() {
 		t.Errorf("apply beyond the group's max: err = %v, want non-retryable", err)
 	}
-	if _, err := a.ReadReplicas(ctx, ScaleTargetRef{Kind: "aws-asg", Name: "nope"}); !errors.As(err, &appErr) || appErr.Type() != ErrTypeScaleTargetNotFound {
-		t.Errorf("missing group: err = %v, want %s", err, ErrTypeScaleTargetNotFound)
+	if _, err := a.ReadReplicas(ctx, scaleop.ScaleTargetRef{Kind: "aws-asg", Name: "nope"}); !errors.As(err, &appErr) || appErr.Type() != scaleop.ErrTypeScaleTargetNotFound {
+		t.Errorf("missing group: err = %v, want %s", err, scaleop.ErrTypeScaleTargetNotFound)
 	}
 }

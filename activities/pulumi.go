@@ -15,51 +15,14 @@ import (
 
 	"github.com/infraflow/infraflow/internal/policy"
 	"github.com/infraflow/infraflow/internal/pulumistack"
+	"github.com/infraflow/infraflow/internal/stackop"
 )
-
-// Stack operations.
-const (
-	OpUp      = "up"
-	OpPreview = "preview"
-	OpRefresh = "refresh"
-	OpDestroy = "destroy"
-)
-
-// EngineProgressSignal carries a pulumistack.Progress from ApplyStack to its workflow.
-const EngineProgressSignal = "engineProgress"
-
-// ErrTypeEngineFailed marks an operation the Pulumi engine ran and a resource
-// failed: running it again repeats the failure, so the workflow compensates.
-const ErrTypeEngineFailed = "PulumiEngineFailed"
-
-// StackRequest names a stack, the operation and the configuration to apply.
-type StackRequest struct {
-	Program   string         `json:"program"`
-	Stack     string         `json:"stack"`
-	Operation string         `json:"operation"`
-	Config    map[string]any `json:"config,omitempty"`
-}
-
-func (r StackRequest) ref() pulumistack.Ref {
-	return pulumistack.Ref{Program: r.Program, Stack: r.Stack}
-}
-
-// PreviewResult is what an operation would do, and what the stack was before.
-type PreviewResult struct {
-	Plan pulumistack.Plan `json:"plan"`
-	// ResourcesBefore is 0 when this run would create the stack.
-	ResourcesBefore int `json:"resourcesBefore"`
-	// LastGoodConfig is the configuration of the last successful up, for reverts.
-	LastGoodConfig map[string]any `json:"lastGoodConfig,omitempty"`
-	// Recovered lists what had to be repaired after an earlier, killed run.
-	Recovered []string `json:"recovered,omitempty"`
-}
 
 // PreviewStack plans the operation (refresh included, so drift shows).
-func (a *Activities) PreviewStack(ctx context.Context, req StackRequest) (PreviewResult, error) {
-	var res PreviewResult
+func (a *Activities) PreviewStack(ctx context.Context, req stackop.StackRequest) (stackop.PreviewResult, error) {
+	var res stackop.PreviewResult
 	defer heartbeatEvery(ctx, 5*time.Second, func() any { return "previewing" })()
-	stack, err := a.Pulumi.Open(ctx, req.ref(), req.Config)
+	stack, err := a.Pulumi.Open(ctx, req.Ref(), req.Config)
 	if err != nil {
 		return res, err
 	}
@@ -69,36 +32,29 @@ func (a *Activities) PreviewStack(ctx context.Context, req StackRequest) (Previe
 	if res.ResourcesBefore, err = pulumistack.ResourceCount(ctx, stack); err != nil {
 		return res, err
 	}
-	if res.LastGoodConfig, err = a.lastGoodConfig(req.ref()); err != nil {
+	if res.LastGoodConfig, err = a.lastGoodConfig(req.Ref()); err != nil {
 		return res, err
 	}
 	switch req.Operation {
-	case OpDestroy:
+	case stackop.OpDestroy:
 		res.Plan, err = pulumistack.PreviewDestroy(ctx, stack)
-	case OpRefresh:
+	case stackop.OpRefresh:
 		res.Plan, err = pulumistack.PreviewRefresh(ctx, stack)
 	default:
 		res.Plan, err = pulumistack.Preview(ctx, stack)
 	}
 	if err != nil {
-		return res, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeEngineFailed, nil)
+		return res, temporal.NewNonRetryableApplicationError(err.Error(), stackop.ErrTypeEngineFailed, nil)
 	}
-	activity.GetLogger(ctx).Info("Previewed stack", "stack", req.ref().String(), "summary", res.Plan.Summary)
+	activity.GetLogger(ctx).Info("Previewed stack", "stack", req.Ref().String(), "summary", res.Plan.Summary)
 	return res, nil
-}
-
-// ApplyResult is a finished engine operation.
-type ApplyResult struct {
-	Outputs   map[string]any `json:"outputs,omitempty"`
-	Resources int            `json:"resources"`
-	Recovered []string       `json:"recovered,omitempty"`
 }
 
 // ApplyStack runs up, refresh or destroy, streaming engine progress into
 // heartbeats. A retry after a crash first repairs what the killed run left.
-func (a *Activities) ApplyStack(ctx context.Context, req StackRequest, planned int) (ApplyResult, error) {
-	var res ApplyResult
-	stack, err := a.Pulumi.Open(ctx, req.ref(), req.Config)
+func (a *Activities) ApplyStack(ctx context.Context, req stackop.StackRequest, planned int) (stackop.ApplyResult, error) {
+	var res stackop.ApplyResult
+	stack, err := a.Pulumi.Open(ctx, req.Ref(), req.Config)
 	if err != nil {
 		return res, err
 	}
@@ -106,23 +62,23 @@ func (a *Activities) ApplyStack(ctx context.Context, req StackRequest, planned i
 		return res, err
 	}
 	if len(res.Recovered) > 0 {
-		activity.GetLogger(ctx).Warn("Recovered stack from an earlier run", "stack", req.ref().String(), "actions", res.Recovered)
+		activity.GetLogger(ctx).Warn("Recovered stack from an earlier run", "stack", req.Ref().String(), "actions", res.Recovered)
 	}
 
 	var mu sync.Mutex
-	latest := pulumistack.Progress{Total: planned}
+	latest := stackop.Progress{Total: planned}
 	info := activity.GetInfo(ctx)
 	// Every signal is an event in the workflow's history, which must stay
 	// small: progress goes to the workflow once a second when a resource was
 	// done since the last signal, and at once when the last one is. That
 	// bounds the signals by the resources planned.
 	signaled := 0
-	signal := func(p pulumistack.Progress) {
+	signal := func(p stackop.Progress) {
 		// The workflow's progress query shows the engine's progress live; a
 		// lost update only delays the next one.
-		_ = a.Temporal.SignalWorkflow(ctx, info.WorkflowExecution.ID, info.WorkflowExecution.RunID, EngineProgressSignal, p)
+		_ = a.Temporal.SignalWorkflow(ctx, info.WorkflowExecution.ID, info.WorkflowExecution.RunID, stackop.EngineProgressSignal, p)
 	}
-	report := func(p pulumistack.Progress) {
+	report := func(p stackop.Progress) {
 		mu.Lock()
 		latest = p
 		final := p.Done >= p.Total && p.Done != signaled
@@ -150,9 +106,9 @@ func (a *Activities) ApplyStack(ctx context.Context, req StackRequest, planned i
 	defer stopSignals()
 	stop := heartbeatEvery(ctx, 5*time.Second, func() any { mu.Lock(); defer mu.Unlock(); return latest })
 	switch req.Operation {
-	case OpDestroy:
+	case stackop.OpDestroy:
 		err = pulumistack.Destroy(ctx, stack, planned, report)
-	case OpRefresh:
+	case stackop.OpRefresh:
 		err = pulumistack.Refresh(ctx, stack)
 	default:
 		res.Outputs, err = pulumistack.Up(ctx, stack, planned, report)
@@ -163,16 +119,16 @@ func (a *Activities) ApplyStack(ctx context.Context, req StackRequest, planned i
 		if ctx.Err() != nil {
 			return res, ctx.Err()
 		}
-		return res, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeEngineFailed, nil)
+		return res, temporal.NewNonRetryableApplicationError(err.Error(), stackop.ErrTypeEngineFailed, nil)
 	}
 	if pending, err := pulumistack.PendingOperations(ctx, stack); err != nil || len(pending) > 0 {
-		return res, fmt.Errorf("stack %s has pending operations after %s: %v %w", req.ref(), req.Operation, pending, err)
+		return res, fmt.Errorf("stack %s has pending operations after %s: %v %w", req.Ref(), req.Operation, pending, err)
 	}
 	if res.Resources, err = pulumistack.ResourceCount(ctx, stack); err != nil {
 		return res, err
 	}
-	if req.Operation == OpUp {
-		if err := a.saveLastGoodConfig(req.ref(), req.Config); err != nil {
+	if req.Operation == stackop.OpUp {
+		if err := a.saveLastGoodConfig(req.Ref(), req.Config); err != nil {
 			return res, err
 		}
 	}
@@ -205,20 +161,12 @@ func every(ctx context.Context, interval time.Duration, do func()) (stop func())
 	return func() { once.Do(func() { close(done) }) }
 }
 
-// Verification says whether the live infrastructure matches the stack.
-type Verification struct {
-	InSync    bool                 `json:"inSync"`
-	Drift     []pulumistack.Change `json:"drift,omitempty"`
-	Pending   []string             `json:"pending,omitempty"`
-	Resources int                  `json:"resources"`
-}
-
 // VerifyStack refreshes in preview mode: nothing to refresh and nothing pending
 // means the infrastructure is what the state says.
-func (a *Activities) VerifyStack(ctx context.Context, req StackRequest) (Verification, error) {
-	var v Verification
+func (a *Activities) VerifyStack(ctx context.Context, req stackop.StackRequest) (stackop.Verification, error) {
+	var v stackop.Verification
 	defer heartbeatEvery(ctx, 5*time.Second, func() any { return "verifying" })()
-	stack, err := a.Pulumi.Open(ctx, req.ref(), req.Config)
+	stack, err := a.Pulumi.Open(ctx, req.Ref(), req.Config)
 	if err != nil {
 		return v, err
 	}
@@ -227,7 +175,7 @@ func (a *Activities) VerifyStack(ctx context.Context, req StackRequest) (Verific
 		return v, err
 	}
 	for _, c := range plan.Changes {
-		if c.Op != "same" {
+		if c.Op != stackop.ChangeSame {
 			v.Drift = append(v.Drift, c)
 		}
 	}
@@ -241,24 +189,16 @@ func (a *Activities) VerifyStack(ctx context.Context, req StackRequest) (Verific
 	return v, nil
 }
 
-// PolicyInput is what the policies see of a plan.
-type PolicyInput struct {
-	Program   string               `json:"program"`
-	Stack     string               `json:"stack"`
-	Operation string               `json:"operation"`
-	Changes   []pulumistack.Change `json:"changes"`
-}
-
 // CheckPolicy evaluates the repository's Rego policies on a plan.
-func (a *Activities) CheckPolicy(ctx context.Context, in PolicyInput) (policy.Decision, error) {
+func (a *Activities) CheckPolicy(ctx context.Context, in stackop.PolicyInput) (stackop.PolicyDecision, error) {
 	return policy.Evaluate(ctx, in)
 }
 
-func (a *Activities) lastGoodPath(ref pulumistack.Ref) string {
+func (a *Activities) lastGoodPath(ref stackop.Ref) string {
 	return filepath.Join(a.Pulumi.StateDir, "last-good", ref.Program+"-"+ref.Stack+".json")
 }
 
-func (a *Activities) lastGoodConfig(ref pulumistack.Ref) (map[string]any, error) {
+func (a *Activities) lastGoodConfig(ref stackop.Ref) (map[string]any, error) {
 	data, err := os.ReadFile(a.lastGoodPath(ref))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
@@ -270,7 +210,7 @@ func (a *Activities) lastGoodConfig(ref pulumistack.Ref) (map[string]any, error)
 	return cfg, json.Unmarshal(data, &cfg)
 }
 
-func (a *Activities) saveLastGoodConfig(ref pulumistack.Ref, cfg map[string]any) error {
+func (a *Activities) saveLastGoodConfig(ref stackop.Ref, cfg map[string]any) error {
 	path := a.lastGoodPath(ref)
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return err

@@ -16,28 +16,10 @@ import (
 	"github.com/infraflow/infraflow/internal/toolchain"
 )
 
-// Tool statuses in a PlatformCheck report.
-const (
-	ToolOK      = "ok"
-	ToolMissing = "missing"
-)
-
-// ToolStatus is one row of a platform report.
-type ToolStatus struct {
-	Name     string `json:"name"`
-	Status   string `json:"status"`
-	Version  string `json:"version,omitempty"`
-	Expected string `json:"expected,omitempty"`
-	Path     string `json:"path,omitempty"`
-	// Detail says why a tool is missing, or notes a version other than the pinned one.
-	Detail string `json:"detail,omitempty"`
-	Fix    string `json:"fix,omitempty"`
-}
-
 // CheckTool reports whether one tool is present and usable on this worker's
 // machine. A missing tool is a result, not an error: the workflow decides what
 // a missing tool means.
-func (a *Activities) CheckTool(ctx context.Context, name string) (ToolStatus, error) {
+func (a *Activities) CheckTool(ctx context.Context, name string) (toolchain.ToolStatus, error) {
 	if name == toolchain.TemporalServer {
 		return a.checkTemporalServer(ctx), nil
 	}
@@ -48,29 +30,29 @@ func (a *Activities) CheckTool(ctx context.Context, name string) (ToolStatus, er
 			return status, nil
 		}
 	}
-	return ToolStatus{}, fmt.Errorf("unknown tool %q; known tools: %s", name, strings.Join(toolchain.Names(), ", "))
+	return toolchain.ToolStatus{}, fmt.Errorf("unknown tool %q; known tools: %s", name, strings.Join(toolchain.Names(), ", "))
 }
 
-func (a *Activities) checkTemporalServer(ctx context.Context) ToolStatus {
-	status := ToolStatus{Name: toolchain.TemporalServer, Expected: toolchain.TemporalServerVersion}
+func (a *Activities) checkTemporalServer(ctx context.Context) toolchain.ToolStatus {
+	status := toolchain.ToolStatus{Name: toolchain.TemporalServer, Expected: toolchain.TemporalServerVersion}
 	info, err := a.Temporal.WorkflowService().GetClusterInfo(ctx, &workflowservice.GetClusterInfoRequest{})
 	if err != nil {
-		status.Status = ToolMissing
+		status.Status = toolchain.ToolMissing
 		status.Detail = fmt.Sprintf("frontend did not answer: %v", err)
 		status.Fix = "start the local platform with `make dev`, or point the worker at a cluster with --address/TEMPORAL_ADDRESS"
 		return status
 	}
-	status.Status = ToolOK
+	status.Status = toolchain.ToolOK
 	status.Version = "v" + strings.TrimPrefix(info.GetServerVersion(), "v")
 	status.Detail = versionNote(status.Version, status.Expected)
 	return status
 }
 
-func checkCommand(ctx context.Context, tool toolchain.Tool) ToolStatus {
-	status := ToolStatus{Name: tool.Name, Expected: tool.Expected, Fix: tool.Fix}
+func checkCommand(ctx context.Context, tool toolchain.Tool) toolchain.ToolStatus {
+	status := toolchain.ToolStatus{Name: tool.Name, Expected: tool.Expected, Fix: tool.Fix}
 	path, err := exec.LookPath(tool.Command)
 	if err != nil {
-		status.Status = ToolMissing
+		status.Status = toolchain.ToolMissing
 		status.Detail = fmt.Sprintf("%s is not on the worker's PATH", tool.Command)
 		return status
 	}
@@ -81,17 +63,17 @@ func checkCommand(ctx context.Context, tool toolchain.Tool) ToolStatus {
 	}
 	switch {
 	case status.Version == "":
-		status.Status = ToolMissing
+		status.Status = toolchain.ToolMissing
 		status.Detail = fmt.Sprintf("`%s %s` did not report a version (%v): %s", tool.Command, strings.Join(tool.Args, " "), err, firstLine(out))
 		return status
 	case len(tool.Health) > 0:
 		if out, err := run(ctx, tool.Health[0], tool.Health[1:]...); err != nil {
-			status.Status = ToolMissing
+			status.Status = toolchain.ToolMissing
 			status.Detail = fmt.Sprintf("health check `%s` failed: %v: %s", strings.Join(tool.Health, " "), err, firstLine(out))
 			return status
 		}
 	}
-	status.Status = ToolOK
+	status.Status = toolchain.ToolOK
 	status.Fix = ""
 	status.Detail = versionNote(status.Version, status.Expected)
 	return status

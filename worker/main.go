@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/spf13/cobra"
 	"go.temporal.io/sdk/client"
@@ -28,7 +27,6 @@ import (
 	"github.com/infraflow/infraflow/internal/metrics"
 	"github.com/infraflow/infraflow/internal/payloadcodec"
 	"github.com/infraflow/infraflow/internal/pulumistack"
-	"github.com/infraflow/infraflow/internal/searchattr"
 	"github.com/infraflow/infraflow/internal/temporalclient"
 	"github.com/infraflow/infraflow/workflows"
 )
@@ -280,16 +278,6 @@ func run(ctx context.Context, o options) error {
 	<-ctx.Done()
 	fmt.Println("\ninfraflow: stopping worker")
 	w.Stop()
-	return nil
-}
-
-func ensureSearchAttributes(ctx context.Context, c client.Client, namespace string) error {
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	if err := searchattr.Ensure(ctx, c, namespace); err != nil {
-		return fmt.Errorf("%w\ninfraflow's workflows need these search attributes; an administrator can create them with:\n  %s",
-			err, strings.Join(searchattr.CreateCommands(namespace), "\n  "))
-	}
 	return nil
 }
 

@@ -9,7 +9,8 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/infraflow/infraflow/activities"
+	"github.com/infraflow/infraflow/internal/activityref"
+	"github.com/infraflow/infraflow/internal/approvers"
 	"github.com/infraflow/infraflow/internal/searchattr"
 )
 
@@ -70,7 +71,7 @@ func Approval(ctx workflow.Context, in ApprovalInput) (ApprovalStatus, error) {
 			Fix:     "lower the quorum or add approvers or groups"})
 	}
 
-	notify(ctx, a, activities.NoticeRequest, a.Awaiting)
+	notify(ctx, a, approvers.NoticeRequest, a.Awaiting)
 	escalateAt := started.Add(time.Duration(float64(expiry) * in.escalateAfter()))
 	nextReminder := started.Add(reminderEvery)
 	for a.Status == ApprovalPending {
@@ -94,18 +95,18 @@ func Approval(ctx workflow.Context, in ApprovalInput) (ApprovalStatus, error) {
 			a.close(ApprovalExpired, "expiry", fmt.Sprintf("no decision within %s", expiry))
 		case len(in.Escalation) > 0 && !a.Escalated && !now.Before(escalateAt):
 			a.Escalated = true
-			notify(ctx, a, activities.NoticeEscalation, in.Escalation)
+			notify(ctx, a, approvers.NoticeEscalation, in.Escalation)
 		case reminderEvery > 0 && !now.Before(nextReminder):
 			a.Reminders++
 			nextReminder = nextReminder.Add(reminderEvery)
-			notify(ctx, a, activities.NoticeReminder, a.Awaiting)
+			notify(ctx, a, approvers.NoticeReminder, a.Awaiting)
 		}
 	}
 
 	if err := workflow.UpsertTypedSearchAttributes(ctx, searchattr.ApprovalState.ValueSet(a.Status)); err != nil {
 		return a.snapshot(), err
 	}
-	notify(ctx, a, activities.NoticeOutcome, append(slices.Clone(a.Eligible), in.Requester))
+	notify(ctx, a, approvers.NoticeOutcome, append(slices.Clone(a.Eligible), in.Requester))
 	// Let in-flight Updates finish and record decisions that raced the close.
 	if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) }); err != nil {
 		return a.snapshot(), err
@@ -168,11 +169,9 @@ func resolveApprovers(ctx workflow.Context, in ApprovalInput) ([]string, error) 
 		StartToCloseTimeout: 30 * time.Second,
 		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 5},
 	})
-	var a *activities.Activities
-	var eligible []string
-	err := workflow.ExecuteActivity(ctx, a.ResolveApprovers, activities.ResolveApproversInput{People: in.Approvers, Groups: in.Groups}).Get(ctx, &eligible)
+	eligible, err := activityref.ResolveApprovers.Run(ctx, approvers.ResolveApproversInput{People: in.Approvers, Groups: in.Groups})
 	var appErr *temporal.ApplicationError
-	if errors.As(err, &appErr) && appErr.Type() == activities.ErrTypeUnknownGroup {
+	if errors.As(err, &appErr) && appErr.Type() == approvers.ErrTypeUnknownGroup {
 		return nil, invalidInput(&FieldError{Field: "groups", Problem: appErr.Message(), Fix: "name a group from the worker's directory"})
 	}
 	return eligible, err
@@ -185,8 +184,7 @@ func notify(ctx workflow.Context, a *approval, kind string, recipients []string)
 		StartToCloseTimeout: 30 * time.Second,
 		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 5, InitialInterval: time.Second},
 	})
-	var acts *activities.Activities
-	notice := activities.ApprovalNotice{
+	notice := approvers.ApprovalNotice{
 		Kind:       kind,
 		WorkflowID: workflow.GetInfo(ctx).WorkflowExecution.ID,
 		Title:      a.in.Title,
@@ -202,7 +200,7 @@ func notify(ctx workflow.Context, a *approval, kind string, recipients []string)
 		ClosedBy:   a.ClosedBy,
 		Reason:     a.Reason,
 	}
-	if err := workflow.ExecuteActivity(ctx, acts.NotifyApproval, notice).Get(ctx, nil); err != nil {
+	if err := activityref.NotifyApproval.Run(ctx, notice); err != nil {
 		workflow.GetLogger(ctx).Warn("Chat notification failed", "kind", kind, "error", err)
 		a.NotifyErrors = append(a.NotifyErrors, fmt.Sprintf("%s: %v", kind, err))
 	}

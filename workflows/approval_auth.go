@@ -9,7 +9,8 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/infraflow/infraflow/activities"
+	"github.com/infraflow/infraflow/internal/activityref"
+	"github.com/infraflow/infraflow/internal/approvers"
 	"github.com/infraflow/infraflow/internal/signing"
 )
 
@@ -58,7 +59,7 @@ type decisionAuth struct {
 	policy  signing.Policy
 }
 
-func newDecisionAuth(ctx workflow.Context, d activities.Deciders) *decisionAuth {
+func newDecisionAuth(ctx workflow.Context, d approvers.Deciders) *decisionAuth {
 	keyring, errs := signing.NewKeyring(d.Keys, d.Relays)
 	for _, err := range errs {
 		workflow.GetLogger(ctx).Warn("Directory key ignored", "error", err)
@@ -70,18 +71,16 @@ func newDecisionAuth(ctx workflow.Context, d activities.Deciders) *decisionAuth 
 	return &decisionAuth{keyring: keyring, policy: signing.Policy{AllowUnsigned: d.AllowUnsigned, Window: window}}
 }
 
-func resolveDeciders(ctx workflow.Context, in ApprovalInput) (activities.Deciders, error) {
+func resolveDeciders(ctx workflow.Context, in ApprovalInput) (approvers.Deciders, error) {
 	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: 30 * time.Second,
 		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 5},
 	})
-	var a *activities.Activities
-	var d activities.Deciders
-	err := workflow.ExecuteActivity(ctx, a.ResolveDeciders, activities.ResolveDecidersInput{
+	d, err := activityref.ResolveDeciders.Run(ctx, approvers.ResolveDecidersInput{
 		People: in.Approvers, Groups: in.Groups, Requester: in.Requester,
-	}).Get(ctx, &d)
+	})
 	var appErr *temporal.ApplicationError
-	if errors.As(err, &appErr) && appErr.Type() == activities.ErrTypeUnknownGroup {
+	if errors.As(err, &appErr) && appErr.Type() == approvers.ErrTypeUnknownGroup {
 		return d, invalidInput(&FieldError{Field: "groups", Problem: appErr.Message(), Fix: "name a group from the worker's directory"})
 	}
 	return d, err

@@ -11,8 +11,8 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/infraflow/infraflow/activities"
-	"github.com/infraflow/infraflow/internal/ansiblerun"
+	"github.com/infraflow/infraflow/internal/activityref"
+	"github.com/infraflow/infraflow/internal/playbook"
 )
 
 // Outcomes of ConfigureHosts.
@@ -89,10 +89,10 @@ func ConfigureHosts(ctx workflow.Context, in ConfigureInput) (ConfigureResult, e
 	if err := workflow.SetQueryHandler(ctx, ProgressQuery, func() (configureProgress, error) { return s.progress, nil }); err != nil {
 		return s.result, err
 	}
-	events := workflow.GetSignalChannel(ctx, activities.PlaybookProgressSignal)
+	events := workflow.GetSignalChannel(ctx, playbook.ProgressSignal)
 	workflow.Go(ctx, func(ctx workflow.Context) {
 		for {
-			var e ansiblerun.Event
+			var e playbook.Event
 			events.Receive(ctx, &e)
 			s.progress.Current = e.Task
 			s.progress.Done = e.TasksStarted
@@ -105,7 +105,7 @@ func ConfigureHosts(ctx workflow.Context, in ConfigureInput) (ConfigureResult, e
 	if err != nil {
 		return s.result, err
 	}
-	names := ansiblerun.Names(prepared.Hosts)
+	names := playbook.Names(prepared.Hosts)
 	for i, name := range in.Limit {
 		if !slices.Contains(names, name) {
 			return s.result, invalidInput(&FieldError{Field: fmt.Sprintf("limit[%d]", i), Problem: fmt.Sprintf("host %q is not in the inventory", name),
@@ -120,7 +120,7 @@ func ConfigureHosts(ctx workflow.Context, in ConfigureInput) (ConfigureResult, e
 	req.Playbook, req.Hosts = prepared.Playbook, prepared.Hosts
 
 	s.progress.Phase = "check"
-	check, err := runPlaybook(ctx, req, ansiblerun.Check, targets)
+	check, err := runPlaybook(ctx, req, playbook.Check, targets)
 	if err != nil {
 		return s.result, err
 	}
@@ -160,7 +160,7 @@ func ConfigureHosts(ctx workflow.Context, in ConfigureInput) (ConfigureResult, e
 	}
 	if len(succeeded) > 0 {
 		s.progress = configureProgress{Progress: Progress{Phase: "idempotency run", Total: check.Tasks}, Planned: s.result.Planned}
-		again, err := runPlaybook(ctx, req, ansiblerun.Apply, succeeded)
+		again, err := runPlaybook(ctx, req, playbook.Apply, succeeded)
 		if err != nil {
 			return s.result, err
 		}
@@ -170,13 +170,13 @@ func ConfigureHosts(ctx workflow.Context, in ConfigureInput) (ConfigureResult, e
 			}
 		}
 		s.progress.Phase = "verify"
-		verified, err := runPlaybook(ctx, req, ansiblerun.Verify, succeeded)
+		verified, err := runPlaybook(ctx, req, playbook.Verify, succeeded)
 		if err != nil {
 			return s.result, err
 		}
 		for _, h := range verified.Hosts {
 			if o := s.targetOutcome(ctx, h.Host); o != nil {
-				o.Verified = h.Status == ansiblerun.StatusOK
+				o.Verified = h.Status == playbook.StatusOK
 			}
 		}
 	}
@@ -185,13 +185,13 @@ func ConfigureHosts(ctx workflow.Context, in ConfigureInput) (ConfigureResult, e
 
 // apply runs the playbook, then again on the hosts that failed or were
 // unreachable, with a growing wait, until all succeed or attempts run out.
-func (s *configureState) apply(ctx workflow.Context, in ConfigureInput, req activities.PlaybookRequest, targets []string) ([]string, error) {
+func (s *configureState) apply(ctx workflow.Context, in ConfigureInput, req playbook.Request, targets []string) ([]string, error) {
 	interval, _ := parseDuration(in.retryInterval(), 10*time.Second)
 	pending := targets
 	for attempt := 1; ; attempt++ {
 		s.progress.Phase = fmt.Sprintf("apply (attempt %d of %d, %d hosts)", attempt, in.attempts(), len(pending))
 		s.progress.Done, s.progress.Current = 0, ""
-		rep, err := runPlaybook(ctx, req, ansiblerun.Apply, pending)
+		rep, err := runPlaybook(ctx, req, playbook.Apply, pending)
 		if err != nil {
 			return nil, err
 		}
@@ -206,11 +206,11 @@ func (s *configureState) apply(ctx workflow.Context, in ConfigureInput, req acti
 			r, ran := rep.Host(name)
 			if !ran {
 				// A host in no play of the playbook is left as it was.
-				r = ansiblerun.HostResult{Host: name, Status: ansiblerun.StatusOK}
+				r = playbook.HostResult{Host: name, Status: playbook.StatusOK}
 			}
 			o.Status, o.OK, o.Changed, o.FailedTask, o.Message = r.Status, r.OK, r.Changed, r.FailedTask, r.Message
 			o.History = append(o.History, r.Status)
-			if r.Status == ansiblerun.StatusFailed || r.Status == ansiblerun.StatusUnreachable {
+			if r.Status == playbook.StatusFailed || r.Status == playbook.StatusUnreachable {
 				retry = append(retry, name)
 			}
 		}
@@ -227,7 +227,7 @@ func (s *configureState) apply(ctx workflow.Context, in ConfigureInput, req acti
 	}
 	var ok []string
 	for _, name := range targets {
-		if st := s.outcomes[name].Status; st == ansiblerun.StatusOK || st == ansiblerun.StatusChanged {
+		if st := s.outcomes[name].Status; st == playbook.StatusOK || st == playbook.StatusChanged {
 			ok = append(ok, name)
 		}
 	}
@@ -260,7 +260,7 @@ func (s *configureState) finish(targets []string) (ConfigureResult, error) {
 	var failed, unverified, notIdempotent []string
 	for _, o := range s.result.Hosts {
 		switch {
-		case o.Status == ansiblerun.StatusFailed || o.Status == ansiblerun.StatusUnreachable:
+		case o.Status == playbook.StatusFailed || o.Status == playbook.StatusUnreachable:
 			failed = append(failed, fmt.Sprintf("%s (%s at %q: %s)", o.Host, o.Status, o.FailedTask, o.Message))
 		case len(o.NotIdempotent) > 0:
 			notIdempotent = append(notIdempotent, fmt.Sprintf("%s: %s", o.Host, strings.Join(o.NotIdempotent, ", ")))
@@ -288,17 +288,16 @@ func (s *configureState) finish(targets []string) (ConfigureResult, error) {
 
 // prepare checks the request on the worker; what is wrong with it is bad
 // input, reported as such.
-func prepare(ctx workflow.Context, req activities.PlaybookRequest, inv activities.Inventory) (activities.PreparedPlaybook, error) {
-	var prepared activities.PreparedPlaybook
-	err := runActivity(ctx, 5*time.Minute, &prepared, acts.PreparePlaybook, req, inv)
+func prepare(ctx workflow.Context, req playbook.Request, inv playbook.Inventory) (playbook.Prepared, error) {
+	prepared, err := activityref.PreparePlaybook.Run(safeToRetry(ctx, 5*time.Minute), req, inv)
 	var appErr *temporal.ApplicationError
-	if errors.As(err, &appErr) && appErr.Type() == activities.ErrTypeInvalidConfiguration {
+	if errors.As(err, &appErr) && appErr.Type() == playbook.ErrTypeInvalidConfiguration {
 		return prepared, invalidInput(errors.New(appErr.Message()))
 	}
 	return prepared, err
 }
 
-func prepareConfiguration(ctx workflow.Context, in ConfigureInput, inv activities.Inventory) error {
+func prepareConfiguration(ctx workflow.Context, in ConfigureInput, inv playbook.Inventory) error {
 	_, err := prepare(ctx, in.request(), inv)
 	return err
 }
@@ -306,22 +305,20 @@ func prepareConfiguration(ctx workflow.Context, in ConfigureInput, inv activitie
 // runPlaybook runs one ansible-playbook with heartbeats; a killed worker's
 // run is noticed within the heartbeat timeout and started again (the
 // playbook is idempotent), and cancelling the workflow stops ansible-playbook.
-func runPlaybook(ctx workflow.Context, req activities.PlaybookRequest, mode ansiblerun.Mode, limit []string) (ansiblerun.Report, error) {
+func runPlaybook(ctx workflow.Context, req playbook.Request, mode playbook.Mode, limit []string) (playbook.Report, error) {
 	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: time.Hour,
 		HeartbeatTimeout:    20 * time.Second,
 		WaitForCancellation: true,
 		RetryPolicy: &temporal.RetryPolicy{InitialInterval: time.Second, MaximumAttempts: 5,
-			NonRetryableErrorTypes: []string{activities.ErrTypeInvalidConfiguration}},
+			NonRetryableErrorTypes: []string{playbook.ErrTypeInvalidConfiguration}},
 	})
 	req.Mode, req.Limit = mode, limit
-	var rep ansiblerun.Report
-	err := workflow.ExecuteActivity(ctx, acts.RunPlaybook, req).Get(ctx, &rep)
-	return rep, err
+	return activityref.RunPlaybook.Run(ctx, req)
 }
 
 // approvalReasons says why a person must approve, if anyone must.
-func approvalReasons(in ConfigureInput, check ansiblerun.Report) []string {
+func approvalReasons(in ConfigureInput, check playbook.Report) []string {
 	var reasons []string
 	if in.Approval != nil && in.Approval.Always {
 		reasons = append(reasons, "the request asks for approval")

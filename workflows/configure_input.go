@@ -6,8 +6,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/infraflow/infraflow/activities"
-	"github.com/infraflow/infraflow/internal/ansiblerun"
+	"github.com/infraflow/infraflow/internal/playbook"
 	"github.com/infraflow/infraflow/stacks"
 )
 
@@ -17,14 +16,14 @@ type ConfigureInput struct {
 	// "site.yml"); nothing outside that directory runs.
 	Playbook string `json:"playbook"`
 	// Inventory lists the hosts, or names a stack whose "hosts" output lists them.
-	Inventory activities.Inventory `json:"inventory"`
+	Inventory playbook.Inventory `json:"inventory"`
 	// ExtraVars are variables the playbook's roles declare (meta/argument_specs.yml).
 	ExtraVars map[string]any `json:"extraVars,omitempty"`
 	// Secrets are variables whose values the worker reads from a file or its
 	// environment, within its secret roots; only the reference is in the
 	// workflow's history.
-	Secrets       map[string]ansiblerun.SecretRef `json:"secrets,omitempty"`
-	VaultPassword *ansiblerun.SecretRef           `json:"vaultPassword,omitempty"`
+	Secrets       map[string]playbook.SecretRef `json:"secrets,omitempty"`
+	VaultPassword *playbook.SecretRef           `json:"vaultPassword,omitempty"`
 	// Limit restricts the run to these hosts of the inventory.
 	Limit []string `json:"limit,omitempty"`
 	// CheckOnly stops after check mode: a report of what would change.
@@ -70,7 +69,7 @@ func (in ConfigureInput) Validate() error {
 		for i, name := range in.Limit {
 			if !names[name] {
 				return &FieldError{Field: fmt.Sprintf("limit[%d]", i), Problem: fmt.Sprintf("host %q is not in the inventory", name),
-					Fix: "use hosts of inventory.hosts: " + strings.Join(ansiblerun.Names(in.Inventory.Hosts), ", ")}
+					Fix: "use hosts of inventory.hosts: " + strings.Join(playbook.Names(in.Inventory.Hosts), ", ")}
 			}
 		}
 	}
@@ -110,7 +109,7 @@ func (in ConfigureInput) Validate() error {
 	return nil
 }
 
-func validateInventory(field string, inv activities.Inventory) error {
+func validateInventory(field string, inv playbook.Inventory) error {
 	switch {
 	case inv.Stack == nil && len(inv.Hosts) == 0:
 		return &FieldError{Field: field, Problem: "lists no hosts", Fix: `set hosts ([{"name": "web-1", "address": "10.0.0.5", "user": "admin"}]) or stack ({"program": "local", "stack": "dev"})`}
@@ -128,7 +127,7 @@ func validateInventory(field string, inv activities.Inventory) error {
 	for i, h := range inv.Hosts {
 		f := fmt.Sprintf("%s.hosts[%d]", field, i)
 		switch {
-		case !ansiblerun.ValidName(h.Name):
+		case !playbook.ValidName(h.Name):
 			return &FieldError{Field: f + ".name", Problem: fmt.Sprintf("%q is not a host name", h.Name), Fix: "use letters, digits, '.', '_' and '-'"}
 		case slices.Contains(seen, h.Name):
 			return &FieldError{Field: f + ".name", Problem: fmt.Sprintf("host %q is listed twice", h.Name), Fix: "give each host its own name"}
@@ -143,8 +142,8 @@ func validateInventory(field string, inv activities.Inventory) error {
 }
 
 // request is the playbook run the input asks for; hosts and mode are set per run.
-func (in ConfigureInput) request() activities.PlaybookRequest {
-	return activities.PlaybookRequest{Playbook: in.Playbook, ExtraVars: in.ExtraVars, Secrets: in.Secrets, VaultPassword: in.VaultPassword}
+func (in ConfigureInput) request() playbook.Request {
+	return playbook.Request{Playbook: in.Playbook, ExtraVars: in.ExtraVars, Secrets: in.Secrets, VaultPassword: in.VaultPassword}
 }
 
 // withDefaults records the retry policy's defaults with the run.

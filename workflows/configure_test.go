@@ -15,15 +15,16 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/infraflow/infraflow/activities"
-	"github.com/infraflow/infraflow/internal/ansiblerun"
+	"github.com/infraflow/infraflow/internal/activityref"
+	"github.com/infraflow/infraflow/internal/playbook"
 )
 
 // playbookRuns records each RunPlaybook call and answers it from script,
 // keyed by mode and call number; the real ansible-playbook runs in
 // internal/ansiblerun's tests and the end-to-end tests.
 type playbookRuns struct {
-	calls  []activities.PlaybookRequest
-	answer func(req activities.PlaybookRequest, applyCall int) ansiblerun.Report
+	calls  []playbook.Request
+	answer func(req playbook.Request, applyCall int) playbook.Report
 	applys int
 }
 
@@ -32,30 +33,30 @@ func configureEnv(t *testing.T, runs *playbookRuns) *testsuite.TestWorkflowEnvir
 	var suite testsuite.WorkflowTestSuite
 	env := suite.NewTestWorkflowEnvironment()
 	Register(env)
-	var a *activities.Activities
-	env.RegisterActivity(a)
-	env.OnActivity(a.PreparePlaybook, mock.Anything, mock.Anything, mock.Anything).Return(activities.PreparedPlaybook{
-		Playbook: "/playbooks/site.yml",
-		Hosts:    []ansiblerun.Host{{Name: "a", Address: "10.0.0.1"}, {Name: "b", Address: "10.0.0.2"}},
-	}, nil)
-	env.OnActivity(a.RunPlaybook, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, req activities.PlaybookRequest) (ansiblerun.Report, error) {
-			runs.calls = append(runs.calls, req)
-			if req.Mode == ansiblerun.Apply {
-				runs.applys++
-			}
-			return runs.answer(req, runs.applys), nil
-		})
+	activities.Register(env, &activities.Activities{})
+	onActivity2(env, activityref.PreparePlaybook, func(context.Context, playbook.Request, playbook.Inventory) (playbook.Prepared, error) {
+		return playbook.Prepared{
+			Playbook: "/playbooks/site.yml",
+			Hosts:    []playbook.Host{{Name: "a", Address: "10.0.0.1"}, {Name: "b", Address: "10.0.0.2"}},
+		}, nil
+	})
+	onActivity(env, activityref.RunPlaybook, func(_ context.Context, req playbook.Request) (playbook.Report, error) {
+		runs.calls = append(runs.calls, req)
+		if req.Mode == playbook.Apply {
+			runs.applys++
+		}
+		return runs.answer(req, runs.applys), nil
+	})
 	return env
 }
 
-func report(mode ansiblerun.Mode, hosts ...ansiblerun.HostResult) ansiblerun.Report {
-	return ansiblerun.Report{Mode: mode, Hosts: hosts, Tasks: 10}
+func report(mode playbook.Mode, hosts ...playbook.HostResult) playbook.Report {
+	return playbook.Report{Mode: mode, Hosts: hosts, Tasks: 10}
 }
 
-func host(name, status string, changedTasks ...string) ansiblerun.HostResult {
-	h := ansiblerun.HostResult{Host: name, Status: status, ChangedTasks: changedTasks, Changed: len(changedTasks)}
-	if status == ansiblerun.StatusUnreachable {
+func host(name, status string, changedTasks ...string) playbook.HostResult {
+	h := playbook.HostResult{Host: name, Status: status, ChangedTasks: changedTasks, Changed: len(changedTasks)}
+	if status == playbook.StatusUnreachable {
 		h.Unreachable, h.FailedTask, h.Message = 1, "Base directories exist", "Failed to connect to the host via ssh"
 	}
 	return h
@@ -63,22 +64,22 @@ func host(name, status string, changedTasks ...string) ansiblerun.HostResult {
 
 // answers the check, apply and verify runs for hosts a and b, with b
 // unreachable on the first unreachableFor apply attempts.
-func flakyB(unreachableFor int, idempotencyChanges ...string) func(activities.PlaybookRequest, int) ansiblerun.Report {
-	return func(req activities.PlaybookRequest, applyCall int) ansiblerun.Report {
-		var hosts []ansiblerun.HostResult
+func flakyB(unreachableFor int, idempotencyChanges ...string) func(playbook.Request, int) playbook.Report {
+	return func(req playbook.Request, applyCall int) playbook.Report {
+		var hosts []playbook.HostResult
 		for _, name := range req.Limit {
 			switch {
-			case req.Mode == ansiblerun.Check:
-				hosts = append(hosts, ansiblerun.HostResult{Host: name, Status: ansiblerun.StatusChanged, Changed: 3,
+			case req.Mode == playbook.Check:
+				hosts = append(hosts, playbook.HostResult{Host: name, Status: playbook.StatusChanged, Changed: 3,
 					ChangedTasks: []string{"app : App configuration is current"}, ChangedPaths: []string{"/etc/web/config.json", "/etc/ssh/sshd_config"}})
-			case req.Mode == ansiblerun.Verify:
-				hosts = append(hosts, host(name, ansiblerun.StatusOK))
+			case req.Mode == playbook.Verify:
+				hosts = append(hosts, host(name, playbook.StatusOK))
 			case applyCall > 1 && !slices.Equal(req.Limit, []string{"b"}): // the idempotency run
-				hosts = append(hosts, host(name, ansiblerun.StatusOK, idempotencyChanges...))
+				hosts = append(hosts, host(name, playbook.StatusOK, idempotencyChanges...))
 			case name == "b" && applyCall <= unreachableFor:
-				hosts = append(hosts, host(name, ansiblerun.StatusUnreachable))
+				hosts = append(hosts, host(name, playbook.StatusUnreachable))
 			default:
-				hosts = append(hosts, host(name, ansiblerun.StatusChanged, "app : App configuration is current"))
+				hosts = append(hosts, host(name, playbook.StatusChanged, "app : App configuration is current"))
 			}
 		}
 		return report(req.Mode, hosts...)
@@ -90,7 +91,7 @@ func TestConfigureRetriesOnlyUnreachableHostsWithBackoff(t *testing.T) {
 	env := configureEnv(t, runs)
 	start := env.Now()
 	env.ExecuteWorkflow("ConfigureHosts", ConfigureInput{Playbook: "site.yml",
-		Inventory: activities.Inventory{Hosts: []ansiblerun.Host{{Name: "a", Address: "10.0.0.1"}, {Name: "b", Address: "10.0.0.2"}}},
+		Inventory: playbook.Inventory{Hosts: []playbook.Host{{Name: "a", Address: "10.0.0.1"}, {Name: "b", Address: "10.0.0.2"}}},
 		Retry:     &ConfigureRetry{Attempts: 4, Interval: "30s"}})
 	var res ConfigureResult
 	if err := env.GetWorkflowResult(&res); err != nil {
@@ -121,7 +122,7 @@ func TestConfigureFailsNamingHostsStillUnreachable(t *testing.T) {
 	runs := &playbookRuns{answer: flakyB(99)}
 	env := configureEnv(t, runs)
 	env.ExecuteWorkflow("ConfigureHosts", ConfigureInput{Playbook: "site.yml",
-		Inventory: activities.Inventory{Hosts: []ansiblerun.Host{{Name: "a", Address: "10.0.0.1"}, {Name: "b", Address: "10.0.0.2"}}},
+		Inventory: playbook.Inventory{Hosts: []playbook.Host{{Name: "a", Address: "10.0.0.1"}, {Name: "b", Address: "10.0.0.2"}}},
 		Retry:     &ConfigureRetry{Attempts: 2, Interval: "1s"}})
 	err := env.GetWorkflowError()
 	var appErr *temporal.ApplicationError
@@ -142,7 +143,7 @@ func TestConfigureNamesTasksThatAreNotIdempotent(t *testing.T) {
 	runs := &playbookRuns{answer: flakyB(0, "Always reports changed")}
 	env := configureEnv(t, runs)
 	env.ExecuteWorkflow("ConfigureHosts", ConfigureInput{Playbook: "site.yml",
-		Inventory: activities.Inventory{Hosts: []ansiblerun.Host{{Name: "a", Address: "10.0.0.1"}, {Name: "b", Address: "10.0.0.2"}}}})
+		Inventory: playbook.Inventory{Hosts: []playbook.Host{{Name: "a", Address: "10.0.0.1"}, {Name: "b", Address: "10.0.0.2"}}}})
 	var res ConfigureResult
 	if err := env.GetWorkflowResult(&res); err != nil {
 		t.Fatal(err)
@@ -158,16 +159,16 @@ func TestConfigureNamesTasksThatAreNotIdempotent(t *testing.T) {
 // a missing outcome, which would fail its workflow task forever.
 func TestConfigureIgnoresReportedHostsItDidNotTarget(t *testing.T) {
 	targeted := flakyB(0)
-	runs := &playbookRuns{answer: func(req activities.PlaybookRequest, applyCall int) ansiblerun.Report {
+	runs := &playbookRuns{answer: func(req playbook.Request, applyCall int) playbook.Report {
 		r := targeted(req, applyCall)
-		if applyCall > 1 || req.Mode == ansiblerun.Verify {
-			r.Hosts = append(r.Hosts, host("localhost", ansiblerun.StatusChanged, "Record the run"))
+		if applyCall > 1 || req.Mode == playbook.Verify {
+			r.Hosts = append(r.Hosts, host("localhost", playbook.StatusChanged, "Record the run"))
 		}
 		return r
 	}}
 	env := configureEnv(t, runs)
 	env.ExecuteWorkflow("ConfigureHosts", ConfigureInput{Playbook: "site.yml",
-		Inventory: activities.Inventory{Hosts: []ansiblerun.Host{{Name: "a", Address: "10.0.0.1"}, {Name: "b", Address: "10.0.0.2"}}}})
+		Inventory: playbook.Inventory{Hosts: []playbook.Host{{Name: "a", Address: "10.0.0.1"}, {Name: "b", Address: "10.0.0.2"}}}})
 	var res ConfigureResult
 	if err := env.GetWorkflowResult(&res); err != nil {
 		t.Fatal(err)
@@ -184,7 +185,7 @@ func TestProtectedPathNeedsApprovalAndRejectionChangesNothing(t *testing.T) {
 		return ApprovalStatus{Status: "rejected", ClosedBy: "erin", Reason: "not during the freeze"}, nil
 	})
 	env.ExecuteWorkflow("ConfigureHosts", ConfigureInput{Playbook: "site.yml",
-		Inventory: activities.Inventory{Hosts: []ansiblerun.Host{{Name: "a", Address: "10.0.0.1"}, {Name: "b", Address: "10.0.0.2"}}},
+		Inventory: playbook.Inventory{Hosts: []playbook.Host{{Name: "a", Address: "10.0.0.1"}, {Name: "b", Address: "10.0.0.2"}}},
 		Approval:  &ConfigureApproval{ProtectedPaths: []string{"/etc/ssh/"}}})
 	var res ConfigureResult
 	if err := env.GetWorkflowResult(&res); err != nil {
@@ -194,7 +195,7 @@ func TestProtectedPathNeedsApprovalAndRejectionChangesNothing(t *testing.T) {
 		t.Errorf("result %+v", res)
 	}
 	for _, c := range runs.calls {
-		if c.Mode != ansiblerun.Check {
+		if c.Mode != playbook.Check {
 			t.Errorf("a %s run happened after the rejection", c.Mode)
 		}
 	}

@@ -9,9 +9,9 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/infraflow/infraflow/activities"
-	"github.com/infraflow/infraflow/internal/pulumistack"
+	"github.com/infraflow/infraflow/internal/activityref"
 	"github.com/infraflow/infraflow/internal/searchattr"
+	"github.com/infraflow/infraflow/internal/stackop"
 	"github.com/infraflow/infraflow/stacks"
 )
 
@@ -38,8 +38,8 @@ func (in DriftCheckInput) Validate() error {
 
 // DriftCheckResult lists what drifted and the remediation started for it.
 type DriftCheckResult struct {
-	Stack   string               `json:"stack"`
-	Drifted []pulumistack.Change `json:"drifted"`
+	Stack   string           `json:"stack"`
+	Drifted []stackop.Change `json:"drifted"`
 	// Remediation is the ProvisionStack workflow ID that restores the declared
 	// state once approved, or why none was started.
 	Remediation string `json:"remediation,omitempty"`
@@ -49,17 +49,17 @@ type DriftCheckResult struct {
 // infrastructure differs from the state, starts a ProvisionStack that puts
 // back the last successfully applied configuration after an approval.
 func DriftCheck(ctx workflow.Context, in DriftCheckInput) (DriftCheckResult, error) {
-	res := DriftCheckResult{Stack: in.Program + "/" + in.Stack, Drifted: []pulumistack.Change{}}
+	res := DriftCheckResult{Stack: in.Program + "/" + in.Stack, Drifted: []stackop.Change{}}
 	if err := workflow.UpsertTypedSearchAttributes(ctx, searchattr.Stack.ValueSet(res.Stack)); err != nil {
 		return res, err
 	}
-	var preview activities.PreviewResult
-	if err := runActivity(ctx, 5*time.Minute, &preview, acts.PreviewStack,
-		activities.StackRequest{Program: in.Program, Stack: in.Stack, Operation: activities.OpRefresh}); err != nil {
+	preview, err := activityref.PreviewStack.Run(safeToRetry(ctx, 5*time.Minute),
+		stackop.StackRequest{Program: in.Program, Stack: in.Stack, Operation: stackop.OpRefresh})
+	if err != nil {
 		return res, err
 	}
 	for _, c := range preview.Plan.Changes {
-		if c.Op != "same" {
+		if c.Op != stackop.ChangeSame {
 			res.Drifted = append(res.Drifted, c)
 		}
 	}
@@ -89,7 +89,7 @@ func DriftCheck(ctx workflow.Context, in DriftCheckInput) (DriftCheckResult, err
 		RequesterSignature: &RequesterSignature{System: "DriftCheck"},
 	})
 	var started workflow.Execution
-	err := future.GetChildWorkflowExecution().Get(ctx, &started)
+	err = future.GetChildWorkflowExecution().Get(ctx, &started)
 	var already *temporal.ChildWorkflowExecutionAlreadyStartedError
 	switch {
 	case errors.As(err, &already):

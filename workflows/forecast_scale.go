@@ -9,9 +9,9 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/infraflow/infraflow/activities"
+	"github.com/infraflow/infraflow/internal/activityref"
 	"github.com/infraflow/infraflow/internal/forecast"
-	"github.com/infraflow/infraflow/internal/scaletarget"
+	"github.com/infraflow/infraflow/internal/scaleop"
 	"github.com/infraflow/infraflow/internal/scaling"
 	"github.com/infraflow/infraflow/internal/searchattr"
 )
@@ -68,17 +68,17 @@ type ScaleTick struct {
 	Forecast        *ScaleForecast `json:"forecast,omitempty"`
 	ForecastProblem string         `json:"forecastProblem,omitempty"`
 	// Checks are earlier ticks' forecasts next to the actuals now known.
-	Checks []activities.ForecastCheck `json:"checks,omitempty"`
+	Checks []scaleop.ForecastCheck `json:"checks,omitempty"`
 	// RecentAccuracy is 1 − WAPE of recent forecasts; AccuracySource says of
 	// which: "loop" (this loop's forecasts against actuals) or "backtest" (the
 	// chosen model on this window, while the loop has too few checks).
 	RecentAccuracy *float64 `json:"recentAccuracy,omitempty"`
 	AccuracySource string   `json:"accuracySource,omitempty"`
 	// Model used for the decision ("reactive" when none).
-	Model    string              `json:"model"`
-	Decision scaling.Decision    `json:"decision"`
-	Approval *ApprovalStatus     `json:"approval,omitempty"`
-	Apply    *scaletarget.Result `json:"apply,omitempty"`
+	Model    string           `json:"model"`
+	Decision scaling.Decision `json:"decision"`
+	Approval *ApprovalStatus  `json:"approval,omitempty"`
+	Apply    *scaleop.Result  `json:"apply,omitempty"`
 	// Outcome is applied, already-applied, conflict, unchanged, forecast-only,
 	// held or rejected; Replicas the count the target has after the tick.
 	Outcome  string `json:"outcome"`
@@ -92,11 +92,11 @@ type ScaleTick struct {
 // stabilisation, forecasts awaiting their actuals, and checked forecasts for
 // the recent accuracy.
 type ForecastScaleResult struct {
-	Tick        ScaleTick                  `json:"tick"`
-	LastScaleAt time.Time                  `json:"lastScaleAt,omitzero"`
-	Recent      []scaling.Recommendation   `json:"recent,omitempty"`
-	Pending     []activities.ForecastPoint `json:"pending,omitempty"`
-	History     []activities.ForecastCheck `json:"history,omitempty"`
+	Tick        ScaleTick                `json:"tick"`
+	LastScaleAt time.Time                `json:"lastScaleAt,omitzero"`
+	Recent      []scaling.Recommendation `json:"recent,omitempty"`
+	Pending     []scaleop.ForecastPoint  `json:"pending,omitempty"`
+	History     []scaleop.ForecastCheck  `json:"history,omitempty"`
 }
 
 // ForecastScale is one tick of a forecast-and-scale loop: observe the target's
@@ -126,15 +126,14 @@ func ForecastScale(ctx workflow.Context, in ForecastScaleInput) (ForecastScaleRe
 		return res, err
 	}
 
-	var a *activities.Activities
 	quick := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: 30 * time.Second,
 		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, MaximumAttempts: 3},
 	})
 
 	// 1. Observe: the count every later step compares against.
-	var observed activities.ObservedReplicas
-	if err := workflow.ExecuteActivity(quick, a.ReadReplicas, in.Target).Get(ctx, &observed); err != nil {
+	observed, err := activityref.ReadReplicas.Run(quick, in.Target)
+	if err != nil {
 		return res, fmt.Errorf("reading the replicas of %s: %w", label, err)
 	}
 	tick.Observed, tick.Replicas = observed.Replicas, observed.Replicas
@@ -142,10 +141,9 @@ func ForecastScale(ctx workflow.Context, in ForecastScaleInput) (ForecastScaleRe
 
 	// 2. Demand. Prometheus down or an empty range: record why and hold.
 	step := in.step()
-	var window activities.MetricsWindow
-	err := workflow.ExecuteActivity(quick, a.FetchMetrics, activities.MetricsQuery{
+	window, err := activityref.FetchMetrics.Run(quick, scaleop.MetricsQuery{
 		Prometheus: in.Metrics.Prometheus, Query: in.Metrics.Query, End: now.Truncate(step), Window: in.window(), Step: step,
-	}).Get(ctx, &window)
+	})
 	if err != nil {
 		tick.MetricsProblem = rootMessage(err)
 		return finishTick(ctx, in, &res, &progress, scaling.Decision{Replicas: tick.Observed, Previous: tick.Observed, Mode: scaling.ModeHold,
@@ -168,10 +166,9 @@ func ForecastScale(ctx workflow.Context, in ForecastScaleInput) (ForecastScaleRe
 			StartToCloseTimeout: 2 * time.Minute,
 			RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 2},
 		})
-		var df activities.DemandForecast
-		err := workflow.ExecuteActivity(slow, a.ForecastDemand, activities.ForecastInput{
+		df, err := activityref.ForecastDemand.Run(slow, scaleop.ForecastInput{
 			Window: window, Horizon: lead, Season: in.season(), Coverage: in.coverage(), Pending: prev.Pending,
-		}).Get(ctx, &df)
+		})
 		switch {
 		case err != nil:
 			tick.ForecastProblem = rootMessage(err)
@@ -192,7 +189,7 @@ func ForecastScale(ctx workflow.Context, in ForecastScaleInput) (ForecastScaleRe
 				fc.RecentAccuracy = *acc
 			}
 			k := min(lead, len(df.Point)) - 1
-			res.Pending = lastN(append(res.Pending, activities.ForecastPoint{At: df.At[k], Value: df.Point[k], Model: df.Model}), scalePendingLimit)
+			res.Pending = lastN(append(res.Pending, scaleop.ForecastPoint{At: df.At[k], Value: df.Point[k], Model: df.Model}), scalePendingLimit)
 		}
 	}
 	progress.Done, progress.Phase = 3, "deciding"
@@ -250,23 +247,22 @@ func finishTick(ctx workflow.Context, in ForecastScaleInput, res *ForecastScaleR
 		}
 	}
 	if tick.Outcome == "" {
-		var a *activities.Activities
 		actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 			StartToCloseTimeout: 30 * time.Second,
 			RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, MaximumAttempts: 5},
 		})
-		var r scaletarget.Result
-		if err := workflow.ExecuteActivity(actx, a.ApplyReplicas, activities.ApplyReplicasInput{
+		r, err := activityref.ApplyReplicas.Run(actx, scaleop.ApplyReplicasInput{
 			Target: in.Target, Expected: tick.Observed, Desired: d.Replicas,
-		}).Get(ctx, &r); err != nil {
+		})
+		if err != nil {
 			return *res, fmt.Errorf("applying %d replicas to %s: %w", d.Replicas, tick.Target, err)
 		}
 		tick.Apply, tick.Replicas = &r, r.Current
 		switch r.Outcome {
-		case scaletarget.Applied:
+		case scaleop.Applied:
 			tick.Outcome = ScaleApplied
 			res.LastScaleAt = tick.At
-		case scaletarget.AlreadyApplied:
+		case scaleop.AlreadyApplied:
 			tick.Outcome = ScaleAlreadyApplied
 			res.LastScaleAt = tick.At
 			tick.Reason += fmt.Sprintf("; the target already had %d replicas: nothing applied twice", r.Current)
@@ -288,7 +284,7 @@ func finishTick(ctx workflow.Context, in ForecastScaleInput, res *ForecastScaleR
 
 // recentAccuracy is 1 − WAPE of the loop's checked forecasts, or the
 // backtest's accuracy while there are too few of them.
-func recentAccuracy(history []activities.ForecastCheck, backtest *float64) (*float64, string) {
+func recentAccuracy(history []scaleop.ForecastCheck, backtest *float64) (*float64, string) {
 	if len(history) >= scaleMinChecks {
 		e, s := 0.0, 0.0
 		for _, c := range history {

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/infraflow/infraflow/activities"
+	"github.com/infraflow/infraflow/internal/scaleop"
 	"github.com/infraflow/infraflow/internal/scaling"
 )
 
@@ -16,9 +16,9 @@ import (
 // what to scale, the guardrails, and the mode. A Schedule starts one tick
 // (one ForecastScale run) with it every interval.
 type ForecastScaleInput struct {
-	Metrics ScaleMetrics              `json:"metrics"`
-	Target  activities.ScaleTargetRef `json:"target"`
-	Policy  ScalePolicy               `json:"policy"`
+	Metrics ScaleMetrics           `json:"metrics"`
+	Target  scaleop.ScaleTargetRef `json:"target"`
+	Policy  ScalePolicy            `json:"policy"`
 	// Mode is "apply" (default): decide and apply; "forecast-only": decide and
 	// record, never apply; "reactive": no forecast, the HPA-style rule alone.
 	Mode string `json:"mode,omitempty"`

@@ -15,7 +15,8 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/infraflow/infraflow/activities"
-	"github.com/infraflow/infraflow/internal/scaletarget"
+	"github.com/infraflow/infraflow/internal/activityref"
+	"github.com/infraflow/infraflow/internal/scaleop"
 	"github.com/infraflow/infraflow/internal/scaling"
 	"github.com/infraflow/infraflow/internal/searchattr"
 )
@@ -29,7 +30,7 @@ func seasonal(t int) float64 { return 5000 + 3000*math.Sin(2*math.Pi*float64(t)/
 func scaleInput(mode string) ForecastScaleInput {
 	return ForecastScaleInput{
 		Metrics: ScaleMetrics{Query: "sum(infraflow_trace_demand)", Step: "1s", Window: "3m", Season: "30s"},
-		Target:  activities.ScaleTargetRef{Kind: "deployment", Name: "web"},
+		Target:  scaleop.ScaleTargetRef{Kind: "deployment", Name: "web"},
 		Policy:  ScalePolicy{MinReplicas: 1, MaxReplicas: 20, TargetUtilization: 0.7, CapacityPerReplica: 1000, StartupLead: "3s"},
 		Mode:    mode,
 	}
@@ -58,45 +59,40 @@ func newScaleEnv(t *testing.T, replicas int, demand func(i, n int) *float64) *sc
 	env.SetStartTime(tickStart)
 	env.SetTestTimeout(time.Minute)
 	Register(env)
-	acts := &activities.Activities{}
-	activities.Register(env, acts)
-	var a *activities.Activities
-	env.OnActivity(a.ReadReplicas, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, ref activities.ScaleTargetRef) (activities.ObservedReplicas, error) {
-			return activities.ObservedReplicas{Target: ref.Label(), Replicas: env.target.replicas}, nil
-		})
+	activities.Register(env.TestWorkflowEnvironment, &activities.Activities{})
+	onActivity(env.TestWorkflowEnvironment, activityref.ReadReplicas, func(_ context.Context, ref scaleop.ScaleTargetRef) (scaleop.ObservedReplicas, error) {
+		return scaleop.ObservedReplicas{Target: ref.Label(), Replicas: env.target.replicas}, nil
+	})
 	if demand != nil {
-		env.OnActivity(a.FetchMetrics, mock.Anything, mock.Anything).Return(
-			func(_ context.Context, q activities.MetricsQuery) (activities.MetricsWindow, error) {
-				n := int(q.Window/q.Step) + 1
-				w := activities.MetricsWindow{Start: q.End.Add(-q.Window), Step: q.Step, Values: make([]*float64, n)}
-				for i := range n {
-					w.Values[i] = demand(i, n)
-					if w.Values[i] == nil {
-						w.Missing++
-					}
+		onActivity(env.TestWorkflowEnvironment, activityref.FetchMetrics, func(_ context.Context, q scaleop.MetricsQuery) (scaleop.MetricsWindow, error) {
+			n := int(q.Window/q.Step) + 1
+			w := scaleop.MetricsWindow{Start: q.End.Add(-q.Window), Step: q.Step, Values: make([]*float64, n)}
+			for i := range n {
+				w.Values[i] = demand(i, n)
+				if w.Values[i] == nil {
+					w.Missing++
 				}
-				return w, nil
-			})
-	}
-	env.OnActivity(a.ApplyReplicas, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, in activities.ApplyReplicasInput) (scaletarget.Result, error) {
-			ft := env.target
-			ft.applies++
-			if ft.changeBeforeApply > 0 {
-				ft.replicas = ft.changeBeforeApply
 			}
-			r := scaletarget.Result{Expected: in.Expected, Desired: in.Desired, Current: ft.replicas}
-			switch ft.replicas {
-			case in.Desired:
-				r.Outcome = scaletarget.AlreadyApplied
-			case in.Expected:
-				r.Outcome, ft.replicas, r.Current = scaletarget.Applied, in.Desired, in.Desired
-			default:
-				r.Outcome = scaletarget.Conflict
-			}
-			return r, nil
+			return w, nil
 		})
+	}
+	onActivity(env.TestWorkflowEnvironment, activityref.ApplyReplicas, func(_ context.Context, in scaleop.ApplyReplicasInput) (scaleop.Result, error) {
+		ft := env.target
+		ft.applies++
+		if ft.changeBeforeApply > 0 {
+			ft.replicas = ft.changeBeforeApply
+		}
+		r := scaleop.Result{Expected: in.Expected, Desired: in.Desired, Current: ft.replicas}
+		switch ft.replicas {
+		case in.Desired:
+			r.Outcome = scaleop.AlreadyApplied
+		case in.Expected:
+			r.Outcome, ft.replicas, r.Current = scaleop.Applied, in.Desired, in.Desired
+		default:
+			r.Outcome = scaleop.Conflict
+		}
+		return r, nil
+	})
 	env.OnUpsertTypedSearchAttributes(mock.Anything).Run(func(args mock.Arguments) {
 		sa := args.Get(0).(temporal.SearchAttributes)
 		for k, v := range sa.GetUntypedValues() {
@@ -196,7 +192,7 @@ func TestForecastScaleFallsBackToReactiveWhenRecentAccuracyIsPoor(t *testing.T) 
 	var prev ForecastScaleResult
 	prev.Tick.Target = in.Target.Label()
 	for i := range 10 {
-		prev.History = append(prev.History, activities.ForecastCheck{At: tickStart.Add(time.Duration(i-20) * time.Second), Forecast: 10000, Actual: 5000})
+		prev.History = append(prev.History, scaleop.ForecastCheck{At: tickStart.Add(time.Duration(i-20) * time.Second), Forecast: 10000, Actual: 5000})
 	}
 	env.SetLastCompletionResult(prev)
 	tick := runTick(t, env, in).Tick
@@ -299,8 +295,9 @@ func TestForecastScaleHoldsOnGarbageMetrics(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			env := newScaleEnv(t, 4, c.demand)
 			if c.demand == nil {
-				var a *activities.Activities
-				env.OnActivity(a.FetchMetrics, mock.Anything, mock.Anything).Return(activities.MetricsWindow{}, c.fetch)
+				onActivity(env.TestWorkflowEnvironment, activityref.FetchMetrics, func(context.Context, scaleop.MetricsQuery) (scaleop.MetricsWindow, error) {
+					return scaleop.MetricsWindow{}, c.fetch
+				})
 			}
 			tick := runTick(t, env, scaleInput("")).Tick
 			if tick.Outcome != ScaleHeld || tick.Decision.Mode != scaling.ModeHold || tick.Decision.Replicas != 4 || env.target.applies != 0 {

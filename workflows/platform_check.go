@@ -9,7 +9,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/infraflow/infraflow/activities"
+	"github.com/infraflow/infraflow/internal/activityref"
 	"github.com/infraflow/infraflow/internal/toolchain"
 )
 
@@ -38,8 +38,8 @@ func (in PlatformCheckInput) Validate() error {
 
 // PlatformCheckResult has one row per tool, in the order they were asked for.
 type PlatformCheckResult struct {
-	Tools   []activities.ToolStatus `json:"tools"`
-	Missing []string                `json:"missing,omitempty"`
+	Tools   []toolchain.ToolStatus `json:"tools"`
+	Missing []string               `json:"missing,omitempty"`
 }
 
 // PlatformCheck asks the worker's machine for the version and health of every
@@ -59,19 +59,20 @@ func PlatformCheck(ctx workflow.Context, in PlatformCheckInput) (PlatformCheckRe
 		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 3},
 	})
 
-	var a *activities.Activities
-	futures := make([]workflow.Future, len(tools))
+	futures := make([]activityref.Future[toolchain.ToolStatus], len(tools))
 	for i, name := range tools {
-		futures[i] = workflow.ExecuteActivity(ctx, a.CheckTool, name)
+		futures[i] = activityref.CheckTool.Start(ctx, name)
 	}
-	result := PlatformCheckResult{Tools: make([]activities.ToolStatus, len(tools))}
+	result := PlatformCheckResult{Tools: make([]toolchain.ToolStatus, len(tools))}
 	for i, f := range futures {
 		progress.Current = tools[i]
-		if err := f.Get(ctx, &result.Tools[i]); err != nil {
+		status, err := f.Get(ctx)
+		if err != nil {
 			return result, fmt.Errorf("checking %s: %w", tools[i], err)
 		}
+		result.Tools[i] = status
 		progress.Done++
-		if result.Tools[i].Status != activities.ToolOK {
+		if result.Tools[i].Status != toolchain.ToolOK {
 			result.Missing = append(result.Missing, tools[i])
 		}
 	}
@@ -80,7 +81,7 @@ func PlatformCheck(ctx workflow.Context, in PlatformCheckInput) (PlatformCheckRe
 	if len(result.Missing) > 0 {
 		var lines []string
 		for _, t := range result.Tools {
-			if t.Status != activities.ToolOK {
+			if t.Status != toolchain.ToolOK {
 				lines = append(lines, fmt.Sprintf("%s (%s; fix: %s)", t.Name, t.Detail, t.Fix))
 			}
 		}

@@ -11,6 +11,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/infraflow/infraflow/activities"
+	"github.com/infraflow/infraflow/internal/toolchain"
 )
 
 // newEnv registers every workflow and the real activities: the checks run the
@@ -42,7 +43,7 @@ func TestPlatformCheckReportsEachRequestedTool(t *testing.T) {
 	}
 	for i, want := range []string{"ansible-playbook", "ssh", "sshd"} {
 		row := result.Tools[i]
-		if row.Name != want || row.Status != activities.ToolOK || row.Version == "" || row.Path == "" {
+		if row.Name != want || row.Status != toolchain.ToolOK || row.Version == "" || row.Path == "" {
 			t.Errorf("row %d = %+v, want %s ok with a version and path", i, row, want)
 		}
 	}
@@ -72,7 +73,7 @@ func TestPlatformCheckFailsListingMissingToolsAndTheirFix(t *testing.T) {
 	if err := appErr.Details(&report); err != nil {
 		t.Fatal(err)
 	}
-	if strings.Join(report.Missing, ",") != "pulumi,ansible-playbook" || report.Tools[0].Status != activities.ToolMissing {
+	if strings.Join(report.Missing, ",") != "pulumi,ansible-playbook" || report.Tools[0].Status != toolchain.ToolMissing {
 		t.Errorf("report = %+v, want both tools missing", report)
 	}
 }

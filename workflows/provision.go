@@ -9,10 +9,10 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
-	"github.com/infraflow/infraflow/activities"
-	"github.com/infraflow/infraflow/internal/policy"
-	"github.com/infraflow/infraflow/internal/pulumistack"
+	"github.com/infraflow/infraflow/internal/activityref"
+	"github.com/infraflow/infraflow/internal/playbook"
 	"github.com/infraflow/infraflow/internal/searchattr"
+	"github.com/infraflow/infraflow/internal/stackop"
 )
 
 // Outcomes of ProvisionStack.
@@ -38,16 +38,16 @@ const (
 
 // ProvisionResult says what happened and in which state the stack is now.
 type ProvisionResult struct {
-	Stack     string                   `json:"stack"`
-	Operation string                   `json:"operation"`
-	Status    string                   `json:"status"`
-	Reason    string                   `json:"reason,omitempty"`
-	Plan      pulumistack.Plan         `json:"plan"`
-	Policy    policy.Decision          `json:"policy"`
-	Approval  *ApprovalStatus          `json:"approval,omitempty"`
-	Outputs   map[string]any           `json:"outputs,omitempty"`
-	Verified  *activities.Verification `json:"verified,omitempty"`
-	Recovered []string                 `json:"recovered,omitempty"`
+	Stack     string                 `json:"stack"`
+	Operation string                 `json:"operation"`
+	Status    string                 `json:"status"`
+	Reason    string                 `json:"reason,omitempty"`
+	Plan      stackop.Plan           `json:"plan"`
+	Policy    stackop.PolicyDecision `json:"policy"`
+	Approval  *ApprovalStatus        `json:"approval,omitempty"`
+	Outputs   map[string]any         `json:"outputs,omitempty"`
+	Verified  *stackop.Verification  `json:"verified,omitempty"`
+	Recovered []string               `json:"recovered,omitempty"`
 	// Compensation says what was done after a failure, FinalState where the
 	// stack ended up.
 	Compensation string     `json:"compensation,omitempty"`
@@ -78,10 +78,10 @@ func ProvisionStack(ctx workflow.Context, in ProvisionInput) (ProvisionResult, e
 	if err := workflow.SetQueryHandler(ctx, ProgressQuery, func() (Progress, error) { return s.progress, nil }); err != nil {
 		return s.result, err
 	}
-	engine := workflow.GetSignalChannel(ctx, activities.EngineProgressSignal)
+	engine := workflow.GetSignalChannel(ctx, stackop.EngineProgressSignal)
 	workflow.Go(ctx, func(ctx workflow.Context) {
 		for {
-			var p pulumistack.Progress
+			var p stackop.Progress
 			engine.Receive(ctx, &p)
 			s.progress.Done, s.progress.Total, s.progress.Current = p.Done, max(p.Total, s.progress.Total), p.Current
 		}
@@ -89,12 +89,12 @@ func ProvisionStack(ctx workflow.Context, in ProvisionInput) (ProvisionResult, e
 	if err := workflow.UpsertTypedSearchAttributes(ctx, searchattr.Stack.ValueSet(s.result.Stack), searchattr.Requester.ValueSet(in.Requester)); err != nil {
 		return s.result, err
 	}
-	req := activities.StackRequest{Program: in.Program, Stack: in.Stack, Operation: in.operation(), Config: in.Config}
+	req := stackop.StackRequest{Program: in.Program, Stack: in.Stack, Operation: in.operation(), Config: in.Config}
 
-	if in.Configure != nil && in.operation() == activities.OpUp {
+	if in.Configure != nil && in.operation() == stackop.OpUp {
 		// The configuration step's playbook and variables are checked now, so a
 		// typo fails the request before the stack changes.
-		if err := prepareConfiguration(ctx, in.configureInput(), activities.Inventory{}); err != nil {
+		if err := prepareConfiguration(ctx, in.configureInput(), playbook.Inventory{}); err != nil {
 			return s.result, err
 		}
 	}
@@ -104,26 +104,27 @@ func ProvisionStack(ctx workflow.Context, in ProvisionInput) (ProvisionResult, e
 		return s.result, err
 	}
 	s.result.Plan, s.result.Recovered = preview.Plan, preview.Recovered
-	if in.operation() == activities.OpPreview {
+	if in.operation() == stackop.OpPreview {
 		s.result.Status = ProvisionPreviewed
 		return s.result, nil
 	}
-	if !preview.Plan.Changing() && in.operation() != activities.OpRefresh {
+	if !preview.Plan.Changing() && in.operation() != stackop.OpRefresh {
 		s.result.Status = ProvisionNoChanges
 		return s.finish(ctx, in, req)
 	}
 
 	s.progress.Phase = "policy"
-	if err := runActivity(ctx, time.Minute, &s.result.Policy, acts.CheckPolicy, activities.PolicyInput{
+	s.result.Policy, err = activityref.CheckPolicy.Run(safeToRetry(ctx, time.Minute), stackop.PolicyInput{
 		Program: in.Program, Stack: in.Stack, Operation: in.operation(), Changes: preview.Plan.Changes,
-	}); err != nil {
+	})
+	if err != nil {
 		return s.result, err
 	}
-	if s.result.Policy.Outcome == policy.Deny {
+	if s.result.Policy.Outcome == stackop.PolicyDeny {
 		s.result.Status, s.result.Reason = ProvisionDenied, "denied by policy: "+strings.Join(s.result.Policy.Deny, "; ")
 		return s.result, nil
 	}
-	if s.result.Policy.Outcome == policy.RequireApproval || (in.Approval != nil && in.Approval.Always) {
+	if s.result.Policy.Outcome == stackop.PolicyRequireApproval || (in.Approval != nil && in.Approval.Always) {
 		s.progress.Phase = "waiting for approval"
 		approval, err := requestApproval(ctx, in, s.result)
 		if err != nil {
@@ -149,16 +150,16 @@ func ProvisionStack(ctx workflow.Context, in ProvisionInput) (ProvisionResult, e
 }
 
 // finish verifies the stack and, for an ephemeral one, waits out its TTL.
-func (s *provisionState) finish(ctx workflow.Context, in ProvisionInput, req activities.StackRequest) (ProvisionResult, error) {
-	if in.Configure != nil && in.operation() == activities.OpUp {
+func (s *provisionState) finish(ctx workflow.Context, in ProvisionInput, req stackop.StackRequest) (ProvisionResult, error) {
+	if in.Configure != nil && in.operation() == stackop.OpUp {
 		if err := s.configure(ctx, in); err != nil {
 			return s.result, err
 		}
 	}
-	if in.operation() != activities.OpDestroy {
+	if in.operation() != stackop.OpDestroy {
 		s.progress = Progress{Phase: "verifying"}
-		var v activities.Verification
-		if err := runActivity(ctx, 5*time.Minute, &v, acts.VerifyStack, req); err != nil {
+		v, err := activityref.VerifyStack.Run(safeToRetry(ctx, 5*time.Minute), req)
+		if err != nil {
 			return s.result, err
 		}
 		s.result.Verified = &v
@@ -167,7 +168,7 @@ func (s *provisionState) finish(ctx workflow.Context, in ProvisionInput, req act
 				fmt.Sprintf("verification failed: %d drifted resources, pending operations %v", len(v.Drift), v.Pending), ErrTypeProvisionFailed, nil, s.result)
 		}
 	}
-	if in.TTL == "" || in.operation() != activities.OpUp {
+	if in.TTL == "" || in.operation() != stackop.OpUp {
 		s.progress.Phase = "done"
 		return s.result, nil
 	}
@@ -201,7 +202,7 @@ func (s *provisionState) configure(ctx workflow.Context, in ProvisionInput) erro
 }
 
 // waitTTL destroys the stack when its TTL runs out; Updates extend or cancel it.
-func (s *provisionState) waitTTL(ctx workflow.Context, in ProvisionInput, req activities.StackRequest) (ProvisionResult, error) {
+func (s *provisionState) waitTTL(ctx workflow.Context, in ProvisionInput, req stackop.StackRequest) (ProvisionResult, error) {
 	ttl, _ := parseDuration(in.TTL, 0)
 	expires := workflow.Now(ctx).Add(ttl)
 	cancelled := false
@@ -240,7 +241,7 @@ func (s *provisionState) waitTTL(ctx workflow.Context, in ProvisionInput, req ac
 	}
 	s.progress = Progress{Phase: "destroying (TTL expired)", Total: 1}
 	destroy := req
-	destroy.Operation = activities.OpDestroy
+	destroy.Operation = stackop.OpDestroy
 	if _, err := applyStack(ctx, destroy, s); err != nil {
 		return s.result, err
 	}
@@ -251,7 +252,7 @@ func (s *provisionState) waitTTL(ctx workflow.Context, in ProvisionInput, req ac
 
 // compensate runs the chosen compensation after a failed apply and reports
 // the final state; the workflow then fails with the result in its details.
-func (s *provisionState) compensate(ctx workflow.Context, in ProvisionInput, req activities.StackRequest, preview activities.PreviewResult, cause error) (ProvisionResult, error) {
+func (s *provisionState) compensate(ctx workflow.Context, in ProvisionInput, req stackop.StackRequest, preview stackop.PreviewResult, cause error) (ProvisionResult, error) {
 	mode := in.compensation()
 	if mode == CompensateDestroy && preview.ResourcesBefore > 0 {
 		// Never destroy a stack this run did not create.
@@ -267,20 +268,20 @@ func (s *provisionState) compensate(ctx workflow.Context, in ProvisionInput, req
 	switch mode {
 	case CompensateDestroy:
 		destroy := req
-		destroy.Operation = activities.OpDestroy
+		destroy.Operation = stackop.OpDestroy
 		_, err = applyStack(ctx, destroy, s)
 		s.result.Compensation, s.result.FinalState = "destroyed the stack this run created", "destroyed: no resources remain"
 	case CompensateRevert:
 		revert := req
 		revert.Config = preview.LastGoodConfig
-		var applied activities.ApplyResult
+		var applied stackop.ApplyResult
 		applied, err = applyStack(ctx, revert, s)
 		s.result.Outputs = applied.Outputs
 		s.result.Compensation = "reverted to the last successful configuration"
 		s.result.FinalState = fmt.Sprintf("reverted: %d resources as of the last successful up", applied.Resources)
 	default:
-		var v activities.Verification
-		err = runActivity(ctx, 5*time.Minute, &v, acts.VerifyStack, req)
+		var v stackop.Verification
+		v, err = activityref.VerifyStack.Run(safeToRetry(ctx, 5*time.Minute), req)
 		s.result.Verified = &v
 		s.result.Compensation = "kept as the failed run left it"
 		s.result.FinalState = fmt.Sprintf("kept: %d resources, %d differ from the state", v.Resources, len(v.Drift))
@@ -294,47 +295,40 @@ func (s *provisionState) compensate(ctx workflow.Context, in ProvisionInput, req
 		ErrTypeProvisionFailed, nil, s.result)
 }
 
-func previewStack(ctx workflow.Context, req activities.StackRequest) (activities.PreviewResult, error) {
-	var res activities.PreviewResult
-	err := runActivity(ctx, 5*time.Minute, &res, acts.PreviewStack, req)
-	return res, err
+func previewStack(ctx workflow.Context, req stackop.StackRequest) (stackop.PreviewResult, error) {
+	return activityref.PreviewStack.Run(safeToRetry(ctx, 5*time.Minute), req)
 }
 
 // applyStack runs the engine with heartbeats: a worker killed mid-operation is
 // noticed within the heartbeat timeout and the retry recovers the stack.
-func applyStack(ctx workflow.Context, req activities.StackRequest, s *provisionState) (activities.ApplyResult, error) {
+func applyStack(ctx workflow.Context, req stackop.StackRequest, s *provisionState) (stackop.ApplyResult, error) {
 	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: 30 * time.Minute,
 		HeartbeatTimeout:    20 * time.Second,
 		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, MaximumAttempts: 5},
 	})
-	var res activities.ApplyResult
-	err := workflow.ExecuteActivity(ctx, acts.ApplyStack, req, s.progress.Total).Get(ctx, &res)
+	res, err := activityref.ApplyStack.Run(ctx, req, s.progress.Total)
 	if err == nil {
 		s.progress.Done = s.progress.Total
 	}
 	return res, err
 }
 
-// acts names activity methods for ExecuteActivity; it is never dereferenced.
-var acts *activities.Activities
-
-// runActivity runs an activity that is safe to retry, and decodes its result.
-// Every activity it runs heartbeats, so a killed worker is noticed within
-// the heartbeat timeout rather than the (long) start-to-close timeout.
-func runActivity(ctx workflow.Context, timeout time.Duration, out any, fn any, args ...any) error {
-	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+// safeToRetry is ctx with the options of an activity that is safe to retry.
+// Every activity run with them heartbeats, so a killed worker is noticed
+// within the heartbeat timeout rather than the (long) start-to-close timeout.
+func safeToRetry(ctx workflow.Context, timeout time.Duration) workflow.Context {
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: timeout,
 		HeartbeatTimeout:    20 * time.Second,
 		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, MaximumAttempts: 5},
 	})
-	return workflow.ExecuteActivity(ctx, fn, args...).Get(ctx, out)
 }
 
-func countChanges(p pulumistack.Plan) int {
+func countChanges(p stackop.Plan) int {
 	n := 0
 	for _, c := range p.Changes {
-		if c.Op != "same" {
+		if c.Op != stackop.ChangeSame {
 			n++
 		}
 	}

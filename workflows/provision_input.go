@@ -7,8 +7,8 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/infraflow/infraflow/activities"
-	"github.com/infraflow/infraflow/internal/pulumistack"
+	"github.com/infraflow/infraflow/internal/playbook"
+	"github.com/infraflow/infraflow/internal/stackop"
 	"github.com/infraflow/infraflow/stacks"
 )
 
@@ -71,7 +71,7 @@ func (in ProvisionInput) Validate() error {
 		return &FieldError{Field: "program", Problem: fmt.Sprintf("unknown program %q", in.Program), Fix: "use one of: " + strings.Join(stacks.Names(), ", ")}
 	case !stackName.MatchString(in.Stack):
 		return &FieldError{Field: "stack", Problem: fmt.Sprintf("%q is not a stack name", in.Stack), Fix: "use lowercase letters, digits and dashes, e.g. \"dev\""}
-	case !slices.Contains([]string{"", activities.OpUp, activities.OpPreview, activities.OpRefresh, activities.OpDestroy}, in.Operation):
+	case !slices.Contains([]string{"", stackop.OpUp, stackop.OpPreview, stackop.OpRefresh, stackop.OpDestroy}, in.Operation):
 		return &FieldError{Field: "operation", Problem: fmt.Sprintf("unknown operation %q", in.Operation), Fix: "use up, preview, refresh or destroy"}
 	case !slices.Contains([]string{"", CompensateDestroy, CompensateRevert, CompensateKeep}, in.Compensation):
 		return &FieldError{Field: "compensation", Problem: fmt.Sprintf("unknown mode %q", in.Compensation), Fix: "use destroy, revert or keep"}
@@ -110,7 +110,7 @@ func (in ProvisionInput) Validate() error {
 
 func (in ProvisionInput) operation() string {
 	if in.Operation == "" {
-		return activities.OpUp
+		return stackop.OpUp
 	}
 	return in.Operation
 }
@@ -141,7 +141,7 @@ func (in ProvisionInput) withDefaults() ProvisionInput {
 // resolve checks the configuration; a destroy does not run the program, so
 // it needs no required values.
 func (in ProvisionInput) resolve(program stacks.Program) (map[string]any, error) {
-	if in.operation() == activities.OpDestroy {
+	if in.operation() == stackop.OpDestroy {
 		return program.ResolveExisting(in.Config)
 	}
 	return program.Resolve(in.Config)
@@ -150,7 +150,7 @@ func (in ProvisionInput) resolve(program stacks.Program) (map[string]any, error)
 // configureInput is the configuration step's request: the stack's hosts.
 func (in ProvisionInput) configureInput() ConfigureInput {
 	c := *in.Configure
-	c.Inventory = activities.Inventory{Stack: &pulumistack.Ref{Program: in.Program, Stack: in.Stack}}
+	c.Inventory = playbook.Inventory{Stack: &stackop.Ref{Program: in.Program, Stack: in.Stack}}
 	if c.Requester == "" {
 		c.Requester = in.Requester
 	}

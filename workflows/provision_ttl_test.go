@@ -5,13 +5,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stretchr/testify/mock"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/infraflow/infraflow/activities"
-	"github.com/infraflow/infraflow/internal/policy"
-	"github.com/infraflow/infraflow/internal/pulumistack"
+	"github.com/infraflow/infraflow/internal/activityref"
+	"github.com/infraflow/infraflow/internal/stackop"
 )
 
 // ttlEnv runs ProvisionStack's logic with the SDK's time-skipping suite; the
@@ -22,19 +21,23 @@ func ttlEnv(t *testing.T) (*testsuite.TestWorkflowEnvironment, *[]string) {
 	env := suite.NewTestWorkflowEnvironment()
 	env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: ProvisionWorkflowID("local", "eph")})
 	Register(env)
-	var a *activities.Activities
 	var operations []string
-	env.RegisterActivity(a)
-	env.OnActivity(a.PreviewStack, mock.Anything, mock.Anything).Return(activities.PreviewResult{
-		Plan: pulumistack.Plan{Changes: []pulumistack.Change{{Op: "create", Type: "infraflow:kubernetes:Namespace", Name: "eph"}}, Summary: map[string]int{"create": 1}},
-	}, nil)
-	env.OnActivity(a.CheckPolicy, mock.Anything, mock.Anything).Return(policy.Decision{Outcome: policy.Allow}, nil)
-	env.OnActivity(a.VerifyStack, mock.Anything, mock.Anything).Return(activities.Verification{InSync: true, Resources: 1}, nil)
-	env.OnActivity(a.ApplyStack, mock.Anything, mock.Anything, mock.Anything).Return(
-		func(_ context.Context, req activities.StackRequest, _ int) (activities.ApplyResult, error) {
-			operations = append(operations, req.Operation)
-			return activities.ApplyResult{Resources: 1}, nil
-		})
+	activities.Register(env, &activities.Activities{})
+	onActivity(env, activityref.PreviewStack, func(context.Context, stackop.StackRequest) (stackop.PreviewResult, error) {
+		return stackop.PreviewResult{
+			Plan: stackop.Plan{Changes: []stackop.Change{{Op: "create", Type: "infraflow:kubernetes:Namespace", Name: "eph"}}, Summary: map[string]int{"create": 1}},
+		}, nil
+	})
+	onActivity(env, activityref.CheckPolicy, func(context.Context, stackop.PolicyInput) (stackop.PolicyDecision, error) {
+		return stackop.PolicyDecision{Outcome: stackop.PolicyAllow}, nil
+	})
+	onActivity(env, activityref.VerifyStack, func(context.Context, stackop.StackRequest) (stackop.Verification, error) {
+		return stackop.Verification{InSync: true, Resources: 1}, nil
+	})
+	onActivity2(env, activityref.ApplyStack, func(_ context.Context, req stackop.StackRequest, _ int) (stackop.ApplyResult, error) {
+		operations = append(operations, req.Operation)
+		return stackop.ApplyResult{Resources: 1}, nil
+	})
 	return env, &operations
 }
 
@@ -48,7 +51,7 @@ func TestLongTTLDestroysWhenItRunsOut(t *testing.T) {
 	if err := env.GetWorkflowResult(&res); err != nil {
 		t.Fatal(err)
 	}
-	if res.Status != ProvisionExpired || len(*ops) != 2 || (*ops)[1] != activities.OpDestroy {
+	if res.Status != ProvisionExpired || len(*ops) != 2 || (*ops)[1] != stackop.OpDestroy {
 		t.Errorf("result %+v, operations %v; want up then destroy", res, *ops)
 	}
 	if elapsed := env.Now().Sub(start); elapsed < 24*time.Hour || elapsed > 25*time.Hour {

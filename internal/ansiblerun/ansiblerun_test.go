@@ -18,12 +18,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/infraflow/infraflow/internal/playbook"
 	"github.com/infraflow/infraflow/internal/testtier"
 )
 
 // sshHost is a real sshd on loopback with its own keys and root directory.
 type sshHost struct {
-	Host
+	playbook.Host
 	cmd    *exec.Cmd
 	config string
 }
@@ -65,7 +66,7 @@ func startHost(t *testing.T, name string) *sshHost {
 		t.Fatal(err)
 	}
 	fields := strings.Fields(string(hostKey))
-	h := &sshHost{Host: Host{Name: name, Address: "127.0.0.1", Port: port, User: "root", HostKey: fields[0] + " " + fields[1],
+	h := &sshHost{Host: playbook.Host{Name: name, Address: "127.0.0.1", Port: port, User: "root", HostKey: fields[0] + " " + fields[1],
 		PrivateKeyPath: filepath.Join(dir, "id"), Root: root, Vars: map[string]any{"app_port": appPort}}, config: config}
 	h.start(t)
 	t.Cleanup(func() {
@@ -124,8 +125,8 @@ func needAnsible(t *testing.T) {
 	}
 }
 
-func hostsOf(hs ...*sshHost) []Host {
-	var out []Host
+func hostsOf(hs ...*sshHost) []playbook.Host {
+	var out []playbook.Host
 	for _, h := range hs {
 		out = append(out, h.Host)
 	}
@@ -182,9 +183,9 @@ func TestSitePlaybookOnRealHosts(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	run.Mode = Check
+	run.Mode = playbook.Check
 	var events atomic.Int32
-	run.OnEvent = func(Event) { events.Add(1) }
+	run.OnEvent = func(playbook.Event) { events.Add(1) }
 	check, err := Execute(ctx, run)
 	if err != nil {
 		t.Fatal(err)
@@ -194,7 +195,7 @@ func TestSitePlaybookOnRealHosts(t *testing.T) {
 	}
 	for _, h := range []*sshHost{a, b} {
 		r, ok := check.Host(h.Name)
-		if !ok || r.Status != StatusChanged || r.Changed == 0 {
+		if !ok || r.Status != playbook.StatusChanged || r.Changed == 0 {
 			t.Fatalf("check on %s = %+v, want planned changes", h.Name, r)
 		}
 		for _, want := range []string{"/etc/infraflow/host.yml", "/etc/prometheus/file_sd/" + h.Name + ".json", "/opt/web/bin/app.py"} {
@@ -207,13 +208,13 @@ func TestSitePlaybookOnRealHosts(t *testing.T) {
 		}
 	}
 
-	run.Mode = Apply
+	run.Mode = playbook.Apply
 	applied, err := Execute(ctx, run)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, h := range []*sshHost{a, b} {
-		if r, _ := applied.Host(h.Name); r.Status != StatusChanged || r.Failed != 0 {
+		if r, _ := applied.Host(h.Name); r.Status != playbook.StatusChanged || r.Failed != 0 {
 			t.Fatalf("apply on %s = %+v", h.Name, r)
 		}
 		status, body := get(t, fmt.Sprintf("http://127.0.0.1:%d/", h.Vars["app_port"]), "")
@@ -232,12 +233,12 @@ func TestSitePlaybookOnRealHosts(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, r := range again.Hosts {
-		if r.Changed != 0 || r.Status != StatusOK {
+		if r.Changed != 0 || r.Status != playbook.StatusOK {
 			t.Errorf("second apply on %s changed %d tasks: %v", r.Host, r.Changed, r.ChangedTasks)
 		}
 	}
 
-	run.Mode = Verify
+	run.Mode = playbook.Verify
 	verified, err := Execute(ctx, run)
 	if err != nil {
 		t.Fatal(err)
@@ -246,12 +247,12 @@ func TestSitePlaybookOnRealHosts(t *testing.T) {
 		t.Errorf("verify ran %d tasks on %d hosts, want only the verify tasks (apply ran %d)", verified.Tasks, len(verified.Hosts), again.Tasks)
 	}
 	for _, r := range verified.Hosts {
-		if r.Status != StatusOK {
+		if r.Status != playbook.StatusOK {
 			t.Errorf("verify on %s = %+v", r.Host, r)
 		}
 	}
 
-	for _, rep := range []Report{check, applied, again, verified} {
+	for _, rep := range []playbook.Report{check, applied, again, verified} {
 		data, _ := json.Marshal(rep)
 		if strings.Contains(string(data), token) {
 			t.Errorf("the %s report contains the secret", rep.Mode)
@@ -259,7 +260,7 @@ func TestSitePlaybookOnRealHosts(t *testing.T) {
 	}
 }
 
-func writeInventory(t *testing.T, hosts []Host) string {
+func writeInventory(t *testing.T, hosts []playbook.Host) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "inventory.json")
 	if err := WriteInventory(path, hosts); err != nil {
@@ -273,14 +274,14 @@ func TestUnreachableHostIsReported(t *testing.T) {
 	needAnsible(t)
 	up, down := startHost(t, "up"), startHost(t, "down")
 	down.stop()
-	rep, err := Execute(context.Background(), Run{Playbook: testPlaybook(t, "always_changed.yml"), Mode: Apply, Hosts: hostsOf(up, down)})
+	rep, err := Execute(context.Background(), Run{Playbook: testPlaybook(t, "always_changed.yml"), Mode: playbook.Apply, Hosts: hostsOf(up, down)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r, _ := rep.Host("down"); r.Status != StatusUnreachable || r.Message == "" {
+	if r, _ := rep.Host("down"); r.Status != playbook.StatusUnreachable || r.Message == "" {
 		t.Errorf("down = %+v, want unreachable with a message", r)
 	}
-	if r, _ := rep.Host("up"); r.Status != StatusChanged {
+	if r, _ := rep.Host("up"); r.Status != playbook.StatusChanged {
 		t.Errorf("up = %+v, want changed", r)
 	}
 }
@@ -289,7 +290,7 @@ func TestUnreachableHostIsReported(t *testing.T) {
 func TestNonIdempotentTaskIsNamed(t *testing.T) {
 	needAnsible(t)
 	h := startHost(t, "solo")
-	run := Run{Playbook: testPlaybook(t, "always_changed.yml"), Mode: Apply, Hosts: hostsOf(h)}
+	run := Run{Playbook: testPlaybook(t, "always_changed.yml"), Mode: playbook.Apply, Hosts: hostsOf(h)}
 	if _, err := Execute(context.Background(), run); err != nil {
 		t.Fatal(err)
 	}
@@ -308,8 +309,8 @@ func TestCancelStopsAnsiblePlaybook(t *testing.T) {
 	h := startHost(t, "slow")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	playbook := testPlaybook(t, "slow.yml")
-	run := Run{Playbook: playbook, Mode: Apply, Hosts: hostsOf(h), OnEvent: func(e Event) {
+	slow := testPlaybook(t, "slow.yml")
+	run := Run{Playbook: slow, Mode: playbook.Apply, Hosts: hostsOf(h), OnEvent: func(e playbook.Event) {
 		if e.Task == "Long step" && e.Host == "" {
 			time.AfterFunc(time.Second, cancel)
 		}
@@ -324,7 +325,7 @@ func TestCancelStopsAnsiblePlaybook(t *testing.T) {
 	}
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		out, _ := exec.Command("pgrep", "-f", playbook).Output()
+		out, _ := exec.Command("pgrep", "-f", slow).Output()
 		if len(strings.TrimSpace(string(out))) == 0 {
 			break
 		}

@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/infraflow/infraflow/internal/playbook"
 )
 
 // FuzzEventParser feeds ansible.posix.jsonl output, well formed or not, to
@@ -29,18 +31,18 @@ func FuzzEventParser(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, output []byte) {
-		var events []Event
+		var events []playbook.Event
 		c := newCollector(Run{
-			Hosts:   []Host{{Name: "web-1", Root: "/srv/web-1"}},
+			Hosts:   []playbook.Host{{Name: "web-1", Root: "/srv/web-1"}},
 			Secrets: Secrets{Vars: map[string]string{"db_password": secret}},
-			OnEvent: func(e Event) { events = append(events, e) },
+			OnEvent: func(e playbook.Event) { events = append(events, e) },
 		})
 		for _, line := range bytes.Split(output, []byte("\n")) {
 			c.add(line)
 		}
 		report, _ := c.report()
 		for _, h := range report.Hosts {
-			if !slices.Contains([]string{StatusOK, StatusChanged, StatusFailed, StatusUnreachable}, h.Status) {
+			if !slices.Contains([]string{playbook.StatusOK, playbook.StatusChanged, playbook.StatusFailed, playbook.StatusUnreachable}, h.Status) {
 				t.Errorf("host %q has status %q", h.Host, h.Status)
 			}
 			if strings.Contains(h.Message, secret) {
@@ -57,8 +59,8 @@ func FuzzEventParser(f *testing.F) {
 
 // One event can carry several hosts; one host's change is not another's.
 func TestEventStatusIsPerHost(t *testing.T) {
-	var events []Event
-	c := newCollector(Run{OnEvent: func(e Event) { events = append(events, e) }})
+	var events []playbook.Event
+	c := newCollector(Run{OnEvent: func(e playbook.Event) { events = append(events, e) }})
 	c.add([]byte(`{"_event":"v2_runner_on_ok","task":{"name":"t"},"hosts":{"a":{"changed":true},"b":{"changed":false}}}`))
 	if len(events) != 2 || events[0].Status != "changed" || events[1].Status != "ok" {
 		t.Errorf("events = %+v, want a changed and b ok", events)

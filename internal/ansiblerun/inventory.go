@@ -8,39 +8,15 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
-	"sort"
 	"strings"
+
+	"github.com/infraflow/infraflow/internal/playbook"
 )
-
-// Host is one machine to configure and how to reach it over SSH.
-type Host struct {
-	Name    string `json:"name"`
-	Address string `json:"address"`
-	Port    int    `json:"port,omitempty"`
-	User    string `json:"user,omitempty"`
-	// PrivateKeyPath is a key file on the worker; keys never travel in input.
-	PrivateKeyPath string `json:"privateKeyPath,omitempty"`
-	// Root is where the host's filesystem starts for the playbooks (the local
-	// stack's hosts share one computer); empty means "/".
-	Root string `json:"root,omitempty"`
-	// HostKey is the host's public SSH key ("ssh-ed25519 AAAA..."). When set,
-	// the run trusts exactly this key for the host; otherwise the worker's
-	// known_hosts decides, as for any ssh client.
-	HostKey string `json:"hostKey,omitempty"`
-	// Vars are host variables, e.g. app_port or ansible_become.
-	Vars map[string]any `json:"vars,omitempty"`
-}
-
-var hostName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$`)
-
-// ValidName reports whether name can be an inventory host name.
-func ValidName(name string) bool { return hostName.MatchString(name) }
 
 // WriteInventory writes hosts as an Ansible YAML inventory (in its JSON form,
 // which the yaml inventory plugin reads) at path, and the host keys it knows
 // into a known_hosts file beside it.
-func WriteInventory(path string, hosts []Host) error {
+func WriteInventory(path string, hosts []playbook.Host) error {
 	knownHosts := filepath.Join(filepath.Dir(path), "known_hosts")
 	var known strings.Builder
 	all := map[string]any{}
@@ -79,14 +55,4 @@ func WriteInventory(path string, hosts []Host) error {
 		return err
 	}
 	return os.WriteFile(path, data, 0o600)
-}
-
-// Names lists the hosts' names, sorted.
-func Names(hosts []Host) []string {
-	names := make([]string, 0, len(hosts))
-	for _, h := range hosts {
-		names = append(names, h.Name)
-	}
-	sort.Strings(names)
-	return names
 }

@@ -20,20 +20,9 @@ import (
 	goexec "github.com/apenella/go-ansible/v2/pkg/execute/exec"
 	"github.com/apenella/go-ansible/v2/pkg/execute/result"
 	"github.com/apenella/go-ansible/v2/pkg/execute/stdoutcallback"
-	"github.com/apenella/go-ansible/v2/pkg/playbook"
-)
+	ansibleplaybook "github.com/apenella/go-ansible/v2/pkg/playbook"
 
-// Mode is how a run treats the hosts.
-type Mode string
-
-// Run modes.
-const (
-	// Check predicts changes (--check --diff) without making them.
-	Check Mode = "check"
-	// Apply makes the changes.
-	Apply Mode = "apply"
-	// Verify runs only the playbook's tasks tagged "verify".
-	Verify Mode = "verify"
+	"github.com/infraflow/infraflow/internal/playbook"
 )
 
 // VerifyTag marks the tasks that check a host works (e.g. the app answers).
@@ -43,104 +32,51 @@ const VerifyTag = "verify"
 type Run struct {
 	// Playbook is the playbook's path on the worker (see ResolvePlaybook).
 	Playbook  string
-	Hosts     []Host
+	Hosts     []playbook.Host
 	Limit     []string
-	Mode      Mode
+	Mode      playbook.Mode
 	ExtraVars map[string]any
 	Secrets   Secrets
 	// OnEvent, when set, sees every task start and host result as it happens.
-	OnEvent func(Event)
-}
-
-// Event is one step of a run, for progress and heartbeats.
-type Event struct {
-	Task string `json:"task"`
-	// Host and Status are set for a host's result of the task.
-	Host   string `json:"host,omitempty"`
-	Status string `json:"status,omitempty"`
-	// TasksStarted counts tasks (and handlers) started so far.
-	TasksStarted int `json:"tasksStarted"`
-}
-
-// Host statuses, worst first.
-const (
-	StatusUnreachable = "unreachable"
-	StatusFailed      = "failed"
-	StatusChanged     = "changed"
-	StatusOK          = "ok"
-)
-
-// HostResult is what a run did on one host.
-type HostResult struct {
-	Host        string `json:"host"`
-	Status      string `json:"status"`
-	OK          int    `json:"ok"`
-	Changed     int    `json:"changed"`
-	Failed      int    `json:"failed"`
-	Unreachable int    `json:"unreachable"`
-	Skipped     int    `json:"skipped"`
-	// ChangedTasks name the tasks that changed (or, in check mode, would).
-	ChangedTasks []string `json:"changedTasks,omitempty"`
-	// ChangedPaths are the files and directories those tasks touched, as
-	// paths on the host (below its root).
-	ChangedPaths []string `json:"changedPaths,omitempty"`
-	FailedTask   string   `json:"failedTask,omitempty"`
-	Message      string   `json:"message,omitempty"`
-}
-
-// Report is the outcome of a run, one entry per host that took part.
-type Report struct {
-	Mode  Mode         `json:"mode"`
-	Hosts []HostResult `json:"hosts"`
-	Tasks int          `json:"tasks"`
-}
-
-// Host returns the result for name, if the host took part.
-func (r Report) Host(name string) (HostResult, bool) {
-	for _, h := range r.Hosts {
-		if h.Host == name {
-			return h, true
-		}
-	}
-	return HostResult{}, false
+	OnEvent func(playbook.Event)
 }
 
 // Execute runs the playbook through go-ansible with the ansible.posix.jsonl
 // stdout callback and collects per-host results from its events. Host
 // failures and unreachable hosts are results, not errors; an error means the
 // run itself did not happen or did not finish.
-func Execute(ctx context.Context, run Run) (Report, error) {
+func Execute(ctx context.Context, run Run) (playbook.Report, error) {
 	work, err := os.MkdirTemp("", "infraflow-ansible-")
 	if err != nil {
-		return Report{}, err
+		return playbook.Report{}, err
 	}
 	defer os.RemoveAll(work)
 	inventory := filepath.Join(work, "inventory.json")
 	if err := WriteInventory(inventory, run.Hosts); err != nil {
-		return Report{}, fmt.Errorf("writing inventory: %w", err)
+		return playbook.Report{}, fmt.Errorf("writing inventory: %w", err)
 	}
 	varsFile, vaultFile, err := run.Secrets.write(work)
 	if err != nil {
-		return Report{}, fmt.Errorf("writing secrets for ansible-playbook: %w", err)
+		return playbook.Report{}, fmt.Errorf("writing secrets for ansible-playbook: %w", err)
 	}
-	opts := &playbook.AnsiblePlaybookOptions{
+	opts := &ansibleplaybook.AnsiblePlaybookOptions{
 		Inventory:         inventory,
 		Limit:             strings.Join(run.Limit, ","),
 		ExtraVars:         run.ExtraVars,
 		VaultPasswordFile: vaultFile,
-		Check:             run.Mode == Check,
-		Diff:              run.Mode == Check,
+		Check:             run.Mode == playbook.Check,
+		Diff:              run.Mode == playbook.Check,
 	}
 	if varsFile != "" {
 		opts.ExtraVarsFile = []string{"@" + varsFile}
 	}
-	if run.Mode == Verify {
+	if run.Mode == playbook.Verify {
 		opts.Tags = VerifyTag
 	}
 	collector := newCollector(run)
 	stderr := &tail{max: 64 << 10}
 	exe := execute.NewDefaultExecute(
-		execute.WithCmd(playbook.NewAnsiblePlaybookCmd(playbook.WithPlaybooks(run.Playbook), playbook.WithPlaybookOptions(opts))),
+		execute.WithCmd(ansibleplaybook.NewAnsiblePlaybookCmd(ansibleplaybook.WithPlaybooks(run.Playbook), ansibleplaybook.WithPlaybookOptions(opts))),
 		// ansible.cfg next to the playbook applies, as it does for a person
 		// running ansible-playbook in that directory.
 		execute.WithCmdRunDir(filepath.Dir(run.Playbook)),
@@ -271,14 +207,14 @@ type collector struct {
 	mu       sync.Mutex
 	run      Run
 	roots    map[string]string
-	hosts    map[string]*HostResult
+	hosts    map[string]*playbook.HostResult
 	tasks    int
 	task     string
 	finished bool
 }
 
 func newCollector(run Run) *collector {
-	c := &collector{run: run, roots: map[string]string{}, hosts: map[string]*HostResult{}}
+	c := &collector{run: run, roots: map[string]string{}, hosts: map[string]*playbook.HostResult{}}
 	for _, h := range run.Hosts {
 		c.roots[h.Name] = strings.TrimRight(h.Root, "/")
 	}
@@ -291,14 +227,14 @@ func (c *collector) add(line []byte) {
 		return
 	}
 	c.mu.Lock()
-	var notify []Event
+	var notify []playbook.Event
 	switch e.Event {
 	case "v2_playbook_on_task_start", "v2_playbook_on_handler_task_start":
 		c.tasks++
 		if e.Task != nil {
 			c.task = e.Task.Name
 		}
-		notify = append(notify, Event{Task: c.task, TasksStarted: c.tasks})
+		notify = append(notify, playbook.Event{Task: c.task, TasksStarted: c.tasks})
 	case "v2_runner_on_ok", "v2_runner_on_failed", "v2_runner_on_unreachable", "v2_runner_on_skipped":
 		for _, name := range sortedKeys(e.Hosts) {
 			status := strings.TrimPrefix(e.Event, "v2_runner_on_")
@@ -320,7 +256,7 @@ func (c *collector) add(line []byte) {
 				h.FailedTask = task
 				h.Message = c.run.Secrets.Redact(r.message())
 			}
-			notify = append(notify, Event{Task: task, Host: name, Status: status, TasksStarted: c.tasks})
+			notify = append(notify, playbook.Event{Task: task, Host: name, Status: status, TasksStarted: c.tasks})
 		}
 	case "v2_playbook_on_stats":
 		for name, s := range e.Stats {
@@ -337,10 +273,10 @@ func (c *collector) add(line []byte) {
 	}
 }
 
-func (c *collector) host(name string) *HostResult {
+func (c *collector) host(name string) *playbook.HostResult {
 	h, ok := c.hosts[name]
 	if !ok {
-		h = &HostResult{Host: name}
+		h = &playbook.HostResult{Host: name}
 		c.hosts[name] = h
 	}
 	return h
@@ -359,21 +295,21 @@ func (c *collector) onHost(host, path string) string {
 	return path
 }
 
-func (c *collector) report() (Report, bool) {
+func (c *collector) report() (playbook.Report, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	r := Report{Mode: c.run.Mode, Tasks: c.tasks}
+	r := playbook.Report{Mode: c.run.Mode, Tasks: c.tasks}
 	for _, name := range sortedKeys(c.hosts) {
 		h := *c.hosts[name]
 		switch {
 		case h.Unreachable > 0:
-			h.Status = StatusUnreachable
+			h.Status = playbook.StatusUnreachable
 		case h.Failed > 0:
-			h.Status = StatusFailed
+			h.Status = playbook.StatusFailed
 		case h.Changed > 0:
-			h.Status = StatusChanged
+			h.Status = playbook.StatusChanged
 		default:
-			h.Status = StatusOK
+			h.Status = playbook.StatusOK
 		}
 		sort.Strings(h.ChangedPaths)
 		r.Hosts = append(r.Hosts, h)

@@ -7,15 +7,9 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-)
 
-// SecretRef says where the worker reads a secret: a file on the worker or an
-// environment variable of the worker. The value itself never enters workflow
-// input, history or logs.
-type SecretRef struct {
-	File string `json:"file,omitempty"`
-	Env  string `json:"env,omitempty"`
-}
+	"github.com/infraflow/infraflow/internal/playbook"
+)
 
 // SecretRoots is the worker's allow-list of where secrets may come from:
 // files at or below Paths, and the environment variables named in Env.
@@ -41,7 +35,7 @@ func (r SecretRoots) String() string {
 
 // Read returns the secret a reference points to, if the roots allow it.
 // Errors are InputErrors naming field.
-func (r SecretRoots) Read(field string, ref SecretRef) (string, error) {
+func (r SecretRoots) Read(field string, ref playbook.SecretRef) (string, error) {
 	refuse := func(problem, fix string) error {
 		if fix == "" {
 			fix = "the worker reads secrets only from its secret roots (" + r.String() + "); set them with --secret-root and --secret-env"
@@ -106,7 +100,7 @@ type Secrets struct {
 
 // ResolveSecrets reads every reference the roots allow; errors name the
 // input field.
-func (r SecretRoots) ResolveSecrets(vars map[string]SecretRef, vault *SecretRef) (Secrets, error) {
+func (r SecretRoots) ResolveSecrets(vars map[string]playbook.SecretRef, vault *playbook.SecretRef) (Secrets, error) {
 	s := Secrets{Vars: map[string]string{}}
 	for _, name := range sortedKeys(vars) {
 		v, err := r.Read("secrets."+name, vars[name])

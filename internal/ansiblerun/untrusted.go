@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+
+	"github.com/infraflow/infraflow/internal/playbook"
 )
 
 // Workflow input is untrusted, and Ansible runs on the worker: anything that
@@ -36,14 +38,14 @@ var (
 // CheckHosts checks hosts before they go into an inventory: addresses, users
 // and host keys have their plain shapes, key files lie under keyRoots, and
 // variables follow the rules of CheckVars.
-func CheckHosts(field string, hosts []Host, keyRoots SecretRoots) error {
+func CheckHosts(field string, hosts []playbook.Host, keyRoots SecretRoots) error {
 	for i, h := range hosts {
 		f := fmt.Sprintf("%s[%d]", field, i)
 		bad := func(sub, problem, fix string) error {
 			return &InputError{Field: f + "." + sub, Problem: problem, Fix: fix}
 		}
 		switch {
-		case !ValidName(h.Name):
+		case !playbook.ValidName(h.Name):
 			return bad("name", fmt.Sprintf("%q is not a host name", h.Name), "use letters, digits, '.', '_' and '-'")
 		case net.ParseIP(h.Address) == nil && !dnsName.MatchString(h.Address):
 			return bad("address", fmt.Sprintf("%q is not an IP address or DNS name", h.Address), `e.g. "10.0.0.5" or "web-1.example.com"`)
@@ -126,15 +128,15 @@ func checkNoTemplate(field string, v any) error {
 
 // CheckLimit refuses --limit entries that are not host names of hosts: a
 // pattern such as "@file" would make ansible-playbook read a file.
-func CheckLimit(field string, limit []string, hosts []Host) error {
+func CheckLimit(field string, limit []string, hosts []playbook.Host) error {
 	known := map[string]bool{}
 	for _, h := range hosts {
 		known[h.Name] = true
 	}
 	for i, name := range limit {
-		if !ValidName(name) || !known[name] {
+		if !playbook.ValidName(name) || !known[name] {
 			return &InputError{Field: fmt.Sprintf("%s[%d]", field, i), Problem: fmt.Sprintf("%q is not a host of the inventory", name),
-				Fix: "use hosts of the inventory: " + strings.Join(Names(hosts), ", ")}
+				Fix: "use hosts of the inventory: " + strings.Join(playbook.Names(hosts), ", ")}
 		}
 	}
 	return nil

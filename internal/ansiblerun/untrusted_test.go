@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/infraflow/infraflow/internal/playbook"
 )
 
 func wantInputError(t *testing.T, what string, err error, field string) {
@@ -114,7 +116,7 @@ func TestSecretRootsConfineReferences(t *testing.T) {
 	t.Setenv("INFRAFLOW_TEST_OTHER", "not-yours")
 	roots := SecretRoots{Paths: []string{root, single}, Env: []string{"INFRAFLOW_TEST_ALLOWED"}}
 
-	for ref, want := range map[SecretRef]string{
+	for ref, want := range map[playbook.SecretRef]string{
 		{File: filepath.Join(root, "app", "token")}: "in-root",
 		{File: filepath.Join(root, "alias")}:        "in-root",
 		{File: single}:                              "single",
@@ -124,7 +126,7 @@ func TestSecretRootsConfineReferences(t *testing.T) {
 			t.Errorf("Read(%+v) = %q, %v; want %q", ref, got, err, want)
 		}
 	}
-	for _, ref := range []SecretRef{
+	for _, ref := range []playbook.SecretRef{
 		{File: filepath.Join(root, "..", "outside", "token")},
 		{File: filepath.Join(root, "app", "..", "..", "outside", "token")},
 		{File: filepath.Join(outside, "token")},
@@ -145,7 +147,7 @@ func TestSecretRootsConfineReferences(t *testing.T) {
 			t.Errorf("Read(%+v) returned %q with its error", ref, got)
 		}
 	}
-	if _, err := (SecretRoots{}).ResolveSecrets(nil, &SecretRef{Env: "HOME"}); err == nil {
+	if _, err := (SecretRoots{}).ResolveSecrets(nil, &playbook.SecretRef{Env: "HOME"}); err == nil {
 		t.Error("no roots must allow nothing")
 	} else {
 		wantInputError(t, "vault with no roots", err, "vaultPassword")
@@ -159,33 +161,33 @@ func TestUntrustedHostsAndVars(t *testing.T) {
 		t.Fatal(err)
 	}
 	roots := SecretRoots{Paths: []string{keys}}
-	good := Host{Name: "web-1", Address: "10.0.0.5", Port: 22, User: "admin", PrivateKeyPath: key, Root: "/",
+	good := playbook.Host{Name: "web-1", Address: "10.0.0.5", Port: 22, User: "admin", PrivateKeyPath: key, Root: "/",
 		HostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl",
 		Vars:    map[string]any{"ansible_become": true, "ansible_become_user": "root", "app_port": 8080.0, "tags": []any{"a", map[string]any{"k": "v"}}}}
-	if err := CheckHosts("inventory.hosts", []Host{good, {Name: "db", Address: "db-1.example.com"}, {Name: "v6", Address: "::1"}}, roots); err != nil {
+	if err := CheckHosts("inventory.hosts", []playbook.Host{good, {Name: "db", Address: "db-1.example.com"}, {Name: "v6", Address: "::1"}}, roots); err != nil {
 		t.Fatalf("good hosts refused: %v", err)
 	}
-	with := func(change func(*Host)) []Host {
+	with := func(change func(*playbook.Host)) []playbook.Host {
 		h := good
 		h.Vars = map[string]any{}
 		change(&h)
-		return []Host{h}
+		return []playbook.Host{h}
 	}
-	for field, hosts := range map[string][]Host{
-		"inventory.hosts[0].address":                     with(func(h *Host) { h.Address = "-oProxyCommand=touch /tmp/x" }),
-		"inventory.hosts[0].address ":                    with(func(h *Host) { h.Address = "host name" }),
-		"inventory.hosts[0].user":                        with(func(h *Host) { h.User = "-oProxyCommand=x" }),
-		"inventory.hosts[0].hostKey":                     with(func(h *Host) { h.HostKey = good.HostKey + "\n* ssh-ed25519 AAAA" }),
-		"inventory.hosts[0].root":                        with(func(h *Host) { h.Root = "{{ lookup('pipe','id') }}" }),
-		"inventory.hosts[0].privateKeyPath":              with(func(h *Host) { h.PrivateKeyPath = "/etc/ssh/ssh_host_ed25519_key" }),
-		"inventory.hosts[0].vars.ansible_connection":     with(func(h *Host) { h.Vars["ansible_connection"] = "local" }),
-		"inventory.hosts[0].vars.ANSIBLE_CONNECTION":     with(func(h *Host) { h.Vars["ANSIBLE_CONNECTION"] = "local" }),
-		"inventory.hosts[0].vars.ansible_become":         with(func(h *Host) { h.Vars["ansible_become"] = "{{ x }}" }),
-		"inventory.hosts[0].vars.ansible_become_user":    with(func(h *Host) { h.Vars["ansible_become_user"] = "root; id" }),
-		"inventory.hosts[0].vars.app_message":            with(func(h *Host) { h.Vars["app_message"] = "hi {{ lookup('pipe','id') }}" }),
-		"inventory.hosts[0].vars.nested.deep[1]":         with(func(h *Host) { h.Vars["nested"] = map[string]any{"deep": []any{"ok", "{% raw %}"}} }),
-		"inventory.hosts[0].vars.nested.{# comment #}":   with(func(h *Host) { h.Vars["nested"] = map[string]any{"{# comment #}": "v"} }),
-		"inventory.hosts[0].vars.ansible_ssh_extra_args": with(func(h *Host) { h.Vars["ansible_ssh_extra_args"] = "-o ProxyCommand=x" }),
+	for field, hosts := range map[string][]playbook.Host{
+		"inventory.hosts[0].address":                     with(func(h *playbook.Host) { h.Address = "-oProxyCommand=touch /tmp/x" }),
+		"inventory.hosts[0].address ":                    with(func(h *playbook.Host) { h.Address = "host name" }),
+		"inventory.hosts[0].user":                        with(func(h *playbook.Host) { h.User = "-oProxyCommand=x" }),
+		"inventory.hosts[0].hostKey":                     with(func(h *playbook.Host) { h.HostKey = good.HostKey + "\n* ssh-ed25519 AAAA" }),
+		"inventory.hosts[0].root":                        with(func(h *playbook.Host) { h.Root = "{{ lookup('pipe','id') }}" }),
+		"inventory.hosts[0].privateKeyPath":              with(func(h *playbook.Host) { h.PrivateKeyPath = "/etc/ssh/ssh_host_ed25519_key" }),
+		"inventory.hosts[0].vars.ansible_connection":     with(func(h *playbook.Host) { h.Vars["ansible_connection"] = "local" }),
+		"inventory.hosts[0].vars.ANSIBLE_CONNECTION":     with(func(h *playbook.Host) { h.Vars["ANSIBLE_CONNECTION"] = "local" }),
+		"inventory.hosts[0].vars.ansible_become":         with(func(h *playbook.Host) { h.Vars["ansible_become"] = "{{ x }}" }),
+		"inventory.hosts[0].vars.ansible_become_user":    with(func(h *playbook.Host) { h.Vars["ansible_become_user"] = "root; id" }),
+		"inventory.hosts[0].vars.app_message":            with(func(h *playbook.Host) { h.Vars["app_message"] = "hi {{ lookup('pipe','id') }}" }),
+		"inventory.hosts[0].vars.nested.deep[1]":         with(func(h *playbook.Host) { h.Vars["nested"] = map[string]any{"deep": []any{"ok", "{% raw %}"}} }),
+		"inventory.hosts[0].vars.nested.{# comment #}":   with(func(h *playbook.Host) { h.Vars["nested"] = map[string]any{"{# comment #}": "v"} }),
+		"inventory.hosts[0].vars.ansible_ssh_extra_args": with(func(h *playbook.Host) { h.Vars["ansible_ssh_extra_args"] = "-o ProxyCommand=x" }),
 	} {
 		wantInputError(t, field, CheckHosts("inventory.hosts", hosts, roots), strings.TrimSpace(field))
 	}
@@ -203,7 +205,7 @@ func TestUntrustedHostsAndVars(t *testing.T) {
 		t.Errorf("plain values refused: %v", err)
 	}
 
-	hosts := []Host{{Name: "web-1"}, {Name: "web-2"}}
+	hosts := []playbook.Host{{Name: "web-1"}, {Name: "web-2"}}
 	if err := CheckLimit("limit", []string{"web-2"}, hosts); err != nil {
 		t.Errorf("limit to a known host refused: %v", err)
 	}

@@ -172,7 +172,7 @@ func sqliteStore(dbFile, namespace string) (*config.SQL, error) {
 		}
 	}
 	// Custom search attributes are added through the operator API after start
-	// (searchattr.Ensure), the same way as on any cluster.
+	// (the worker's ensureSearchAttributes), the same way as on any cluster.
 	ns, err := sqliteschema.NewNamespaceConfig(clusterName, namespace, false, nil)
 	if err != nil {
 		return nil, fmt.Errorf("preparing namespace %q: %w", namespace, err)

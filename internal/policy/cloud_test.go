@@ -4,6 +4,8 @@ import (
 	"context"
 	"strings"
 	"testing"
+
+	"github.com/infraflow/infraflow/internal/stackop"
 )
 
 // The aws and kubernetes programs' own plans are checked against the
@@ -40,18 +42,18 @@ func TestCloudPoliciesDecide(t *testing.T) {
 		outcome   string
 		message   string
 	}{
-		{"inline HTTPS from anywhere", "up", []any{inlineSG("tcp", 443, 443, "0.0.0.0/0")}, Allow, ""},
-		{"inline SSH from the office", "up", []any{inlineSG("tcp", 22, 22, "203.0.113.0/24")}, Allow, ""},
-		{"inline port range from anywhere", "up", []any{inlineSG("tcp", 80, 443, "0.0.0.0/0")}, Deny, "aws:ec2/securityGroup:SecurityGroup web lets 0.0.0.0/0 in on tcp ports 80-443"},
-		{"inline UDP 443 from anywhere", "up", []any{inlineSG("udp", 443, 443, "10.0.0.0/8", "0.0.0.0/0")}, Deny, "on udp port 443"},
-		{"legacy rule IPv6 SSH", "up", []any{legacyRule("ingress", 22, 22, "::/0")}, Deny, "aws:ec2/securityGroupRule:SecurityGroupRule rule lets ::/0 in on tcp port 22"},
-		{"legacy egress rule", "up", []any{legacyRule("egress", 0, 65535, "::/0")}, Allow, ""},
-		{"untagged image in an init container", "up", []any{statefulSet}, Deny, "container init uses busybox (no tag, so :latest)"},
-		{"listed type without tags", "up", []any{bucket}, Deny, "aws:s3/bucketV2:BucketV2 logs has no managed-by tag"},
-		{"unlisted type with tags but not managed-by", "up", []any{unlisted}, Deny, "aws:sqs/queue:Queue jobs has no managed-by tag"},
-		{"cluster deleted in a destroy", "destroy", []any{cluster("delete")}, RequireApproval, "EKS cluster main would be deleted"},
-		{"cluster replaced in an up", "up", []any{cluster("replace")}, RequireApproval, "EKS cluster main would be replaced"},
-		{"cluster updated", "up", []any{cluster("update")}, Allow, ""},
+		{"inline HTTPS from anywhere", "up", []any{inlineSG("tcp", 443, 443, "0.0.0.0/0")}, stackop.PolicyAllow, ""},
+		{"inline SSH from the office", "up", []any{inlineSG("tcp", 22, 22, "203.0.113.0/24")}, stackop.PolicyAllow, ""},
+		{"inline port range from anywhere", "up", []any{inlineSG("tcp", 80, 443, "0.0.0.0/0")}, stackop.PolicyDeny, "aws:ec2/securityGroup:SecurityGroup web lets 0.0.0.0/0 in on tcp ports 80-443"},
+		{"inline UDP 443 from anywhere", "up", []any{inlineSG("udp", 443, 443, "10.0.0.0/8", "0.0.0.0/0")}, stackop.PolicyDeny, "on udp port 443"},
+		{"legacy rule IPv6 SSH", "up", []any{legacyRule("ingress", 22, 22, "::/0")}, stackop.PolicyDeny, "aws:ec2/securityGroupRule:SecurityGroupRule rule lets ::/0 in on tcp port 22"},
+		{"legacy egress rule", "up", []any{legacyRule("egress", 0, 65535, "::/0")}, stackop.PolicyAllow, ""},
+		{"untagged image in an init container", "up", []any{statefulSet}, stackop.PolicyDeny, "container init uses busybox (no tag, so :latest)"},
+		{"listed type without tags", "up", []any{bucket}, stackop.PolicyDeny, "aws:s3/bucketV2:BucketV2 logs has no managed-by tag"},
+		{"unlisted type with tags but not managed-by", "up", []any{unlisted}, stackop.PolicyDeny, "aws:sqs/queue:Queue jobs has no managed-by tag"},
+		{"cluster deleted in a destroy", "destroy", []any{cluster("delete")}, stackop.PolicyRequireApproval, "EKS cluster main would be deleted"},
+		{"cluster replaced in an up", "up", []any{cluster("replace")}, stackop.PolicyRequireApproval, "EKS cluster main would be replaced"},
+		{"cluster updated", "up", []any{cluster("update")}, stackop.PolicyAllow, ""},
 	}
 	for _, c := range cases {
 		d, err := Evaluate(context.Background(), map[string]any{"operation": c.operation, "changes": c.changes})

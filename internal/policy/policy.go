@@ -11,22 +11,9 @@ import (
 
 	"github.com/open-policy-agent/opa/v1/rego"
 
+	"github.com/infraflow/infraflow/internal/stackop"
 	"github.com/infraflow/infraflow/stacks/policies"
 )
-
-// Outcomes of a policy check.
-const (
-	Allow           = "allow"
-	RequireApproval = "require-approval"
-	Deny            = "deny"
-)
-
-// Decision is the policies' verdict on a plan, with their messages.
-type Decision struct {
-	Outcome         string   `json:"outcome"`
-	Deny            []string `json:"deny,omitempty"`
-	RequireApproval []string `json:"requireApproval,omitempty"`
-}
 
 var (
 	prepareOnce sync.Once
@@ -57,16 +44,16 @@ func query(ctx context.Context) (rego.PreparedEvalQuery, error) {
 
 // Evaluate runs the policies on input (a JSON-shaped value: program, stack,
 // operation, changes).
-func Evaluate(ctx context.Context, input any) (Decision, error) {
+func Evaluate(ctx context.Context, input any) (stackop.PolicyDecision, error) {
 	q, err := query(ctx)
 	if err != nil {
-		return Decision{}, fmt.Errorf("compiling policies: %w", err)
+		return stackop.PolicyDecision{}, fmt.Errorf("compiling policies: %w", err)
 	}
 	rs, err := q.Eval(ctx, rego.EvalInput(input))
 	if err != nil {
-		return Decision{}, fmt.Errorf("evaluating policies: %w", err)
+		return stackop.PolicyDecision{}, fmt.Errorf("evaluating policies: %w", err)
 	}
-	d := Decision{Outcome: Allow}
+	d := stackop.PolicyDecision{Outcome: stackop.PolicyAllow}
 	if len(rs) == 0 || len(rs[0].Expressions) == 0 {
 		return d, nil
 	}
@@ -75,9 +62,9 @@ func Evaluate(ctx context.Context, input any) (Decision, error) {
 	d.RequireApproval = messages(doc["require_approval"])
 	switch {
 	case len(d.Deny) > 0:
-		d.Outcome = Deny
+		d.Outcome = stackop.PolicyDeny
 	case len(d.RequireApproval) > 0:
-		d.Outcome = RequireApproval
+		d.Outcome = stackop.PolicyRequireApproval
 	}
 	return d, nil
 }

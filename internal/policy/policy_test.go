@@ -4,6 +4,8 @@ import (
 	"context"
 	"strings"
 	"testing"
+
+	"github.com/infraflow/infraflow/internal/stackop"
 )
 
 func deployment(op string, replicas int, image string) map[string]any {
@@ -23,12 +25,12 @@ func TestPoliciesDecide(t *testing.T) {
 		outcome   string
 		message   string
 	}{
-		{"small change", "up", []any{deployment("update", 3, "nginx:1.27")}, Allow, ""},
-		{"scale past the threshold", "up", []any{deployment("update", 6, "nginx:1.27")}, RequireApproval, "deployment web scales to 6 replicas (more than 5 needs approval)"},
-		{"unpinned image", "up", []any{deployment("create", 1, "nginx:latest")}, Deny, "deployment web uses nginx:latest: pin an image tag"},
-		{"protected namespace", "destroy", []any{protectedNS}, Deny, "namespace prod is protected"},
-		{"delete during up", "up", []any{plainNSDelete}, RequireApproval, "infraflow:kubernetes:Namespace scratch would be deleted"},
-		{"destroy asked for", "destroy", []any{plainNSDelete}, Allow, ""},
+		{"small change", "up", []any{deployment("update", 3, "nginx:1.27")}, stackop.PolicyAllow, ""},
+		{"scale past the threshold", "up", []any{deployment("update", 6, "nginx:1.27")}, stackop.PolicyRequireApproval, "deployment web scales to 6 replicas (more than 5 needs approval)"},
+		{"unpinned image", "up", []any{deployment("create", 1, "nginx:latest")}, stackop.PolicyDeny, "deployment web uses nginx:latest: pin an image tag"},
+		{"protected namespace", "destroy", []any{protectedNS}, stackop.PolicyDeny, "namespace prod is protected"},
+		{"delete during up", "up", []any{plainNSDelete}, stackop.PolicyRequireApproval, "infraflow:kubernetes:Namespace scratch would be deleted"},
+		{"destroy asked for", "destroy", []any{plainNSDelete}, stackop.PolicyAllow, ""},
 	}
 	for _, c := range cases {
 		d, err := Evaluate(context.Background(), map[string]any{"operation": c.operation, "changes": c.changes})

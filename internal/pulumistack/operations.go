@@ -21,63 +21,12 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optrefresh"
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optup"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/apitype"
+
+	"github.com/infraflow/infraflow/internal/stackop"
 )
 
-// Change is one planned resource change, as policies and people see it.
-type Change struct {
-	Op   string `json:"op"`
-	Type string `json:"type"`
-	Name string `json:"name"`
-	// Diffs are the input keys that change.
-	Diffs []string       `json:"diffs,omitempty"`
-	Old   map[string]any `json:"old,omitempty"`
-	New   map[string]any `json:"new,omitempty"`
-}
-
-// Plan is what a preview says would happen.
-type Plan struct {
-	Changes []Change       `json:"changes"`
-	Summary map[string]int `json:"summary"`
-}
-
-// Changing says whether anything but "same" is planned.
-func (p Plan) Changing() bool {
-	for op, n := range p.Summary {
-		if op != string(apitype.OpSame) && n > 0 {
-			return true
-		}
-	}
-	return false
-}
-
-// Text is a short diff summary for people (approval requests, logs).
-func (p Plan) Text() string {
-	var lines []string
-	for _, c := range p.Changes {
-		if c.Op == string(apitype.OpSame) {
-			continue
-		}
-		line := fmt.Sprintf("%-8s %s %s", c.Op, c.Type, c.Name)
-		for _, k := range c.Diffs {
-			line += fmt.Sprintf("\n           %s: %v -> %v", k, c.Old[k], c.New[k])
-		}
-		lines = append(lines, line)
-	}
-	if len(lines) == 0 {
-		return "no changes"
-	}
-	return strings.Join(lines, "\n")
-}
-
-// Progress is where a running engine operation is.
-type Progress struct {
-	Done    int    `json:"done"`
-	Total   int    `json:"total"`
-	Current string `json:"current,omitempty"`
-}
-
 // Preview plans an update (refresh first, so drift counts as a change).
-func Preview(ctx context.Context, stack auto.Stack) (Plan, error) {
+func Preview(ctx context.Context, stack auto.Stack) (stackop.Plan, error) {
 	return plan(stack, "preview", false, func(ch chan events.EngineEvent) error {
 		_, err := stack.Preview(ctx, optpreview.EventStreams(ch), optpreview.Refresh())
 		return err
@@ -85,7 +34,7 @@ func Preview(ctx context.Context, stack auto.Stack) (Plan, error) {
 }
 
 // PreviewDestroy plans a destroy.
-func PreviewDestroy(ctx context.Context, stack auto.Stack) (Plan, error) {
+func PreviewDestroy(ctx context.Context, stack auto.Stack) (stackop.Plan, error) {
 	return plan(stack, "destroy preview", false, func(ch chan events.EngineEvent) error {
 		_, err := stack.PreviewDestroy(ctx, optdestroy.EventStreams(ch))
 		return err
@@ -93,7 +42,7 @@ func PreviewDestroy(ctx context.Context, stack auto.Stack) (Plan, error) {
 }
 
 // PreviewRefresh reports drift: what a refresh would change in the state.
-func PreviewRefresh(ctx context.Context, stack auto.Stack) (Plan, error) {
+func PreviewRefresh(ctx context.Context, stack auto.Stack) (stackop.Plan, error) {
 	return plan(stack, "refresh preview", true, func(ch chan events.EngineEvent) error {
 		_, err := stack.PreviewRefresh(ctx, optrefresh.EventStreams(ch))
 		return err
@@ -101,18 +50,18 @@ func PreviewRefresh(ctx context.Context, stack auto.Stack) (Plan, error) {
 }
 
 // plan runs one kind of preview and collects its steps.
-func plan(stack auto.Stack, what string, refresh bool, run func(chan events.EngineEvent) error) (Plan, error) {
+func plan(stack auto.Stack, what string, refresh bool, run func(chan events.EngineEvent) error) (stackop.Plan, error) {
 	ch := make(chan events.EngineEvent)
 	collected := collectChanges(ch, refresh)
 	if err := run(ch); err != nil {
 		settle(collected)
-		return Plan{}, fmt.Errorf("%s of %s: %w", what, stack.Name(), err)
+		return stackop.Plan{}, fmt.Errorf("%s of %s: %w", what, stack.Name(), err)
 	}
-	return newPlan(<-collected), nil
+	return stackop.NewPlan(<-collected), nil
 }
 
 // Up applies the program, reporting progress as resources finish.
-func Up(ctx context.Context, stack auto.Stack, total int, report func(Progress)) (map[string]any, error) {
+func Up(ctx context.Context, stack auto.Stack, total int, report func(stackop.Progress)) (map[string]any, error) {
 	ch := make(chan events.EngineEvent)
 	done := trackProgress(ch, total, report)
 	res, err := stack.Up(ctx, optup.EventStreams(ch), optup.Refresh())
@@ -125,7 +74,7 @@ func Up(ctx context.Context, stack auto.Stack, total int, report func(Progress))
 }
 
 // Destroy removes every resource of the stack, reporting progress.
-func Destroy(ctx context.Context, stack auto.Stack, total int, report func(Progress)) error {
+func Destroy(ctx context.Context, stack auto.Stack, total int, report func(stackop.Progress)) error {
 	ch := make(chan events.EngineEvent)
 	done := trackProgress(ch, total, report)
 	_, err := stack.Destroy(ctx, optdestroy.EventStreams(ch), optdestroy.Refresh())
@@ -309,10 +258,10 @@ func lockFiles(stateDir, stackName string) []string {
 // collectChanges gathers the planned steps. A refresh announces every step as
 // "refresh" and reports its outcome (same, update, delete) only when it ends,
 // so refreshes are read from the outputs events.
-func collectChanges(ch <-chan events.EngineEvent, refresh bool) <-chan []Change {
-	out := make(chan []Change, 1)
+func collectChanges(ch <-chan events.EngineEvent, refresh bool) <-chan []stackop.Change {
+	out := make(chan []stackop.Change, 1)
 	go func() {
-		var changes []Change
+		var changes []stackop.Change
 		for ev := range ch {
 			var m apitype.StepEventMetadata
 			switch {
@@ -326,7 +275,7 @@ func collectChanges(ch <-chan events.EngineEvent, refresh bool) <-chan []Change 
 			if m.Type == "pulumi:pulumi:Stack" || strings.HasPrefix(m.Type, "pulumi:providers:") {
 				continue
 			}
-			c := Change{Op: string(m.Op), Type: m.Type, Name: urnName(m.URN), Diffs: m.Diffs}
+			c := stackop.Change{Op: string(m.Op), Type: m.Type, Name: urnName(m.URN), Diffs: m.Diffs}
 			if m.Old != nil {
 				c.Old = m.Old.Inputs
 			}
@@ -340,11 +289,11 @@ func collectChanges(ch <-chan events.EngineEvent, refresh bool) <-chan []Change 
 	return out
 }
 
-func trackProgress(ch <-chan events.EngineEvent, total int, report func(Progress)) <-chan struct{} {
+func trackProgress(ch <-chan events.EngineEvent, total int, report func(stackop.Progress)) <-chan struct{} {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		p := Progress{Total: total}
+		p := stackop.Progress{Total: total}
 		for ev := range ch {
 			switch {
 			case ev.ResourcePreEvent != nil && counts(ev.ResourcePreEvent.Metadata):
@@ -370,16 +319,6 @@ func counts(m apitype.StepEventMetadata) bool {
 
 func urnName(urn string) string {
 	return urn[strings.LastIndex(urn, "::")+2:]
-}
-
-// newPlan counts the steps of the stack's own resources; the engine's summary
-// also counts the stack itself and its providers.
-func newPlan(changes []Change) Plan {
-	summary := map[string]int{}
-	for _, c := range changes {
-		summary[c.Op]++
-	}
-	return Plan{Changes: changes, Summary: summary}
 }
 
 func plainOutputs(out auto.OutputMap) map[string]any {

@@ -15,6 +15,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/common/workspace"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
+	"github.com/infraflow/infraflow/internal/stackop"
 	"github.com/infraflow/infraflow/stacks/aws"
 	"github.com/infraflow/infraflow/stacks/kubernetes"
 	"github.com/infraflow/infraflow/stacks/local"
@@ -39,17 +40,9 @@ type Env struct {
 	Kubeconfig string
 }
 
-// Ref names one stack of one program.
-type Ref struct {
-	Program string `json:"program"`
-	Stack   string `json:"stack"`
-}
-
-func (r Ref) String() string { return r.Program + "/" + r.Stack }
-
 // Open selects (creating if needed) the stack and sets its configuration:
 // the program's values plus the provider settings infraflow manages.
-func (e Env) Open(ctx context.Context, ref Ref, config map[string]any) (auto.Stack, error) {
+func (e Env) Open(ctx context.Context, ref stackop.Ref, config map[string]any) (auto.Stack, error) {
 	program, ok := programs[ref.Program]
 	if !ok {
 		return auto.Stack{}, fmt.Errorf("no Pulumi program %q in this worker", ref.Program)
@@ -122,7 +115,7 @@ var ErrNoStack = errors.New("no such stack")
 
 // Outputs returns the current outputs of an existing stack without running
 // its program.
-func (e Env) Outputs(ctx context.Context, ref Ref) (map[string]any, error) {
+func (e Env) Outputs(ctx context.Context, ref stackop.Ref) (map[string]any, error) {
 	// DIY backend layout: .pulumi/stacks/<project>/<stack>.json (gzipped: .json.gz).
 	project := "infraflow-" + ref.Program
 	if matches, _ := filepath.Glob(filepath.Join(e.StateDir, "state", ".pulumi", "stacks", project, ref.Stack+".json*")); len(matches) == 0 {

@@ -7,6 +7,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
+
+	"github.com/infraflow/infraflow/internal/scaleop"
 )
 
 // AutoScalingGroup scales an AWS Auto Scaling group's desired capacity.
@@ -60,24 +62,24 @@ func (g *AutoScalingGroup) Replicas(ctx context.Context) (int, error) {
 }
 
 // CompareAndSet implements Target.
-func (g *AutoScalingGroup) CompareAndSet(ctx context.Context, expected, desired int) (Result, error) {
+func (g *AutoScalingGroup) CompareAndSet(ctx context.Context, expected, desired int) (scaleop.Result, error) {
 	current, minSize, maxSize, err := g.describe(ctx)
 	if err != nil {
-		return Result{}, err
+		return scaleop.Result{}, err
 	}
 	outcome, write := decide(current, expected, desired)
 	if !write {
-		return Result{Outcome: outcome, Expected: expected, Desired: desired, Current: current}, nil
+		return scaleop.Result{Outcome: outcome, Expected: expected, Desired: desired, Current: current}, nil
 	}
 	if desired < minSize || desired > maxSize {
-		return Result{}, &ErrOutOfRange{What: g.Name(), Desired: desired, Min: minSize, Max: maxSize}
+		return scaleop.Result{}, &ErrOutOfRange{What: g.Name(), Desired: desired, Min: minSize, Max: maxSize}
 	}
 	if _, err := g.Client.SetDesiredCapacity(ctx, &autoscaling.SetDesiredCapacityInput{
 		AutoScalingGroupName: aws.String(g.Group), DesiredCapacity: aws.Int32(int32(desired)), HonorCooldown: aws.Bool(false),
 	}); err != nil {
-		return Result{}, fmt.Errorf("setting the desired capacity of %s to %d: %w", g.Name(), desired, err)
+		return scaleop.Result{}, fmt.Errorf("setting the desired capacity of %s to %d: %w", g.Name(), desired, err)
 	}
-	return Result{Outcome: Applied, Expected: expected, Desired: desired, Current: desired}, nil
+	return scaleop.Result{Outcome: scaleop.Applied, Expected: expected, Desired: desired, Current: desired}, nil
 }
 
 // ErrOutOfRange is a desired count outside the group's own bounds.

@@ -9,6 +9,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/infraflow/infraflow/internal/scaleop"
 )
 
 // Kubernetes scales a Deployment or StatefulSet through its scale subresource.
@@ -77,16 +79,16 @@ func (k *Kubernetes) Replicas(ctx context.Context) (int, error) {
 // CompareAndSet implements Target. The update carries the resourceVersion it
 // read, so the API server refuses it if anything changed the object in
 // between; then it reads again and decides again.
-func (k *Kubernetes) CompareAndSet(ctx context.Context, expected, desired int) (Result, error) {
+func (k *Kubernetes) CompareAndSet(ctx context.Context, expected, desired int) (scaleop.Result, error) {
 	for attempt := 0; attempt < 5; attempt++ {
 		s, err := k.getScale(ctx)
 		if err != nil {
-			return Result{}, err
+			return scaleop.Result{}, err
 		}
 		current := int(s.Spec.Replicas)
 		outcome, write := decide(current, expected, desired)
 		if !write {
-			return Result{Outcome: outcome, Expected: expected, Desired: desired, Current: current}, nil
+			return scaleop.Result{Outcome: outcome, Expected: expected, Desired: desired, Current: current}, nil
 		}
 		s.Spec.Replicas = int32(desired)
 		err = k.updateScale(ctx, s)
@@ -94,9 +96,9 @@ func (k *Kubernetes) CompareAndSet(ctx context.Context, expected, desired int) (
 			continue // changed between read and write: read again
 		}
 		if err != nil {
-			return Result{}, fmt.Errorf("scaling %s from %d to %d: %w", k.Name(), current, desired, err)
+			return scaleop.Result{}, fmt.Errorf("scaling %s from %d to %d: %w", k.Name(), current, desired, err)
 		}
-		return Result{Outcome: Applied, Expected: expected, Desired: desired, Current: desired}, nil
+		return scaleop.Result{Outcome: scaleop.Applied, Expected: expected, Desired: desired, Current: desired}, nil
 	}
-	return Result{}, fmt.Errorf("scaling %s: the object kept changing under 5 attempts", k.Name())
+	return scaleop.Result{}, fmt.Errorf("scaling %s: the object kept changing under 5 attempts", k.Name())
 }

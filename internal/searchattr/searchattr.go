@@ -1,16 +1,14 @@
-// Package searchattr defines infraflow's custom search attributes and registers
-// them on a namespace, so `temporal workflow list --query` and the Web UI can
-// filter infraflow's workflows.
+// Package searchattr defines infraflow's custom search attributes, so
+// `temporal workflow list --query` and the Web UI can filter infraflow's
+// workflows. It does no I/O: the worker registers the attributes on its
+// namespace, and CreateCommands says how an administrator can.
 package searchattr
 
 import (
-	"context"
 	"fmt"
 	"sort"
 
 	enumspb "go.temporal.io/api/enums/v1"
-	"go.temporal.io/api/operatorservice/v1"
-	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 )
 
@@ -52,48 +50,19 @@ func All() map[string]enumspb.IndexedValueType {
 	return all
 }
 
-// Ensure registers whichever of the attributes the namespace lacks; it is a
-// no-op on a namespace that has them all.
-func Ensure(ctx context.Context, c client.Client, namespace string) error {
-	ops := c.OperatorService()
-	have, err := ops.ListSearchAttributes(ctx, &operatorservice.ListSearchAttributesRequest{Namespace: namespace})
-	if err != nil {
-		return fmt.Errorf("listing search attributes of namespace %q: %w", namespace, err)
-	}
-	missing := map[string]enumspb.IndexedValueType{}
-	for name, typ := range All() {
-		existing, ok := have.GetCustomAttributes()[name]
-		switch {
-		case !ok:
-			missing[name] = typ
-		case existing != typ:
-			return fmt.Errorf("search attribute %s exists in namespace %q as %s, infraflow needs %s", name, namespace, existing, typ)
-		}
-	}
-	if len(missing) == 0 {
-		return nil
-	}
-	if _, err := ops.AddSearchAttributes(ctx, &operatorservice.AddSearchAttributesRequest{
-		Namespace:        namespace,
-		SearchAttributes: missing,
-	}); err != nil {
-		return fmt.Errorf("registering search attributes %v in namespace %q: %w", names(missing), namespace, err)
-	}
-	return nil
-}
-
 // CreateCommands returns the `temporal` CLI commands that register the attributes
 // on a cluster the worker may not administer itself.
 func CreateCommands(namespace string) []string {
 	var cmds []string
-	for _, name := range names(All()) {
+	for _, name := range Names(All()) {
 		cmds = append(cmds, fmt.Sprintf("temporal operator search-attribute create --namespace %s --name %s --type %s",
 			namespace, name, All()[name].String()))
 	}
 	return cmds
 }
 
-func names(m map[string]enumspb.IndexedValueType) []string {
+// Names lists the attributes of m by name, sorted.
+func Names(m map[string]enumspb.IndexedValueType) []string {
 	out := make([]string, 0, len(m))
 	for n := range m {
 		out = append(out, n)

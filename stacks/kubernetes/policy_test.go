@@ -5,9 +5,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/infraflow/infraflow/activities"
 	"github.com/infraflow/infraflow/internal/policy"
-	"github.com/infraflow/infraflow/internal/pulumistack"
+	"github.com/infraflow/infraflow/internal/stackop"
 	"github.com/infraflow/infraflow/stacks/kubernetes"
 )
 
@@ -15,24 +14,24 @@ import (
 // changes a first preview reports (one "create" per resource, providers left
 // out, as pulumistack's preview does) and evaluates the repository's policies
 // on them with the input the ProvisionStack workflow gives CheckPolicy.
-func decide(t *testing.T, config map[string]string) policy.Decision {
+func decide(t *testing.T, config map[string]string) stackop.PolicyDecision {
 	t.Helper()
 	mocks := &kubernetes.Mocks{}
 	if err := kubernetes.RunProgram(config, mocks); err != nil {
 		t.Fatalf("program failed: %v", err)
 	}
-	var changes []pulumistack.Change
+	var changes []stackop.Change
 	for _, r := range mocks.Registrations() {
 		if strings.HasPrefix(r.Type, "pulumi:providers:") {
 			continue
 		}
-		changes = append(changes, pulumistack.Change{Op: "create", Type: r.Type, Name: r.Name, New: r.Plain()})
+		changes = append(changes, stackop.Change{Op: "create", Type: r.Type, Name: r.Name, New: r.Plain()})
 	}
 	if len(changes) != 5 {
 		t.Fatalf("%d planned creates, want 5", len(changes))
 	}
-	d, err := policy.Evaluate(context.Background(), activities.PolicyInput{
-		Program: kubernetes.Name, Stack: kubernetes.TestStack, Operation: activities.OpUp, Changes: changes,
+	d, err := policy.Evaluate(context.Background(), stackop.PolicyInput{
+		Program: kubernetes.Name, Stack: kubernetes.TestStack, Operation: stackop.OpUp, Changes: changes,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -47,23 +46,23 @@ func TestPolicies(t *testing.T) {
 		outcome  string
 		messages []string
 	}{
-		{"pinned tag", map[string]string{"image": "nginx:1.27"}, policy.Allow, nil},
-		{"pinned digest", map[string]string{"image": "registry.example.com:5000/web@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"}, policy.Allow, nil},
-		{"five replicas", map[string]string{"image": "nginx:1.27", "replicas": "5"}, policy.Allow, nil},
-		{"latest", map[string]string{"image": "nginx:latest"}, policy.Deny, []string{
+		{"pinned tag", map[string]string{"image": "nginx:1.27"}, stackop.PolicyAllow, nil},
+		{"pinned digest", map[string]string{"image": "registry.example.com:5000/web@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"}, stackop.PolicyAllow, nil},
+		{"five replicas", map[string]string{"image": "nginx:1.27", "replicas": "5"}, stackop.PolicyAllow, nil},
+		{"latest", map[string]string{"image": "nginx:latest"}, stackop.PolicyDeny, []string{
 			"kubernetes:apps/v1:Deployment web: container web uses nginx:latest (tagged :latest): pin an image tag, not :latest",
 		}},
-		{"no tag", map[string]string{"image": "registry.example.com:5000/web"}, policy.Deny, []string{
+		{"no tag", map[string]string{"image": "registry.example.com:5000/web"}, stackop.PolicyDeny, []string{
 			"container web uses registry.example.com:5000/web (no tag, so :latest)",
 		}},
-		{"ten replicas", map[string]string{"image": "nginx:1.27", "replicas": "10", "maxReplicas": "10"}, policy.RequireApproval, []string{
+		{"ten replicas", map[string]string{"image": "nginx:1.27", "replicas": "10", "maxReplicas": "10"}, stackop.PolicyRequireApproval, []string{
 			"kubernetes:apps/v1:Deployment web scales to 10 replicas (more than 5 needs approval)",
 			"kubernetes:autoscaling/v2:HorizontalPodAutoscaler web may scale to 10 replicas (more than 5 needs approval)",
 		}},
-		{"room to autoscale", map[string]string{"image": "nginx:1.27", "maxReplicas": "8"}, policy.RequireApproval, []string{
+		{"room to autoscale", map[string]string{"image": "nginx:1.27", "maxReplicas": "8"}, stackop.PolicyRequireApproval, []string{
 			"HorizontalPodAutoscaler web may scale to 8 replicas",
 		}},
-		{"latest and many", map[string]string{"image": "nginx:latest", "replicas": "10", "maxReplicas": "10"}, policy.Deny, []string{
+		{"latest and many", map[string]string{"image": "nginx:latest", "replicas": "10", "maxReplicas": "10"}, stackop.PolicyDeny, []string{
 			"uses nginx:latest", "scales to 10 replicas", "may scale to 10 replicas",
 		}},
 	}

@@ -28,6 +28,7 @@ import (
 
 	"github.com/infraflow/infraflow/internal/payloadcodec"
 	"github.com/infraflow/infraflow/internal/pulumistack"
+	"github.com/infraflow/infraflow/internal/stackop"
 	"github.com/infraflow/infraflow/workflows"
 )
 
@@ -114,7 +115,7 @@ func config(i int, prefix string) map[string]any {
 
 // rawUp is the floor: the engine with the same program and config, nothing else.
 func rawUp(ctx context.Context, env pulumistack.Env, i int) (time.Duration, error) {
-	ref := pulumistack.Ref{Program: "local", Stack: fmt.Sprintf("raw-%d", i)}
+	ref := stackop.Ref{Program: "local", Stack: fmt.Sprintf("raw-%d", i)}
 	full := config(i, "raw")
 	full["app"], full["port"], full["failOnPurpose"] = "web", 80, false
 	start := time.Now()
@@ -122,11 +123,11 @@ func rawUp(ctx context.Context, env pulumistack.Env, i int) (time.Duration, erro
 	if err != nil {
 		return 0, err
 	}
-	if _, err := pulumistack.Up(ctx, stack, 0, func(pulumistack.Progress) {}); err != nil {
+	if _, err := pulumistack.Up(ctx, stack, 0, func(stackop.Progress) {}); err != nil {
 		return 0, err
 	}
 	elapsed := time.Since(start)
-	return elapsed, pulumistack.Destroy(ctx, stack, 0, func(pulumistack.Progress) {})
+	return elapsed, pulumistack.Destroy(ctx, stack, 0, func(stackop.Progress) {})
 }
 
 // workflowUp is what a person waits for: start to result, with preview,
