@@ -50,7 +50,7 @@ func signedDirectory() *directory.Directory {
 func newSignedEnv(t *testing.T, dir *directory.Directory) *testsuite.TestWorkflowEnvironment {
 	t.Helper()
 	var suite testsuite.WorkflowTestSuite
-	env := suite.NewTestWorkflowEnvironment()
+	env := testEnv(&suite)
 	env.SetTestTimeout(time.Minute)
 	env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: signedApprovalID})
 	Register(env)

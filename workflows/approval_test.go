@@ -62,7 +62,7 @@ func (w *webhook) count(prefix string) int {
 func newApprovalEnv(t *testing.T, hook *webhook) *testsuite.TestWorkflowEnvironment {
 	t.Helper()
 	var suite testsuite.WorkflowTestSuite
-	env := suite.NewTestWorkflowEnvironment()
+	env := testEnv(&suite)
 	env.SetTestTimeout(time.Minute)
 	Register(env)
 	activities.Register(env, &activities.Activities{Directory: directory.Example(), ChatWebhookURL: hook.server.URL})

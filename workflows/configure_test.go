@@ -31,7 +31,7 @@ type playbookRuns struct {
 func configureEnv(t *testing.T, runs *playbookRuns) *testsuite.TestWorkflowEnvironment {
 	t.Helper()
 	var suite testsuite.WorkflowTestSuite
-	env := suite.NewTestWorkflowEnvironment()
+	env := testEnv(&suite)
 	Register(env)
 	activities.Register(env, &activities.Activities{})
 	onActivity2(env, activityref.PreparePlaybook, func(context.Context, playbook.Request, playbook.Inventory) (playbook.Prepared, error) {

@@ -55,7 +55,7 @@ type scaleEnv struct {
 func newScaleEnv(t *testing.T, replicas int, demand func(i, n int) *float64) *scaleEnv {
 	t.Helper()
 	var suite testsuite.WorkflowTestSuite
-	env := &scaleEnv{TestWorkflowEnvironment: suite.NewTestWorkflowEnvironment(), target: &fakeTarget{replicas: replicas}, sas: map[string]any{}}
+	env := &scaleEnv{TestWorkflowEnvironment: testEnv(&suite), target: &fakeTarget{replicas: replicas}, sas: map[string]any{}}
 	env.SetStartTime(tickStart)
 	env.SetTestTimeout(time.Minute)
 	Register(env)
@@ -364,7 +364,7 @@ func TestForecastScaleInvalidInputNamesTheField(t *testing.T) {
 	}
 	for input, want := range cases {
 		var suite testsuite.WorkflowTestSuite
-		env := suite.NewTestWorkflowEnvironment()
+		env := testEnv(&suite)
 		Register(env)
 		activities.Register(env, &activities.Activities{})
 		env.ExecuteWorkflow("ForecastScale", json.RawMessage(input))

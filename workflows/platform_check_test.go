@@ -20,7 +20,7 @@ import (
 func newEnv(t *testing.T) *testsuite.TestWorkflowEnvironment {
 	t.Helper()
 	var suite testsuite.WorkflowTestSuite
-	env := suite.NewTestWorkflowEnvironment()
+	env := testEnv(&suite)
 	// The activities run real programs; ansible-doc alone can take seconds.
 	env.SetTestTimeout(2 * time.Minute)
 	Register(env)

@@ -18,7 +18,7 @@ import (
 // runs in the end-to-end tests, where TTLs are short).
 func ttlEnv(t *testing.T) (*testsuite.TestWorkflowEnvironment, *[]string) {
 	var suite testsuite.WorkflowTestSuite
-	env := suite.NewTestWorkflowEnvironment()
+	env := testEnv(&suite)
 	env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: ProvisionWorkflowID("local", "eph")})
 	Register(env)
 	var operations []string
