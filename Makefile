@@ -28,7 +28,7 @@ dev: tools build
 test: tools build
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	@echo "==> go test ./... (end-to-end tests start real platforms on free ports)"
-	@set -o pipefail; INFRAFLOW_TEST_BIN=$(BIN) INFRAFLOW_TRACES=$(abspath $(TRACES)) go test -json -timeout 30m -parallel 8 ./... | go run ./tests/report
+	@set -o pipefail; INFRAFLOW_TEST_BIN=$(BIN) INFRAFLOW_TRACES=$(abspath $(TRACES)) go test -json -timeout 60m -parallel 8 ./... | go run ./tests/report
 
 ## test-unit: the hermetic unit tier alone (no tools, no platform; go test -short), with the race detector
 test-unit:
@@ -40,7 +40,7 @@ histories: tools build
 	@echo "==> recording workflow histories from the end-to-end tests (about 20 minutes)"
 	@rm -f tests/testdata/histories/*.json
 	@set -o pipefail; INFRAFLOW_RECORD_HISTORIES=$(CURDIR)/tests/testdata/histories INFRAFLOW_TEST_BIN=$(BIN) INFRAFLOW_TRACES=$(abspath $(TRACES)) \
-		go test -count=1 -json -timeout 30m -parallel 8 ./tests/ | go run ./tests/report
+		go test -count=1 -json -timeout 60m -parallel 8 ./tests/ | go run ./tests/report
 	@ls tests/testdata/histories | sed 's/-Test.*//' | sort | uniq -c
 
 ## fuzz: run every fuzz target for FUZZTIME each (their seed corpora already run in make test)

@@ -66,6 +66,14 @@ func main() {
 		case "fail":
 			failed = true
 			if e.Test == "" {
+				// Tests that never ended (the package timed out or crashed):
+				// their output holds where they were, and the panic.
+				for _, k := range sortedKeys(output) {
+					if test, ok := strings.CutPrefix(k, e.Package+" "); ok && test != "" {
+						fmt.Printf("--- %s did not end:\n%s", test, strings.Join(output[k], ""))
+						delete(output, k)
+					}
+				}
 				fmt.Print(strings.Join(output[key], ""))
 				fmt.Printf("FAIL %-58s %7.1fs\n", e.Package, e.Elapsed)
 			} else {
@@ -87,4 +95,13 @@ func main() {
 	if failed {
 		os.Exit(1)
 	}
+}
+
+func sortedKeys(m map[string][]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
