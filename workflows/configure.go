@@ -124,12 +124,8 @@ func ConfigureHosts(ctx workflow.Context, in ConfigureInput) (ConfigureResult, e
 	if err != nil {
 		return s.result, err
 	}
-	var planned []string
 	for _, h := range check.Hosts {
 		s.result.Planned = append(s.result.Planned, PlannedHost{Host: h.Host, Status: h.Status, ChangedTasks: h.ChangedTasks, ChangedPaths: h.ChangedPaths, Message: h.Message})
-		for _, p := range h.ChangedPaths {
-			planned = append(planned, h.Host+":"+p)
-		}
 	}
 	s.progress.Planned = s.result.Planned
 	if in.CheckOnly {
