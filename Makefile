@@ -7,7 +7,7 @@ export PATH := $(BIN):$(PATH)
 export GOTOOLCHAIN := local
 export GOFLAGS := -buildvcs=false
 
-.PHONY: dev test test-unit histories fuzz tools build bench-engine bench-provision bench-forecast bench-scaling
+.PHONY: dev test test-unit lint histories fuzz tools build bench-engine bench-provision bench-forecast bench-scaling
 .DEFAULT_GOAL := dev
 
 ## tools: install apt packages and build the pinned temporal/pulumi CLIs (cached outside the clone)
@@ -24,9 +24,17 @@ build:
 dev: tools build
 	@exec $(BIN)/infraflow-worker --dev
 
-## test: unit tests and end-to-end tests against the real local platform
-test: tools build
+## lint: gofmt, staticcheck on every package, the SDK's workflowcheck on the workflows (pinned linters, built once)
+lint:
+	@internal/toolchain/install.sh lint
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
+	@echo "==> staticcheck ./..."
+	@$(BIN)/staticcheck ./...
+	@echo "==> workflowcheck ./workflows/... (through go vet, which caches what it found in the dependencies)"
+	@go vet -vettool=$(BIN)/workflowcheck -config=$(CURDIR)/workflows/workflowcheck.config.yaml ./workflows/...
+
+## test: lint, unit tests and end-to-end tests against the real local platform
+test: lint tools build
 	@echo "==> go test ./... (end-to-end tests start real platforms on free ports)"
 	@set -o pipefail; INFRAFLOW_TEST_BIN=$(BIN) INFRAFLOW_TRACES=$(abspath $(TRACES)) go test -json -timeout 60m -parallel 8 ./... | go run ./tests/report
 

@@ -162,7 +162,16 @@ func (p Program) Resolve(config map[string]any) (map[string]any, error) {
 		names = append(names, k.Name)
 	}
 	sort.Strings(names)
+	// Unknown keys are looked for in name order, so the same input always
+	// names the same key (this runs in workflows, which must replay alike).
+	given := make([]string, 0, len(config))
+	// Collected, then sorted: the map's order does not matter.
+	//workflowcheck:ignore
 	for key := range config {
+		given = append(given, key)
+	}
+	sort.Strings(given)
+	for _, key := range given {
 		if _, ok := known[key]; !ok {
 			return nil, &ConfigError{Key: key, Problem: fmt.Sprintf("is not a setting of the %s program", p.Name), Fix: "known keys: " + strings.Join(names, ", ")}
 		}

@@ -271,7 +271,7 @@ func TestHundredPendingApprovalsSurviveWorkerSIGKILL(t *testing.T) {
 	}
 	// Kill it while the approvals are still starting up.
 	worker.kill()
-	worker = startProcess(t, workerBin, workerArgs...)
+	startProcess(t, workerBin, workerArgs...) // stopped by its t.Cleanup
 
 	a := &approvals.Client{Temporal: c, Namespace: "default"}
 	deadline := time.Now().Add(2 * time.Minute)

@@ -124,12 +124,8 @@ func ConfigureHosts(ctx workflow.Context, in ConfigureInput) (ConfigureResult, e
 	if err != nil {
 		return s.result, err
 	}
-	var planned []string
 	for _, h := range check.Hosts {
 		s.result.Planned = append(s.result.Planned, PlannedHost{Host: h.Host, Status: h.Status, ChangedTasks: h.ChangedTasks, ChangedPaths: h.ChangedPaths, Message: h.Message})
-		for _, p := range h.ChangedPaths {
-			planned = append(planned, h.Host+":"+p)
-		}
 	}
 	s.progress.Planned = s.result.Planned
 	if in.CheckOnly {
@@ -214,7 +210,7 @@ func (s *configureState) apply(ctx workflow.Context, in ConfigureInput, req play
 				retry = append(retry, name)
 			}
 		}
-		s.progress.Hosts = s.outcomeList()
+		s.progress.Hosts = s.outcomeList(targets)
 		if len(retry) == 0 || attempt >= in.attempts() {
 			break
 		}
@@ -245,16 +241,19 @@ func (s *configureState) targetOutcome(ctx workflow.Context, host string) *HostO
 	return o
 }
 
-func (s *configureState) outcomeList() []HostOutcome {
+// outcomeList lists the outcomes of the targets (sorted) that have one.
+func (s *configureState) outcomeList(targets []string) []HostOutcome {
 	var out []HostOutcome
-	for _, name := range sortedNames(s.outcomes) {
-		out = append(out, *s.outcomes[name])
+	for _, name := range targets {
+		if o, ok := s.outcomes[name]; ok {
+			out = append(out, *o)
+		}
 	}
 	return out
 }
 
 func (s *configureState) finish(targets []string) (ConfigureResult, error) {
-	s.result.Hosts = s.outcomeList()
+	s.result.Hosts = s.outcomeList(targets)
 	s.progress.Hosts = s.result.Hosts
 	s.progress.Phase = "done"
 	var failed, unverified, notIdempotent []string
@@ -334,12 +333,12 @@ func approvalReasons(in ConfigureInput, check playbook.Report) []string {
 func requestConfigureApproval(ctx workflow.Context, in ConfigureInput, r ConfigureResult, reasons []string) (ApprovalStatus, error) {
 	var plan strings.Builder
 	for _, h := range r.Planned {
-		fmt.Fprintf(&plan, "%s: %s\n", h.Host, h.Status)
+		plan.WriteString(h.Host + ": " + h.Status + "\n")
 		for _, t := range h.ChangedTasks {
-			fmt.Fprintf(&plan, "  ~ %s\n", t)
+			plan.WriteString("  ~ " + t + "\n")
 		}
 		for _, p := range h.ChangedPaths {
-			fmt.Fprintf(&plan, "    %s\n", p)
+			plan.WriteString("    " + p + "\n")
 		}
 	}
 	var settings *ProvisionApproval
@@ -347,13 +346,4 @@ func requestConfigureApproval(ctx workflow.Context, in ConfigureInput, r Configu
 		settings = &in.Approval.ProvisionApproval
 	}
 	return askApproval(ctx, fmt.Sprintf("configure %d hosts with %s", len(r.Planned), in.Playbook), reasons, plan.String(), settings, in.Requester, in.RequesterSignature)
-}
-
-func sortedNames[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

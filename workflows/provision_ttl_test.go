@@ -77,6 +77,9 @@ func TestTTLCanBeExtendedAndCancelled(t *testing.T) {
 	if elapsed := env.Now().Sub(start); elapsed < 72*time.Hour || extendedTo.Sub(start) < 72*time.Hour {
 		t.Errorf("destroyed after %v (extended to %v after start), want 72h", elapsed, extendedTo.Sub(start))
 	}
+	if res.Status != ProvisionExpired || len(*ops) != 2 || (*ops)[1] != stackop.OpDestroy {
+		t.Errorf("result %+v, operations %v; want up then destroy when the extended TTL ran out", res, *ops)
+	}
 
 	env, ops = ttlEnv(t)
 	env.RegisterDelayedCallback(func() {

@@ -171,9 +171,9 @@ func (c *Client) state(ctx context.Context, id, runID string) (workflows.Approva
 }
 
 type executionRef struct {
-	id, runID, title string
-	status           enums.WorkflowExecutionStatus
-	start, close     time.Time
+	id, runID    string
+	status       enums.WorkflowExecutionStatus
+	start, close time.Time
 }
 
 func (c *Client) list(ctx context.Context, query string, each func(executionRef) error) error {

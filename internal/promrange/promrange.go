@@ -87,13 +87,13 @@ func Fetch(ctx context.Context, hc *http.Client, baseURL string, q Query) (Grid,
 		} `json:"data"`
 	}
 	if err := json.Unmarshal(body, &answer); err != nil {
-		return Grid{}, fmt.Errorf("Prometheus answered %s with something that is not its JSON API: %.200q", resp.Status, body)
+		return Grid{}, fmt.Errorf("the answer (%s) is not Prometheus's JSON API: %.200q", resp.Status, body)
 	}
 	if answer.Status != "success" {
-		return Grid{}, fmt.Errorf("Prometheus refused the query (%s, %s): %s", resp.Status, answer.ErrorType, answer.Error)
+		return Grid{}, fmt.Errorf("the query was refused by Prometheus (%s, %s): %s", resp.Status, answer.ErrorType, answer.Error)
 	}
 	if answer.Data.ResultType != "matrix" {
-		return Grid{}, fmt.Errorf("Prometheus returned a %s, want a matrix", answer.Data.ResultType)
+		return Grid{}, fmt.Errorf("the answer is a %s, want a matrix", answer.Data.ResultType)
 	}
 	switch len(answer.Data.Result) {
 	case 0:
@@ -111,7 +111,7 @@ func Fetch(ctx context.Context, hc *http.Client, baseURL string, q Query) (Grid,
 		ts, ok := pair[0].(float64)
 		text, ok2 := pair[1].(string)
 		if !ok || !ok2 {
-			return Grid{}, fmt.Errorf("Prometheus returned a malformed sample %v", pair)
+			return Grid{}, fmt.Errorf("malformed sample %v in Prometheus's answer", pair)
 		}
 		at := time.Unix(0, int64(math.Round(ts*1e3))*int64(time.Millisecond))
 		k := int(math.Round(float64(at.Sub(q.Start)) / float64(q.Step)))

@@ -31,6 +31,8 @@ func NewKeyring(people map[string][]string, relays map[string][]string) (*Keyrin
 	var errs []error
 	add := func(owners map[string][]string, relay bool) {
 		names := make([]string, 0, len(owners))
+		// Collected, then sorted: the map's order does not matter.
+		//workflowcheck:ignore
 		for name := range owners {
 			names = append(names, name)
 		}

@@ -76,10 +76,11 @@ func NewPlan(changes []Change) Plan {
 	return Plan{Changes: changes, Summary: summary}
 }
 
-// Changing says whether anything but "same" is planned.
+// Changing says whether anything but "same" is planned. It reads the
+// changes, of which the summary is a count (NewPlan).
 func (p Plan) Changing() bool {
-	for op, n := range p.Summary {
-		if op != ChangeSame && n > 0 {
+	for _, c := range p.Changes {
+		if c.Op != ChangeSame {
 			return true
 		}
 	}

@@ -4,6 +4,7 @@
 # the clone's .infraflow/bin. Safe to run again: finished work is skipped.
 #
 #   internal/toolchain/install.sh            install what is missing
+#   internal/toolchain/install.sh lint       only the linters (make lint)
 #   INFRAFLOW_TOOLS_CACHE=/path ...           cache somewhere else
 set -euo pipefail
 
@@ -49,6 +50,19 @@ install_apt_packages() {
 	ok "Debian packages: $APT_PACKAGES"
 }
 
+# reported_version BIN ARGS...: what BIN says its version is, asked with ARGS.
+# The single argument go-module instead reads the module version the Go
+# toolchain recorded in the binary, for a tool that cannot tell its own.
+reported_version() {
+	local bin=$1
+	shift
+	if [ "$*" = go-module ]; then
+		go version -m "$bin"
+	else
+		"$bin" "$@"
+	fi
+}
+
 # build_tool NAME VERSION VERSION_REGEX BUILD_FUNCTION MINUTES VERSION_ARGS...
 # Builds into "$cache/NAME-VERSION" once; a cached binary that answers with the
 # right version is reused. The build goes to a temporary name first so an
@@ -59,7 +73,7 @@ build_tool() {
 	local dir="$cache/$name-$version" bin="$cache/$name-$version/$name"
 	# grep reads all of the output (no -q): with pipefail, a tool killed by
 	# SIGPIPE after grep -q stopped reading would count as broken and rebuild.
-	if [ -x "$bin" ] && "$bin" "$@" 2>/dev/null | grep -E "$want" >/dev/null; then
+	if [ -x "$bin" ] && reported_version "$bin" "$@" 2>/dev/null | grep -E "$want" >/dev/null; then
 		ok "$name $version (cached in $dir)"
 	else
 		local log="$cache/$name-$version.build.log"
@@ -71,22 +85,29 @@ build_tool() {
 			fail "building $name $version failed" "$retry" "$log"
 		fi
 		mv "$dir/$name.partial" "$bin"
-		"$bin" "$@" 2>/dev/null | grep -E "$want" >/dev/null \
+		reported_version "$bin" "$@" 2>/dev/null | grep -E "$want" >/dev/null \
 			|| fail "$name $version was built but does not report version $version" "rm -rf '$dir' && $retry" "$log"
 		ok "$name $version built in $((SECONDS - started)) s"
 	fi
 	ln -sfn "$bin" "$bindir/$name"
 }
 
-build_temporal_cli() {
-	local gobin
+# go_install OUT PACKAGE@VERSION [FLAGS...]: go install into a temporary GOBIN
+# and move the binary to OUT.
+go_install() {
+	local out=$1 pkg=$2 gobin
+	shift 2
 	gobin=$(mktemp -d)
-	# The version ldflag is what the CLI's release build sets; without it the CLI says 0.0.0-DEV.
-	GOBIN=$gobin go install -ldflags "-X github.com/temporalio/cli/temporalcli.Version=${TEMPORAL_CLI_VERSION#v}" \
-		"github.com/temporalio/cli/cmd/temporal@$TEMPORAL_CLI_VERSION" && mv "$gobin/temporal" "$1"
+	GOBIN=$gobin go install "$@" "$pkg" && mv "$gobin/$(basename "${pkg%@*}")" "$out"
 	local rc=$?
 	rm -rf "$gobin"
 	return $rc
+}
+
+build_temporal_cli() {
+	# The version ldflag is what the CLI's release build sets; without it the CLI says 0.0.0-DEV.
+	go_install "$1" "github.com/temporalio/cli/cmd/temporal@$TEMPORAL_CLI_VERSION" \
+		-ldflags "-X github.com/temporalio/cli/temporalcli.Version=${TEMPORAL_CLI_VERSION#v}"
 }
 
 build_pulumi_cli() {
@@ -117,12 +138,25 @@ build_kube_controller_manager() { kube_build kube-controller-manager "$1"; }
 build_kube_scheduler() { kube_build kube-scheduler "$1"; }
 
 build_kwok() {
-	local gobin
-	gobin=$(mktemp -d)
-	GOBIN=$gobin go install "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION" && mv "$gobin/kwok" "$1"
-	local rc=$?
-	rm -rf "$gobin"
-	return $rc
+	go_install "$1" "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
+}
+
+build_staticcheck() {
+	go_install "$1" "honnef.co/go/tools/cmd/staticcheck@$STATICCHECK_VERSION"
+}
+
+build_workflowcheck() {
+	go_install "$1" "go.temporal.io/sdk/contrib/tools/workflowcheck@$WORKFLOWCHECK_VERSION"
+}
+
+# The linters build from their own modules, one after the other (they share
+# golang.org/x/tools); staticcheck reports "staticcheck 2026.2.2 (0.8.2)",
+# workflowcheck no version of its own, so its module version is read.
+install_linters() {
+	build_tool staticcheck "$STATICCHECK_VERSION" "\(${STATICCHECK_VERSION#v}\)\$" build_staticcheck 3 -version &&
+		build_tool workflowcheck "$WORKFLOWCHECK_VERSION" \
+			"mod[[:space:]]+go\.temporal\.io/sdk/contrib/tools/workflowcheck[[:space:]]+$WORKFLOWCHECK_VERSION([[:space:]]|\$)" \
+			build_workflowcheck 2 go-module
 }
 
 # kwok_stages copies kwok's stage configs (fast node and pod lifecycles) next to
@@ -175,6 +209,11 @@ install_provider() {
 }
 
 started=$SECONDS
+if [ "${1:-}" = lint ]; then
+	say "infraflow linters (cache: $cache, links: $bindir)"
+	install_linters
+	exit
+fi
 say "infraflow tools (cache: $cache, links: $bindir)"
 install_apt_packages
 # The two builds share little, and side by side on 2 cores they finish in about
@@ -185,10 +224,13 @@ build_tool pulumi "$PULUMI_VERSION" "^$PULUMI_VERSION\$" build_pulumi_cli 10 ver
 pulumi_build=$!
 build_control_plane &
 control_plane_build=$!
+install_linters &
+linters_build=$!
 failed=0
 wait $temporal_build || failed=1
 wait $pulumi_build || failed=1
 wait $control_plane_build || failed=1
+wait $linters_build || failed=1
 [ $failed -eq 0 ] || exit 1
 # Needs the pulumi CLI to install the plugin.
 install_provider
