@@ -16,8 +16,6 @@ import (
 	"go.temporal.io/api/temporalproto"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
-
-	"github.com/infraflow/infraflow/internal/payloadcodec"
 )
 
 // RecordHistoriesEnv names the directory `make histories` has the end-to-end
@@ -52,11 +50,7 @@ func (p *platform) recordHistoriesAtCleanup() {
 // closed or still running, with payloads decrypted: the replay tests must
 // not need the platform's keys, and the inputs are test data.
 func (p *platform) recordHistories(dir string) (int, error) {
-	keys, err := payloadcodec.LoadKeyFile(p.keyFile)
-	if err != nil {
-		return 0, err
-	}
-	codec, err := payloadcodec.New(keys, p.keyFile)
+	codec, err := p.payloadCodec()
 	if err != nil {
 		return 0, err
 	}

@@ -497,13 +497,18 @@ func quietLogger() sdklog.Logger {
 // that use the SDK client directly.
 func (p *platform) dataConverter(t *testing.T) converter.DataConverter {
 	t.Helper()
-	keys, err := payloadcodec.LoadKeyFile(p.keyFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	codec, err := payloadcodec.New(keys, "codec key file "+p.keyFile)
+	codec, err := p.payloadCodec()
 	if err != nil {
 		t.Fatal(err)
 	}
 	return payloadcodec.DataConverter(codec)
+}
+
+// payloadCodec is the codec of the platform's key file.
+func (p *platform) payloadCodec() (*payloadcodec.Codec, error) {
+	keys, err := payloadcodec.LoadKeyFile(p.keyFile)
+	if err != nil {
+		return nil, err
+	}
+	return payloadcodec.New(keys, "codec key file "+p.keyFile)
 }

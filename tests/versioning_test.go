@@ -25,13 +25,7 @@ import (
 // completes when decided; a new Approval runs B's code from its first step.
 func TestApprovalMovesToTheNextBuildAndCompletes(t *testing.T) {
 	t.Parallel()
-	nextRelease := make(chan error, 1)
-	var nextBin string
-	go func() {
-		var err error
-		nextBin, err = buildNextRelease()
-		nextRelease <- err
-	}()
+	nextRelease := buildNextReleaseMeanwhile()
 
 	p := newPlatform(t)
 	workerArgs, _ := p.startWithSeparateWorker("versioned")
@@ -51,9 +45,7 @@ func TestApprovalMovesToTheNextBuildAndCompletes(t *testing.T) {
 		t.Fatalf("before-release runs on build %q with behavior %v, want A and AutoUpgrade", build, behavior)
 	}
 
-	if err := <-nextRelease; err != nil {
-		t.Fatal(err)
-	}
+	nextBin := nextRelease(t)
 	startProcess(t, nextBin, append(workerArgs, "--build-id", "B")...)
 	p.setCurrentBuild(t, "infraflow-e2e", "B")
 	buildA.kill()
@@ -102,6 +94,25 @@ func buildNextRelease() (string, error) {
 		})
 	})
 	return nextReleaseBin, nextReleaseErr
+}
+
+// buildNextReleaseMeanwhile starts buildNextRelease while a test sets up its
+// platform; the function it returns waits for the binary.
+func buildNextReleaseMeanwhile() func(*testing.T) string {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, _ = buildNextRelease()
+	}()
+	return func(t *testing.T) string {
+		t.Helper()
+		<-done
+		bin, err := buildNextRelease()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return bin
+	}
 }
 
 var (
@@ -196,13 +207,7 @@ func completedBy(t *testing.T, c client.Client, id, build string) bool {
 // approved, with 3; the new release refuses the same request from then on.
 func TestRunningProvisionSurvivesATightenedCatalog(t *testing.T) {
 	t.Parallel()
-	nextRelease := make(chan error, 1)
-	var nextBin string
-	go func() {
-		var err error
-		nextBin, err = buildNextRelease()
-		nextRelease <- err
-	}()
+	nextRelease := buildNextReleaseMeanwhile()
 	p := newPlatform(t)
 	workerArgs, _ := p.startWithSeparateWorker("release")
 	workerArgs = append(workerArgs, "--chat-webhook-url", p.webhook.url())
@@ -216,9 +221,7 @@ func TestRunningProvisionSurvivesATightenedCatalog(t *testing.T) {
 	p.mustTemporal("workflow", "start", "--type", "ProvisionStack", "--task-queue", p.taskQueue, "--workflow-id", id, "--input", request("tight"))
 	approval := waitPendingApproval(t, p, id)
 
-	if err := <-nextRelease; err != nil {
-		t.Fatal(err)
-	}
+	nextBin := nextRelease(t)
 	current.kill()
 	startProcess(t, nextBin, workerArgs...)
 
