@@ -162,7 +162,10 @@ var (
 // newPlatform picks free ports and a data dir; start launches it.
 func newPlatform(t *testing.T) *platform {
 	t.Helper()
+	queued := time.Now()
 	platformSlots <- struct{}{}
+	// tests/report takes this line off the test's time: queuing is not the test's cost.
+	t.Logf("platform slot: waited %.1fs", time.Since(queued).Seconds())
 	t.Cleanup(func() { <-platformSlots })
 	dataDir := t.TempDir()
 	stopHostsUnder(t, dataDir)
@@ -385,7 +388,9 @@ func (p *platform) mustTemporal(args ...string) string {
 
 // starter runs the operator CLI against this platform.
 func (p *platform) starter(args ...string) (stdout, stderr string, err error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	// `--wait` follows a workflow to its end: a destroy on a loaded machine
+	// (tests side by side) has taken longer than 2 minutes.
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, starterBin, append(args, "--address", p.frontend, "--task-queue", p.taskQueue, "--ui-url", "http://"+p.ui)...)
 	cmd.Env = append(withoutTemporalEnv(), "INFRAFLOW_CODEC_KEY_FILE="+p.keyFile)
