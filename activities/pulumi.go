@@ -26,12 +26,11 @@ func (a *Activities) PreviewStack(ctx context.Context, req stackop.StackRequest)
 	if err != nil {
 		return res, err
 	}
-	if res.Recovered, err = pulumistack.Recover(ctx, stack, a.Pulumi.StateDir); err != nil {
+	var before pulumistack.State
+	if res.Recovered, before, err = pulumistack.Recover(ctx, stack, a.Pulumi.StateDir); err != nil {
 		return res, err
 	}
-	if res.ResourcesBefore, err = pulumistack.ResourceCount(ctx, stack); err != nil {
-		return res, err
-	}
+	res.ResourcesBefore = before.Resources
 	if res.LastGoodConfig, err = a.lastGoodConfig(req.Ref()); err != nil {
 		return res, err
 	}
@@ -58,7 +57,7 @@ func (a *Activities) ApplyStack(ctx context.Context, req stackop.StackRequest, p
 	if err != nil {
 		return res, err
 	}
-	if res.Recovered, err = pulumistack.Recover(ctx, stack, a.Pulumi.StateDir); err != nil {
+	if res.Recovered, _, err = pulumistack.Recover(ctx, stack, a.Pulumi.StateDir); err != nil {
 		return res, err
 	}
 	if len(res.Recovered) > 0 {
@@ -121,12 +120,14 @@ func (a *Activities) ApplyStack(ctx context.Context, req stackop.StackRequest, p
 		}
 		return res, temporal.NewNonRetryableApplicationError(err.Error(), stackop.ErrTypeEngineFailed, nil)
 	}
-	if pending, err := pulumistack.PendingOperations(ctx, stack); err != nil || len(pending) > 0 {
-		return res, fmt.Errorf("stack %s has pending operations after %s: %v %w", req.Ref(), req.Operation, pending, err)
-	}
-	if res.Resources, err = pulumistack.ResourceCount(ctx, stack); err != nil {
+	after, err := pulumistack.ReadState(ctx, stack)
+	if err != nil {
 		return res, err
 	}
+	if len(after.Pending) > 0 {
+		return res, fmt.Errorf("stack %s has pending operations after %s: %v", req.Ref(), req.Operation, after.Pending)
+	}
+	res.Resources = after.Resources
 	if req.Operation == stackop.OpUp {
 		if err := a.saveLastGoodConfig(req.Ref(), req.Config); err != nil {
 			return res, err
@@ -179,12 +180,11 @@ func (a *Activities) VerifyStack(ctx context.Context, req stackop.StackRequest) 
 			v.Drift = append(v.Drift, c)
 		}
 	}
-	if v.Pending, err = pulumistack.PendingOperations(ctx, stack); err != nil {
+	st, err := pulumistack.ReadState(ctx, stack)
+	if err != nil {
 		return v, err
 	}
-	if v.Resources, err = pulumistack.ResourceCount(ctx, stack); err != nil {
-		return v, err
-	}
+	v.Pending, v.Resources = st.Pending, st.Resources
 	v.InSync = len(v.Drift) == 0 && len(v.Pending) == 0
 	return v, nil
 }

@@ -42,7 +42,7 @@ func (p *platform) startApproval(id, input string) {
 
 func TestApproveFromChatEndToEnd(t *testing.T) {
 	t.Parallel()
-	p := newPlatform(t)
+	p := newPlatform(t).withoutKubernetes()
 	p.start()
 	p.startApproval("scale-web", `{"title": "scale web to 40 replicas", "requester": "dave", "groups": ["sre"], "payload": "replicas: 10 -> 40"}`)
 
@@ -78,7 +78,7 @@ func TestApproveFromChatEndToEnd(t *testing.T) {
 
 func TestChatRefusalsAreAnsweredAndRecorded(t *testing.T) {
 	t.Parallel()
-	p := newPlatform(t)
+	p := newPlatform(t).withoutKubernetes()
 	p.start()
 	p.startApproval("open-port", `{"title": "open port 22", "requester": "dave", "groups": ["sre"], "quorum": 2}`)
 	p.webhook.waitFor(t, "Approval requested by dave", "open-port")
@@ -196,7 +196,7 @@ func readChatAudit(t *testing.T, path string) []struct{ Outcome, Reason string }
 
 func TestDecideFromStarterAndTemporalCLI(t *testing.T) {
 	t.Parallel()
-	p := newPlatform(t)
+	p := newPlatform(t).withoutKubernetes()
 	p.start()
 	p.startApproval("by-cli", `{"title": "rotate keys", "requester": "dave", "approvers": ["alice", "bob", "carol"], "quorum": 3}`)
 	p.startApproval("rejected", `{"title": "drop table", "requester": "dave", "approvers": ["alice"]}`)
@@ -246,7 +246,7 @@ func TestHundredPendingApprovalsSurviveWorkerSIGKILL(t *testing.T) {
 	t.Parallel()
 	// The server runs alone (its own worker polls an unused queue); the worker
 	// that runs the approvals is a separate process, killed for real.
-	p := newPlatform(t)
+	p := newPlatform(t).withoutKubernetes()
 	p.taskQueue = "server-only"
 	p.start()
 	const queue = "approvals"

@@ -99,7 +99,7 @@ func TestWebUIShowsDecodedPayloads(t *testing.T) {
 	if err != nil {
 		t.Fatal("chromedriver is not installed: make tools installs chromium and chromium-driver, which the Web UI check needs")
 	}
-	p := newPlatform(t)
+	p := newPlatform(t).withoutKubernetes()
 	p.start()
 	marker := newMarker(t)
 	id := "codec-ui"

@@ -17,7 +17,7 @@ import (
 // runs, and the worker is left untouched.
 func TestConfigureRefusesHostileInput(t *testing.T) {
 	t.Parallel()
-	p := newPlatform(t)
+	p := newPlatform(t).withoutKubernetes()
 	p.start()
 
 	outside := t.TempDir()

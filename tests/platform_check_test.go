@@ -22,7 +22,7 @@ type platformCheckResult struct {
 
 func TestPlatformCheckFromTemporalCLISurvivesSIGKILL(t *testing.T) {
 	t.Parallel()
-	p := newPlatform(t)
+	p := newPlatform(t).withoutKubernetes()
 	p.start()
 
 	if code, _ := httpGet(t, "http://"+p.ui+"/"); code != 200 {
@@ -76,7 +76,7 @@ func TestPlatformCheckFromTemporalCLISurvivesSIGKILL(t *testing.T) {
 
 func TestInvalidInputFailsAtOnceNamingTheField(t *testing.T) {
 	t.Parallel()
-	p := newPlatform(t)
+	p := newPlatform(t).withoutKubernetes()
 	p.start()
 	cases := map[string]string{
 		"unknown-field": `{"toolz": ["pulumi"]}`,
@@ -107,7 +107,7 @@ func TestInvalidInputFailsAtOnceNamingTheField(t *testing.T) {
 
 func TestStarterValidatesFollowsAndLists(t *testing.T) {
 	t.Parallel()
-	p := newPlatform(t)
+	p := newPlatform(t).withoutKubernetes()
 	p.start()
 
 	// Bad input is refused before anything starts.
@@ -152,7 +152,7 @@ func TestStarterValidatesFollowsAndLists(t *testing.T) {
 
 func TestCtrlCStopsWorkerThenServer(t *testing.T) {
 	t.Parallel()
-	p := newPlatform(t)
+	p := newPlatform(t).withoutKubernetes()
 	p.start()
 	if err := p.cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)

@@ -188,6 +188,14 @@ func newPlatform(t *testing.T) *platform {
 	}
 }
 
+// withoutKubernetes leaves the local control plane (etcd, kube-apiserver and
+// three more processes) out of a platform whose test provisions nothing: they
+// cost CPU the tests running beside it need.
+func (p *platform) withoutKubernetes() *platform {
+	p.kube = ""
+	return p
+}
+
 // playbooksCopy builds a playbooks directory of the repository's playbooks
 // and the test playbooks (tests/testdata/playbooks). It copies rather than
 // links: a symlink leading out of the playbooks directory is refused.
@@ -270,7 +278,9 @@ func (p *platform) start() {
 		if err != nil && p.process == nil && attempt < 3 && strings.Contains(err.Error(), "already in use") {
 			p.t.Logf("start %d: a port was taken meanwhile; picking new ports", attempt)
 			for _, addr := range []*string{&p.frontend, &p.ui, &p.metrics, &p.chat, &p.kube, &p.codec, &p.prometheus, &p.replay} {
-				*addr = freeAddr(p.t)
+				if *addr != "" {
+					*addr = freeAddr(p.t)
+				}
 			}
 			continue
 		}

@@ -27,7 +27,7 @@ type signedPlatform struct {
 
 func newSignedPlatform(t *testing.T) *signedPlatform {
 	t.Helper()
-	p := newPlatform(t)
+	p := newPlatform(t).withoutKubernetes()
 	keyDir := t.TempDir()
 	sp := &signedPlatform{platform: p, keys: map[string]string{}}
 	dir := directory.Directory{}

@@ -27,7 +27,7 @@ func TestApprovalMovesToTheNextBuildAndCompletes(t *testing.T) {
 	t.Parallel()
 	nextRelease := buildNextReleaseMeanwhile()
 
-	p := newPlatform(t)
+	p := newPlatform(t).withoutKubernetes()
 	workerArgs, _ := p.startWithSeparateWorker("versioned")
 	workerArgs = append(workerArgs, "--chat-webhook-url", p.webhook.url(), "--deployment-name", "infraflow-e2e")
 	buildA := startProcess(t, workerBin, append(workerArgs, "--build-id", "A")...)

@@ -95,7 +95,7 @@ func main() {
 	f.StringVar(&o.chatSecretFile, "chat-signing-secret-file", "", "file holding the Slack signing secret when "+chatops.SigningSecretEnv+" is unset (--dev default: <data-dir>/chat-signing-secret, created if missing)")
 	f.StringVar(&o.chatRelayKeyFile, "chat-relay-key", os.Getenv("INFRAFLOW_CHAT_RELAY_KEY"), "the chat server's Ed25519 key, which signs the decisions it verified; the directory lists its public key under relays (env INFRAFLOW_CHAT_RELAY_KEY; default <data-dir>/chat-relay-key, created if missing)")
 	f.StringVar(&o.kubeconfig, "kubeconfig", os.Getenv("INFRAFLOW_KUBECONFIG"), "kubeconfig the local stack deploys to (env INFRAFLOW_KUBECONFIG; --dev default: the local control plane's)")
-	f.StringVar(&o.kubeAddress, "kube-address", "127.0.0.1:6443", "with --dev: the local Kubernetes API server's address")
+	f.StringVar(&o.kubeAddress, "kube-address", "127.0.0.1:6443", "with --dev: the local Kubernetes API server's address; empty leaves the local control plane out (the local stack then needs --kubeconfig)")
 	o.scaling.addFlags(f)
 	f.StringVar(&o.deploymentName, "deployment-name", os.Getenv("INFRAFLOW_DEPLOYMENT_NAME"), "Worker Deployment this worker belongs to; with --build-id, the worker is versioned and the server routes each workflow by its versioning behavior (env INFRAFLOW_DEPLOYMENT_NAME)")
 	f.StringVar(&o.buildID, "build-id", os.Getenv("INFRAFLOW_BUILD_ID"), "this release's build ID within --deployment-name (env INFRAFLOW_BUILD_ID)")
@@ -186,11 +186,10 @@ func run(ctx context.Context, o options) error {
 		}()
 		clientOpts.HostPort = o.frontendAddress
 
-		kube, err := localenv.StartKubernetes(ctx, localenv.KubernetesOptions{
-			DataDir:          filepath.Join(o.dataDir, "kube"),
-			APIServerAddress: o.kubeAddress,
-		})
+		kube, err := startKubernetes(ctx, o)
 		switch {
+		case kube == nil && err == nil:
+			fmt.Println("infraflow: local Kubernetes left out (--kube-address is empty)")
 		case errors.Is(err, localenv.ErrBinariesMissing):
 			fmt.Printf("infraflow: local Kubernetes not started: %v\n", err)
 		case err != nil:
@@ -279,6 +278,18 @@ func run(ctx context.Context, o options) error {
 	fmt.Println("\ninfraflow: stopping worker")
 	w.Stop()
 	return nil
+}
+
+// startKubernetes starts the local control plane unless --kube-address is
+// empty: a platform for approvals alone has no use for five more processes.
+func startKubernetes(ctx context.Context, o options) (*localenv.Kubernetes, error) {
+	if o.kubeAddress == "" {
+		return nil, nil
+	}
+	return localenv.StartKubernetes(ctx, localenv.KubernetesOptions{
+		DataDir:          filepath.Join(o.dataDir, "kube"),
+		APIServerAddress: o.kubeAddress,
+	})
 }
 
 func loadDirectory(o options) (*directory.Directory, error) {

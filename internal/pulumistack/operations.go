@@ -105,32 +105,36 @@ func Outputs(ctx context.Context, stack auto.Stack) (map[string]any, error) {
 	return plainOutputs(out), nil
 }
 
-// ResourceCount is how many resources (beyond the stack itself and providers) the state holds.
-func ResourceCount(ctx context.Context, stack auto.Stack) (int, error) {
-	dep, err := exportDeployment(ctx, stack)
-	if err != nil {
-		return 0, err
-	}
-	n := 0
-	for _, r := range dep.Resources {
-		if t := string(r.Type); t != "pulumi:pulumi:Stack" && !strings.HasPrefix(t, "pulumi:providers:") {
-			n++
-		}
-	}
-	return n, nil
+// State is what the stack's state says besides its outputs: how many
+// resources it holds and which operations it records as in flight.
+type State struct {
+	// Resources counts the resources beyond the stack itself and providers.
+	Resources int
+	// Pending lists the operations in flight, as "<type> <urn>".
+	Pending []string
 }
 
-// PendingOperations lists operations the state records as in flight.
-func PendingOperations(ctx context.Context, stack auto.Stack) ([]string, error) {
+// ReadState exports the stack's state once and reads both counts from it:
+// every export is a run of the pulumi CLI, and a check needs both.
+func ReadState(ctx context.Context, stack auto.Stack) (State, error) {
 	dep, err := exportDeployment(ctx, stack)
 	if err != nil {
-		return nil, err
+		return State{}, err
 	}
-	var ops []string
+	return stateOf(dep), nil
+}
+
+func stateOf(dep apitype.DeploymentV3) State {
+	var st State
+	for _, r := range dep.Resources {
+		if t := string(r.Type); t != "pulumi:pulumi:Stack" && !strings.HasPrefix(t, "pulumi:providers:") {
+			st.Resources++
+		}
+	}
 	for _, op := range dep.PendingOperations {
-		ops = append(ops, fmt.Sprintf("%s %s", op.Type, op.Resource.URN))
+		st.Pending = append(st.Pending, fmt.Sprintf("%s %s", op.Type, op.Resource.URN))
 	}
-	return ops, nil
+	return st
 }
 
 // Recover makes a stack usable after a run that was killed: it waits for (or
@@ -138,8 +142,8 @@ func PendingOperations(ctx context.Context, stack auto.Stack) ([]string, error) 
 // lock, and clears the operations the state recorded as in flight. Whatever
 // those operations did is found again by the refresh that every operation here
 // starts with, and the provider adopts objects that already exist, so nothing
-// is created twice. It returns what it had to do.
-func Recover(ctx context.Context, stack auto.Stack, stateDir string) ([]string, error) {
+// is created twice. It returns what it had to do, and the state it leaves.
+func Recover(ctx context.Context, stack auto.Stack, stateDir string) ([]string, State, error) {
 	var did []string
 	if pids := orphans(stack.Name()); len(pids) > 0 {
 		did = append(did, fmt.Sprintf("waited for orphaned pulumi processes %v", pids))
@@ -163,7 +167,7 @@ func Recover(ctx context.Context, stack auto.Stack, stateDir string) ([]string, 
 	}
 	dep, err := exportDeployment(ctx, stack)
 	if err != nil {
-		return did, err
+		return did, State{}, err
 	}
 	if len(dep.PendingOperations) > 0 {
 		for _, op := range dep.PendingOperations {
@@ -172,13 +176,13 @@ func Recover(ctx context.Context, stack auto.Stack, stateDir string) ([]string, 
 		dep.PendingOperations = nil
 		raw, err := json.Marshal(dep)
 		if err != nil {
-			return did, err
+			return did, State{}, err
 		}
 		if err := stack.Import(ctx, apitype.UntypedDeployment{Version: 3, Deployment: raw}); err != nil {
-			return did, fmt.Errorf("importing the state of %s without its pending operations: %w", stack.Name(), err)
+			return did, State{}, fmt.Errorf("importing the state of %s without its pending operations: %w", stack.Name(), err)
 		}
 	}
-	return did, nil
+	return did, stateOf(dep), nil
 }
 
 func exportDeployment(ctx context.Context, stack auto.Stack) (apitype.DeploymentV3, error) {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"sync"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/tokens"
@@ -60,7 +61,12 @@ func (e Env) Open(ctx context.Context, ref stackop.Ref, config map[string]any) (
 		Runtime: workspace.NewProjectRuntimeInfo("go", nil),
 		Backend: &workspace.ProjectBackend{URL: "file://" + backend},
 	}
+	cli, err := pulumiCLI()
+	if err != nil {
+		return auto.Stack{}, err
+	}
 	stack, err := auto.UpsertStackInlineSource(ctx, ref.Stack, project.Name.String(), program,
+		auto.Pulumi(cli),
 		auto.Project(project),
 		auto.EnvVars(map[string]string{
 			"PULUMI_CONFIG_PASSPHRASE":                    passphrase,
@@ -87,6 +93,29 @@ func (e Env) Open(ctx context.Context, ref stackop.Ref, config map[string]any) (
 		return auto.Stack{}, fmt.Errorf("setting config of %s: %w", ref, err)
 	}
 	return stack, nil
+}
+
+var (
+	cliMu sync.Mutex
+	cli   auto.PulumiCommand
+)
+
+// pulumiCLI finds the pulumi CLI on PATH and checks its version once per
+// process: a workspace left to do it runs `pulumi version` for every activity
+// (half a CPU-second each). A failure is not kept, so a CLI installed later
+// is found.
+func pulumiCLI() (auto.PulumiCommand, error) {
+	cliMu.Lock()
+	defer cliMu.Unlock()
+	if cli != nil {
+		return cli, nil
+	}
+	found, err := auto.NewPulumiCommand(nil)
+	if err != nil {
+		return nil, fmt.Errorf("the pulumi CLI: %w (run `make tools`)", err)
+	}
+	cli = found
+	return cli, nil
 }
 
 // passphrase encrypts secrets in the file backend; it is created once and
