@@ -70,6 +70,12 @@ func TestConfigureRefusesHostileInput(t *testing.T) {
 		{"secret relative path", secret(`{"file": "secrets/app-token"}`), "secrets.app_api_token"},
 		{"secret env not allowed", secret(`{"env": "HOME"}`), "secrets.app_api_token"},
 		{"vault password elsewhere", `{"playbook": "site.yml", ` + hosts + `, "vaultPassword": {"file": "/etc/shadow"}}`, "vaultPassword"},
+		// Mistakes rather than attacks fail the same way, before anything runs.
+		{"playbook that does not exist", `{"playbook": "nope.yml", ` + hosts + `}`, "playbook"},
+		{"playbook that fails its syntax check", `{"playbook": "broken.yml", ` + hosts + `}`, "playbook: fails ansible-playbook --syntax-check"},
+		{"extra var of the wrong type", `{"playbook": "site.yml", ` + hosts + `, "extraVars": {"app_port": "eighty"}}`, "extraVars.app_port"},
+		{"secret file that does not exist", secret(`{"file": "/nonexistent"}`), "secrets.app_api_token"},
+		{"stack never provisioned", `{"playbook": "site.yml", "inventory": {"stack": {"program": "local", "stack": "ghost"}}}`, "inventory.stack"},
 	}
 	for i, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
