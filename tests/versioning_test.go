@@ -25,8 +25,7 @@ import (
 // completes when decided; a new Approval runs B's code from its first step.
 func TestApprovalMovesToTheNextBuildAndCompletes(t *testing.T) {
 	t.Parallel()
-	nextRelease := buildNextReleaseMeanwhile()
-
+	nextBin := nextReleaseBinary(t)
 	p := newPlatform(t).withoutKubernetes()
 	workerArgs, _ := p.startWithSeparateWorker("versioned")
 	workerArgs = append(workerArgs, "--chat-webhook-url", p.webhook.url(), "--deployment-name", "infraflow-e2e")
@@ -45,7 +44,6 @@ func TestApprovalMovesToTheNextBuildAndCompletes(t *testing.T) {
 		t.Fatalf("before-release runs on build %q with behavior %v, want A and AutoUpgrade", build, behavior)
 	}
 
-	nextBin := nextRelease(t)
 	startProcess(t, nextBin, append(workerArgs, "--build-id", "B")...)
 	p.setCurrentBuild(t, "infraflow-e2e", "B")
 	buildA.kill()
@@ -96,24 +94,21 @@ func buildNextRelease() (string, error) {
 	return nextReleaseBin, nextReleaseErr
 }
 
-// buildNextReleaseMeanwhile starts buildNextRelease while a test sets up its
-// platform; the function it returns waits for the binary.
-func buildNextReleaseMeanwhile() func(*testing.T) string {
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_, _ = buildNextRelease()
-	}()
-	return func(t *testing.T) string {
-		t.Helper()
-		<-done
-		bin, err := buildNextRelease()
-		if err != nil {
-			t.Fatal(err)
-		}
-		return bin
+// nextReleaseBinary waits for the next release's worker, which TestMain
+// starts building when a test that needs it will run. A test waits before it
+// takes a platform slot: a slot held while the linker works keeps another
+// test from running.
+func nextReleaseBinary(t *testing.T) string {
+	t.Helper()
+	bin, err := buildNextRelease()
+	if err != nil {
+		t.Fatal(err)
 	}
+	return bin
 }
+
+// nextReleaseTests need the next release's worker.
+var nextReleaseTests = []string{"TestApprovalMovesToTheNextBuildAndCompletes", "TestRunningProvisionSurvivesATightenedCatalog"}
 
 var (
 	nextReleaseOnce sync.Once
@@ -207,7 +202,7 @@ func completedBy(t *testing.T, c client.Client, id, build string) bool {
 // approved, with 3; the new release refuses the same request from then on.
 func TestRunningProvisionSurvivesATightenedCatalog(t *testing.T) {
 	t.Parallel()
-	nextRelease := buildNextReleaseMeanwhile()
+	nextBin := nextReleaseBinary(t)
 	p := newPlatform(t)
 	workerArgs, _ := p.startWithSeparateWorker("release")
 	workerArgs = append(workerArgs, "--chat-webhook-url", p.webhook.url())
@@ -221,7 +216,6 @@ func TestRunningProvisionSurvivesATightenedCatalog(t *testing.T) {
 	p.mustTemporal("workflow", "start", "--type", "ProvisionStack", "--task-queue", p.taskQueue, "--workflow-id", id, "--input", request("tight"))
 	approval := waitPendingApproval(t, p, id)
 
-	nextBin := nextRelease(t)
 	current.kill()
 	startProcess(t, nextBin, workerArgs...)
 
