@@ -81,7 +81,7 @@ func DriftCheck(ctx workflow.Context, in DriftCheckInput) (DriftCheckResult, err
 		// The remediation waits for people; this check ends now.
 		ParentClosePolicy: enumspb.PARENT_CLOSE_POLICY_ABANDON,
 	})
-	future := workflow.ExecuteChildWorkflow(child, "ProvisionStack", ProvisionInput{
+	future := workflow.ExecuteChildWorkflow(child, ProvisionStack, ProvisionInput{
 		Program: in.Program, Stack: in.Stack, Config: preview.LastGoodConfig,
 		Requester: "drift-check", Approval: &approval,
 		// Restoring the last configuration that was approved and applied is

@@ -186,7 +186,7 @@ func (s *provisionState) configure(ctx workflow.Context, in ProvisionInput) erro
 	if cin.Requester == in.Requester {
 		cin.RequesterSignature = in.RequesterSignature.forChild(ctx)
 	}
-	err := workflow.ExecuteChildWorkflow(ctx, "ConfigureHosts", cin).Get(ctx, &res)
+	err := workflow.ExecuteChildWorkflow(ctx, ConfigureHosts, cin).Get(ctx, &res)
 	var appErr *temporal.ApplicationError
 	if errors.As(err, &appErr) && appErr.Type() == ErrTypeConfigurationFailed {
 		_ = appErr.Details(&res)
@@ -364,7 +364,7 @@ func askApproval(ctx workflow.Context, title string, reasons []string, payload s
 		WorkflowID: info.WorkflowExecution.ID + "-approval-" + info.WorkflowExecution.RunID[:8],
 	})
 	var status ApprovalStatus
-	err := workflow.ExecuteChildWorkflow(ctx, "Approval", ApprovalInput{
+	err := workflow.ExecuteChildWorkflow(ctx, Approval, ApprovalInput{
 		Title:              title,
 		Summary:            strings.Join(reasons, "; "),
 		Payload:            payload,
