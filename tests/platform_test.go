@@ -26,6 +26,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 	sdklog "go.temporal.io/sdk/log"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/infraflow/infraflow/internal/directory"
 	"github.com/infraflow/infraflow/internal/payloadcodec"
@@ -150,6 +151,8 @@ type platform struct {
 	*process
 	// sdk is dialed on the first query (a copy of the platform shares it).
 	sdk *sdkClient
+	// slot is held from the first start (a copy shares it).
+	slot *slotHold
 }
 
 type sdkClient struct {
@@ -169,24 +172,41 @@ func stopHostsUnder(t *testing.T, dir string) {
 }
 
 // The end-to-end tests run side by side, but each platform is a Temporal
-// server, a control plane and a worker: more of them at once than the machine
-// has room for makes every one too slow to start. A test holds a platform
-// slot from newPlatform to its end, and a start slot while its platform starts.
-// One slot per core: two per core drove a 2-core machine to a load of 30,
-// and a crash test's deadline passed before its playbook got halfway.
+// server, a worker and usually a control plane: more of them at once than the
+// machine has room for makes every one too slow to start. Room is counted in
+// units, two per core: a platform with its control plane takes two, one
+// without (approvals, chat, codec, hostile input) one. A test holds its units
+// from its platform's first start to its end, and a start slot while its
+// platform starts. Four full platforms on 2 cores drove the load to 30, and a
+// crash test's deadline passed before its playbook got halfway.
 var (
-	platformSlots = make(chan struct{}, runtime.NumCPU())
+	platformUnits = semaphore.NewWeighted(int64(2 * runtime.NumCPU()))
 	startSlots    = make(chan struct{}, 1)
 )
+
+// slotHold says whether a platform (and its copies) holds its units.
+type slotHold struct{ once sync.Once }
+
+// takeSlot waits for the platform's units, once.
+func (p *platform) takeSlot() {
+	p.slot.once.Do(func() {
+		units := int64(2)
+		if p.kube == "" {
+			units = 1
+		}
+		queued := time.Now()
+		if err := platformUnits.Acquire(context.Background(), units); err != nil {
+			p.t.Fatal(err)
+		}
+		// tests/report takes this line off the test's time: queuing is not the test's cost.
+		p.t.Logf("platform slot: waited %.1fs", time.Since(queued).Seconds())
+		p.t.Cleanup(func() { platformUnits.Release(units) })
+	})
+}
 
 // newPlatform picks free ports and a data dir; start launches it.
 func newPlatform(t *testing.T) *platform {
 	t.Helper()
-	queued := time.Now()
-	platformSlots <- struct{}{}
-	// tests/report takes this line off the test's time: queuing is not the test's cost.
-	t.Logf("platform slot: waited %.1fs", time.Since(queued).Seconds())
-	t.Cleanup(func() { <-platformSlots })
 	dataDir := t.TempDir()
 	stopHostsUnder(t, dataDir)
 	return &platform{
@@ -205,6 +225,7 @@ func newPlatform(t *testing.T) *platform {
 		playbooks:  playbooksCopy(t),
 		taskQueue:  "e2e-" + strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-")),
 		sdk:        &sdkClient{},
+		slot:       &slotHold{},
 	}
 }
 
@@ -274,6 +295,7 @@ func (p *platform) start() {
 	if err != nil {
 		p.t.Fatal(err)
 	}
+	p.takeSlot()
 	startSlots <- struct{}{}
 	defer func() { <-startSlots }()
 	for attempt := 1; ; attempt++ {
