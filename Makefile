@@ -7,7 +7,7 @@ export PATH := $(BIN):$(PATH)
 export GOTOOLCHAIN := local
 export GOFLAGS := -buildvcs=false
 
-.PHONY: dev test test-unit lint histories fuzz tools build bench-engine bench-provision bench-forecast bench-scaling
+.PHONY: dev test test-unit lint histories fuzz soak tools build bench-engine bench-provision bench-forecast bench-scaling
 .DEFAULT_GOAL := dev
 
 ## tools: install apt packages and build the pinned temporal/pulumi CLIs (cached outside the clone)
@@ -65,6 +65,12 @@ fuzz:
 			go test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) ./$$pkg || exit 1; \
 		done; \
 	done
+
+## soak: kill-point sweep: SIGKILL the worker (1 round in 5, the server) at random moments of every workflow, restart, check the invariants (INFRAFLOW_SOAK_TRIALS per workflow, default 20: about an hour; INFRAFLOW_SOAK_SEED repeats a sweep)
+soak: tools build
+	@echo "==> kill-point sweep: $${INFRAFLOW_SOAK_TRIALS:-20} trials per workflow (20: about an hour)"
+	@INFRAFLOW_SOAK=1 INFRAFLOW_TEST_BIN=$(BIN) INFRAFLOW_TRACES=$(abspath $(TRACES)) \
+		go test -count=1 -run '^TestSoakKillPoints$$' -v -timeout 150m ./tests/
 
 ## bench-engine: throughput, approval decision latency, memory at 1,000/10,000 waiting approvals (~15 min)
 bench-engine: tools build

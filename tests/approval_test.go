@@ -247,7 +247,7 @@ func TestHundredPendingApprovalsSurviveWorkerSIGKILL(t *testing.T) {
 	// The server runs alone (its own worker polls an unused queue); the worker
 	// that runs the approvals is a separate process, killed for real.
 	p := newPlatform(t).withoutKubernetes()
-	p.taskQueue = "server-only"
+	p.taskQueue = serverOnlyQueue
 	p.start()
 	const queue = "approvals"
 	workerArgs := []string{"--address", p.frontend, "--task-queue", queue, "--metrics-address", "", "--directory", "internal/directory/example.json", "--codec-keys", p.keyFile}

@@ -43,6 +43,18 @@ func startAPIServer(t *testing.T) (*localenv.Kubernetes, *kubernetes.Clientset) 
 	return kube, cs
 }
 
+// waitForPrometheus waits for the Prometheus a --dev platform starts with a
+// replayed trace: the banner's Prometheus line comes once it is ready, after
+// the rest.
+func (p *platform) waitForPrometheus() {
+	p.t.Helper()
+	for deadline := time.Now().Add(time.Minute); !strings.Contains(p.log.String(), "Prometheus:  http://"); time.Sleep(200 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			p.t.Fatalf("worker did not start Prometheus:\n%s", p.log)
+		}
+	}
+}
+
 func createDeployment(t *testing.T, cs *kubernetes.Clientset, name string, replicas int32) {
 	t.Helper()
 	labels := map[string]string{"app": name}
@@ -103,12 +115,7 @@ func TestForecastScaleScheduleFollowsAReplayedTraceThroughPrometheus(t *testing.
 	p.replayTrace = trace
 	p.extraArgs = []string{"--kubeconfig", kube.Kubeconfig}
 	p.start()
-	// The banner's Prometheus line comes once Prometheus is ready, after the rest.
-	for deadline := time.Now().Add(time.Minute); !strings.Contains(p.log.String(), "Prometheus:  http://"); time.Sleep(200 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("worker did not start Prometheus:\n%s", p.log)
-		}
-	}
+	p.waitForPrometheus()
 	input := func(target, mode string) string {
 		return fmt.Sprintf(`{"metrics": {"query": "sum(infraflow_trace_demand)", "step": "1s", "window": "2m", "season": "48s"},
 			"target": {"kind": "deployment", "name": %q}, "mode": %q,

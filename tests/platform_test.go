@@ -256,7 +256,7 @@ func playbooksCopy(t *testing.T) string {
 // data dir), for tests that kill and restart the worker alone.
 func (p *platform) startWithSeparateWorker(queue string) (workerArgs []string, workerData string) {
 	p.t.Helper()
-	p.taskQueue = "server-only"
+	p.taskQueue = serverOnlyQueue
 	p.start()
 	p.taskQueue = queue
 	workerData = p.t.TempDir()
@@ -264,6 +264,21 @@ func (p *platform) startWithSeparateWorker(queue string) (workerArgs []string, w
 	return []string{"--address", p.frontend, "--task-queue", queue, "--metrics-address", "", "--codec-keys", p.keyFile,
 		"--data-dir", workerData, "--kubeconfig", filepath.Join(p.dataDir, "kube", "kubeconfig"),
 		"--playbooks-dir", p.playbooks, "--directory", p.sharedDirectory()}, workerData
+}
+
+// serverOnlyQueue is the queue a platform's own worker polls when the
+// workflows run on separate worker processes: nothing is started on it.
+const serverOnlyQueue = "server-only"
+
+// restartServer starts a platform with separate workers again after p.kill,
+// on the same data dir (the server's SQLite database, etcd, the keys) and
+// ports, so the workers and clients that outlived it reconnect.
+func (p *platform) restartServer() {
+	p.t.Helper()
+	queue := p.taskQueue
+	p.taskQueue = serverOnlyQueue
+	defer func() { p.taskQueue = queue }()
+	p.start()
 }
 
 // sharedDirectory writes the directory the --dev platform uses (the built-in
@@ -527,6 +542,20 @@ func (b *syncBuffer) String() string {
 // several times a second, and a CLI process per poll costs more CPU than the
 // platform it watches.
 func (p *platform) query(id, name string, into any) bool {
+	c := p.sdkClient()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if c == nil {
+		return false
+	}
+	v, err := c.QueryWorkflow(ctx, id, "", name)
+	return err == nil && v.Get(into) == nil
+}
+
+// sdkClient is the platform's SDK client, dialed once and shared (with the
+// platform's codec): it reconnects by itself when the server restarts. It is
+// nil when dialing failed in another goroutine (the test has failed then).
+func (p *platform) sdkClient() client.Client {
 	p.sdk.once.Do(func() {
 		c, err := client.Dial(client.Options{HostPort: p.frontend, Namespace: "default", DataConverter: p.dataConverter(p.t),
 			Logger: quietLogger()})
@@ -536,13 +565,7 @@ func (p *platform) query(id, name string, into any) bool {
 		p.sdk.c = c
 		p.t.Cleanup(c.Close)
 	})
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if p.sdk.c == nil {
-		return false
-	}
-	v, err := p.sdk.c.QueryWorkflow(ctx, id, "", name)
-	return err == nil && v.Get(into) == nil
+	return p.sdk.c
 }
 
 // quietLogger keeps the SDK's connection chatter out of test output.
