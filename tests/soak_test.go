@@ -183,6 +183,8 @@ type soakSweep struct {
 	rounds     int
 	tally      map[string]*soakTally
 	violations []string
+	// straysFound are the stray processes already reported (pid and command line).
+	straysFound map[string]bool
 }
 
 // soakTally is one workflow type's line of the sweep's table.
@@ -315,11 +317,12 @@ func newSoakSweep(t *testing.T, seed uint64) *soakSweep {
 		workerArgs: append(workerArgs, "--prometheus-url", "http://"+p.prometheus, "--chat-webhook-url", p.webhook.url()),
 		// Each host boots for a few seconds, as a VM would: an apply long
 		// enough for kills to land inside it.
-		workerEnv:  []string{"INFRAFLOW_LOCAL_HOST_BOOT_DELAY=3s"},
-		workerData: workerData,
-		hostsDir:   filepath.Join(workerData, "pulumi", "hosts", "ssh"),
-		typical:    map[string]time.Duration{},
-		tally:      map[string]*soakTally{},
+		workerEnv:   []string{"INFRAFLOW_LOCAL_HOST_BOOT_DELAY=3s"},
+		workerData:  workerData,
+		hostsDir:    filepath.Join(workerData, "pulumi", "hosts", "ssh"),
+		typical:     map[string]time.Duration{},
+		tally:       map[string]*soakTally{},
+		straysFound: map[string]bool{},
 	}
 	for _, k := range soakKinds {
 		s.typical[k.name] = k.typical
@@ -459,7 +462,10 @@ func (s *soakSweep) round(n int, killServer bool) {
 			if label == "" {
 				label = "round"
 			}
-			s.violations = append(s.violations, fmt.Sprintf("round %d (%s killed %.1fs in) %s: %s", n, r.killed, r.killAt.Sub(r.begun).Seconds(), label, v))
+			violation := fmt.Sprintf("round %d (%s killed %.1fs in) %s: %s", n, r.killed, r.killAt.Sub(r.begun).Seconds(), label, v)
+			s.violations = append(s.violations, violation)
+			// As it is found: a sweep takes an hour.
+			fmt.Println("  violation: " + violation)
 		}
 		if kind != "" && len(r.problems[kind]) > 0 {
 			s.tally[kind].violated++
@@ -527,7 +533,11 @@ func (s *soakSweep) checkRound(r *soakRound) {
 		}
 	}
 	for _, stray := range s.waitForNoStrays(30 * time.Second) {
-		r.problem(r.kindOfProcess(stray), "a stray process outlived the runs: %s", stray)
+		// A stray that never ends is one violation, not one per round.
+		if !s.straysFound[stray] {
+			s.straysFound[stray] = true
+			r.problem(r.kindOfProcess(stray), "a stray process outlived the runs: %s", stray)
+		}
 	}
 }
 
