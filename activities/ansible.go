@@ -147,6 +147,9 @@ func (a *Activities) RunPlaybook(ctx context.Context, req playbook.Request) (pla
 	}
 	stop := heartbeatEvery(ctx, 5*time.Second, func() any { mu.Lock(); defer mu.Unlock(); return latest })
 	defer stop()
+	if pids := ansiblerun.StopOrphanedForks(); len(pids) > 0 {
+		activity.GetLogger(ctx).Warn("Stopped ansible-playbook forks a killed worker left behind", "pids", pids)
+	}
 	report, err := ansiblerun.Execute(ctx, ansiblerun.Run{
 		Playbook: path, Hosts: req.Hosts, Limit: req.Limit, Mode: req.Mode,
 		ExtraVars: req.ExtraVars, Secrets: secrets, OnEvent: onEvent,

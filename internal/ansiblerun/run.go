@@ -41,12 +41,16 @@ type Run struct {
 	OnEvent func(playbook.Event)
 }
 
+// workDirPrefix names the directory of a run's inventory and secrets, which
+// its command line names: StopOrphanedForks knows infraflow's runs by it.
+const workDirPrefix = "infraflow-ansible-"
+
 // Execute runs the playbook through go-ansible with the ansible.posix.jsonl
 // stdout callback and collects per-host results from its events. Host
 // failures and unreachable hosts are results, not errors; an error means the
 // run itself did not happen or did not finish.
 func Execute(ctx context.Context, run Run) (playbook.Report, error) {
-	work, err := os.MkdirTemp("", "infraflow-ansible-")
+	work, err := os.MkdirTemp("", workDirPrefix)
 	if err != nil {
 		return playbook.Report{}, err
 	}
