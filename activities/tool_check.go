@@ -25,7 +25,10 @@ func (a *Activities) CheckTool(ctx context.Context, name string) (toolchain.Tool
 	}
 	for _, tool := range toolchain.Catalog() {
 		if tool.Name == name {
-			status := checkCommand(ctx, tool)
+			status, slow := checkCommand(ctx, tool)
+			if slow && activity.GetInfo(ctx).Attempt < slowProbeAttempts {
+				return status, fmt.Errorf("%s: %s; trying again", name, status.Detail)
+			}
 			activity.GetLogger(ctx).Info("Checked tool", "tool", name, "status", status.Status, "version", status.Version)
 			return status, nil
 		}
@@ -48,13 +51,26 @@ func (a *Activities) checkTemporalServer(ctx context.Context) toolchain.ToolStat
 	return status
 }
 
-func checkCommand(ctx context.Context, tool toolchain.Tool) toolchain.ToolStatus {
-	status := toolchain.ToolStatus{Name: tool.Name, Expected: tool.Expected, Fix: tool.Fix}
+// slowProbeAttempts is how many attempts a tool that does not answer within
+// probeTimeout gets before it counts as missing: on a loaded machine (make
+// soak's server restarts) ansible-lint's Python took longer to start than that.
+const slowProbeAttempts = 2
+
+// probeTimeout bounds each command a check runs.
+var probeTimeout = 20 * time.Second
+
+// errProbeTimedOut is a command that did not answer within probeTimeout.
+var errProbeTimedOut = errors.New("timed out")
+
+// checkCommand reports the tool's status, and whether it was missing only
+// because a command did not answer in time (a slow machine, maybe).
+func checkCommand(ctx context.Context, tool toolchain.Tool) (status toolchain.ToolStatus, slow bool) {
+	status = toolchain.ToolStatus{Name: tool.Name, Expected: tool.Expected, Fix: tool.Fix}
 	path, err := exec.LookPath(tool.Command)
 	if err != nil {
 		status.Status = toolchain.ToolMissing
 		status.Detail = fmt.Sprintf("%s is not on the worker's PATH", tool.Command)
-		return status
+		return status, false
 	}
 	status.Path = path
 	out, err := run(ctx, path, tool.Args...)
@@ -65,18 +81,18 @@ func checkCommand(ctx context.Context, tool toolchain.Tool) toolchain.ToolStatus
 	case status.Version == "":
 		status.Status = toolchain.ToolMissing
 		status.Detail = fmt.Sprintf("`%s %s` did not report a version (%v): %s", tool.Command, strings.Join(tool.Args, " "), err, firstLine(out))
-		return status
+		return status, errors.Is(err, errProbeTimedOut)
 	case len(tool.Health) > 0:
 		if out, err := run(ctx, tool.Health[0], tool.Health[1:]...); err != nil {
 			status.Status = toolchain.ToolMissing
 			status.Detail = fmt.Sprintf("health check `%s` failed: %v: %s", strings.Join(tool.Health, " "), err, firstLine(out))
-			return status
+			return status, errors.Is(err, errProbeTimedOut)
 		}
 	}
 	status.Status = toolchain.ToolOK
 	status.Fix = ""
 	status.Detail = versionNote(status.Version, status.Expected)
-	return status
+	return status, false
 }
 
 func versionNote(got, want string) string {
@@ -88,7 +104,7 @@ func versionNote(got, want string) string {
 
 // run returns combined output: several tools print their version on stderr.
 func run(ctx context.Context, name string, args ...string) (string, error) {
-	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
 	defer cancel()
 	var out bytes.Buffer
 	cmd := exec.CommandContext(ctx, name, args...)
@@ -97,7 +113,7 @@ func run(ctx context.Context, name string, args ...string) (string, error) {
 	cmd.Env = append(os.Environ(), "NO_COLOR=1")
 	err := cmd.Run()
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		err = fmt.Errorf("timed out after 20s")
+		err = fmt.Errorf("%w after %s", errProbeTimedOut, probeTimeout)
 	}
 	return strings.TrimSpace(out.String()), err
 }
