@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -43,10 +44,24 @@ func (a *Activities) PreviewStack(ctx context.Context, req stackop.StackRequest)
 		res.Plan, err = pulumistack.Preview(ctx, stack)
 	}
 	if err != nil {
-		return res, temporal.NewNonRetryableApplicationError(err.Error(), stackop.ErrTypeEngineFailed, nil)
+		return res, previewFailure(err)
 	}
 	activity.GetLogger(ctx).Info("Previewed stack", "stack", req.Ref().String(), "summary", res.Plan.Summary)
 	return res, nil
+}
+
+// previewFailure classes a failed preview. What the infrastructure's API
+// answered is final; an API that could not be reached (restarting, a network
+// blip: make soak saw DriftCheck fail while the local API server restarted)
+// may answer the next attempt, and a preview changes nothing.
+func previewFailure(err error) error {
+	msg := strings.ToLower(err.Error())
+	for _, transient := range []string{"connection refused", "connection reset by peer", "i/o timeout", "tls handshake timeout", "no route to host"} {
+		if strings.Contains(msg, transient) {
+			return temporal.NewApplicationError(err.Error()+" (the API could not be reached; the preview is tried again)", stackop.ErrTypeEngineFailed)
+		}
+	}
+	return temporal.NewNonRetryableApplicationError(err.Error(), stackop.ErrTypeEngineFailed, nil)
 }
 
 // ApplyStack runs up, refresh or destroy, streaming engine progress into
