@@ -29,6 +29,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/infraflow/infraflow/internal/approvals"
+	"github.com/infraflow/infraflow/internal/procs"
 	"github.com/infraflow/infraflow/internal/testtier"
 	"github.com/infraflow/infraflow/internal/toolchain"
 	"github.com/infraflow/infraflow/workflows"
@@ -1027,28 +1028,22 @@ func (s *soakSweep) waitForNoStrays(patience time.Duration) []string {
 // data or playbooks: other tests on the machine run their own.
 func (s *soakSweep) strays() []string {
 	dirs := []string{s.workerData, s.p.playbooks}
-	entries, _ := os.ReadDir("/proc")
 	var found []string
-	for _, e := range entries {
-		if _, err := strconv.Atoi(e.Name()); err != nil {
+	for _, p := range procs.List() {
+		if len(p.Args) == 0 {
 			continue
 		}
-		proc := filepath.Join("/proc", e.Name())
-		raw, err := os.ReadFile(filepath.Join(proc, "cmdline"))
-		if err != nil || len(raw) == 0 {
-			continue
-		}
-		args := strings.Split(strings.TrimRight(string(raw), "\x00"), "\x00")
-		pulumi := strings.HasPrefix(filepath.Base(args[0]), "pulumi")
-		ansible := slices.ContainsFunc(args[:min(len(args), 2)], func(a string) bool { return filepath.Base(a) == "ansible-playbook" })
+		pulumi := strings.HasPrefix(filepath.Base(p.Args[0]), "pulumi")
+		ansible := slices.ContainsFunc(p.Args[:min(len(p.Args), 2)], func(a string) bool { return filepath.Base(a) == "ansible-playbook" })
 		if !pulumi && !ansible {
 			continue
 		}
+		proc := filepath.Join("/proc", strconv.Itoa(p.PID))
 		environ, _ := os.ReadFile(filepath.Join(proc, "environ"))
 		cwd, _ := os.Readlink(filepath.Join(proc, "cwd"))
-		seen := strings.Join(args, " ") + "\x00" + string(environ) + "\x00" + cwd
+		seen := strings.Join(p.Args, " ") + "\x00" + string(environ) + "\x00" + cwd
 		if slices.ContainsFunc(dirs, func(d string) bool { return strings.Contains(seen, d) }) {
-			found = append(found, e.Name()+" "+strings.Join(args, " "))
+			found = append(found, strconv.Itoa(p.PID)+" "+strings.Join(p.Args, " "))
 		}
 	}
 	return found

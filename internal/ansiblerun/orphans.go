@@ -1,11 +1,11 @@
 package ansiblerun
 
 import (
-	"fmt"
-	"os"
 	"path"
 	"strings"
 	"syscall"
+
+	"github.com/infraflow/infraflow/internal/procs"
 )
 
 // StopOrphanedForks kills what the ansible-playbook runs of a killed worker
@@ -17,26 +17,13 @@ import (
 // Forks of a run still going, on any worker of the machine, have a live leader
 // and are left alone.
 func StopOrphanedForks() []int {
-	entries, _ := os.ReadDir("/proc")
 	var killed []int
-	for _, e := range entries {
-		var pid int
-		if _, err := fmt.Sscanf(e.Name(), "%d", &pid); err != nil || pid == os.Getpid() {
-			continue
+	for _, p := range procs.List() {
+		if !isInfraflowAnsible(p.Args) || p.PGID == p.PID || procs.Running(p.PGID) {
+			continue // not ours, a leader, or the group's ansible-playbook still runs
 		}
-		cmdline, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
-		if err != nil || !isInfraflowAnsible(strings.Split(strings.TrimRight(string(cmdline), "\x00"), "\x00")) {
-			continue
-		}
-		pgid, err := syscall.Getpgid(pid)
-		if err != nil || pgid == pid {
-			continue
-		}
-		if _, err := os.Stat(fmt.Sprintf("/proc/%d", pgid)); err == nil {
-			continue // the group's ansible-playbook still runs
-		}
-		if syscall.Kill(pid, syscall.SIGKILL) == nil {
-			killed = append(killed, pid)
+		if syscall.Kill(p.PID, syscall.SIGKILL) == nil {
+			killed = append(killed, p.PID)
 		}
 	}
 	return killed

@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/infraflow/infraflow/internal/procs"
 )
 
 // A fork whose ansible-playbook (its group's leader) was killed is stopped; a
@@ -28,12 +30,12 @@ func TestStopOrphanedForks(t *testing.T) {
 	if slices.Contains(killed, live) {
 		t.Errorf("StopOrphanedForks killed %d, whose leader %d still runs", live, liveLeader.Process.Pid)
 	}
-	for deadline := time.Now().Add(5 * time.Second); running(orphan); time.Sleep(50 * time.Millisecond) {
+	for deadline := time.Now().Add(5 * time.Second); procs.Running(orphan); time.Sleep(50 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("orphaned fork %d still runs", orphan)
 		}
 	}
-	if !running(live) {
+	if !procs.Running(live) {
 		t.Errorf("fork %d of a running group was stopped", live)
 	}
 }
@@ -71,14 +73,4 @@ func startGroupWithFork(t *testing.T) (*exec.Cmd, int) {
 			t.Fatal("the fork never started")
 		}
 	}
-}
-
-// running says whether a process exists and is not a zombie.
-func running(pid int) bool {
-	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return false
-	}
-	fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
-	return len(fields) > 0 && fields[0] != "Z"
 }

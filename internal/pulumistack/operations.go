@@ -22,6 +22,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/auto/optup"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/apitype"
 
+	"github.com/infraflow/infraflow/internal/procs"
 	"github.com/infraflow/infraflow/internal/stackop"
 )
 
@@ -203,25 +204,15 @@ func exportDeployment(ctx context.Context, stack auto.Stack) (apitype.Deployment
 // orphans finds pulumi CLI processes working on the stack whose parent has
 // died (adopted by init), left by a worker that was killed.
 func orphans(stackName string) []int {
-	entries, _ := os.ReadDir("/proc")
 	var pids []int
-	for _, e := range entries {
-		var pid int
-		if _, err := fmt.Sscanf(e.Name(), "%d", &pid); err != nil || pid == os.Getpid() {
+	for _, p := range procs.List() {
+		if len(p.Args) == 0 || path.Base(p.Args[0]) != "pulumi" || !containsStack(p.Args, stackName) {
 			continue
 		}
-		cmdline, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
-		if err != nil {
-			continue
-		}
-		args := strings.Split(strings.TrimRight(string(cmdline), "\x00"), "\x00")
-		if len(args) == 0 || path.Base(args[0]) != "pulumi" || !containsStack(args, stackName) {
-			continue
-		}
-		if parentPID(e.Name()) == os.Getpid() {
+		if p.PPID == os.Getpid() {
 			continue // ours, not an orphan
 		}
-		pids = append(pids, pid)
+		pids = append(pids, p.PID)
 	}
 	sort.Ints(pids)
 	return pids
@@ -237,20 +228,6 @@ func containsStack(args []string, stackName string) bool {
 		}
 	}
 	return false
-}
-
-func parentPID(pid string) int {
-	stat, err := os.ReadFile("/proc/" + pid + "/stat")
-	if err != nil {
-		return 0
-	}
-	// The command name may contain spaces; fields after its closing paren are fixed.
-	fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
-	var ppid int
-	if len(fields) > 1 {
-		fmt.Sscanf(fields[1], "%d", &ppid)
-	}
-	return ppid
 }
 
 func lockFiles(stateDir, stackName string) []string {

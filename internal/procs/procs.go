@@ -1,0 +1,67 @@
+// Package procs reads the machine's process table (/proc): the worker finds
+// what a killed predecessor left running (pulumi, ansible-playbook forks), and
+// the soak finds strays, by command line and family.
+package procs
+
+import (
+	"os"
+	"strconv"
+	"strings"
+)
+
+// Process is one running process, as /proc shows it.
+type Process struct {
+	PID, PPID, PGID int
+	// State is the kernel's one-letter state ("Z" for a zombie).
+	State string
+	Args  []string
+}
+
+// List returns every process whose command line could be read, except the
+// caller. A process that ends while it is read is left out.
+func List() []Process {
+	entries, _ := os.ReadDir("/proc")
+	var list []Process
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		if p, ok := Get(pid); ok {
+			list = append(list, p)
+		}
+	}
+	return list
+}
+
+// Get reads one process; ok is false when it does not exist (any more).
+func Get(pid int) (Process, bool) {
+	dir := "/proc/" + strconv.Itoa(pid)
+	cmdline, err := os.ReadFile(dir + "/cmdline")
+	if err != nil {
+		return Process{}, false
+	}
+	stat, err := os.ReadFile(dir + "/stat")
+	if err != nil {
+		return Process{}, false
+	}
+	// The command name may contain spaces; the fields after its closing
+	// paren are fixed: state, ppid, pgrp.
+	fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
+	if len(fields) < 3 {
+		return Process{}, false
+	}
+	p := Process{PID: pid, State: fields[0]}
+	p.PPID, _ = strconv.Atoi(fields[1])
+	p.PGID, _ = strconv.Atoi(fields[2])
+	if trimmed := strings.TrimRight(string(cmdline), "\x00"); trimmed != "" {
+		p.Args = strings.Split(trimmed, "\x00")
+	}
+	return p, true
+}
+
+// Running says whether the process exists and is not a zombie.
+func Running(pid int) bool {
+	p, ok := Get(pid)
+	return ok && p.State != "Z"
+}

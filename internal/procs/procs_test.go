@@ -1,0 +1,32 @@
+package procs
+
+import (
+	"os"
+	"os/exec"
+	"slices"
+	"syscall"
+	"testing"
+)
+
+func TestGetReadsFamilyAndCommandLine(t *testing.T) {
+	cmd := exec.Command("sleep", "30")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	p, ok := Get(cmd.Process.Pid)
+	if !ok || p.PPID != os.Getpid() || p.PGID != syscall.Getpgrp() || !slices.Equal(p.Args, []string{"sleep", "30"}) {
+		t.Fatalf("Get(%d) = %+v %v, want sleep 30, child of %d", cmd.Process.Pid, p, ok, os.Getpid())
+	}
+	if !Running(cmd.Process.Pid) {
+		t.Error("a sleeping child is not running")
+	}
+	if !slices.ContainsFunc(List(), func(q Process) bool { return q.PID == cmd.Process.Pid }) {
+		t.Error("List lacks the child")
+	}
+	_ = cmd.Process.Kill()
+	_ = cmd.Wait()
+	if Running(cmd.Process.Pid) {
+		t.Error("a reaped child still runs")
+	}
+}
