@@ -23,6 +23,15 @@ import (
 func (a *Activities) PreviewStack(ctx context.Context, req stackop.StackRequest) (stackop.PreviewResult, error) {
 	var res stackop.PreviewResult
 	defer heartbeatEvery(ctx, 5*time.Second, func() any { return "previewing" })()
+	// Opening a stack creates it; a refresh of one that was never created
+	// would leave an empty stack behind and report nothing.
+	if req.Operation == stackop.OpRefresh && !a.Pulumi.Exists(req.Ref()) {
+		existing := "none"
+		if names := a.Pulumi.Stacks(req.Program); len(names) > 0 {
+			existing = strings.Join(names, ", ")
+		}
+		return res, temporal.NewNonRetryableApplicationError(fmt.Sprintf("program %s has no stack %q (its stacks: %s)", req.Program, req.Stack, existing), stackop.ErrTypeNoStack, nil)
+	}
 	stack, err := a.Pulumi.Open(ctx, req.Ref(), req.Config)
 	if err != nil {
 		return res, err

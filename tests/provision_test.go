@@ -257,4 +257,21 @@ func TestProvisionBadInputFailsBeforeAnyPulumiCall(t *testing.T) {
 	if _, _, err := p.provisionOutcome(t, "my-own-id"); err == nil || !strings.Contains(p.mustTemporal("workflow", "show", "--workflow-id", "my-own-id", "-o", "json"), "--workflow-id provision-local-x") {
 		t.Errorf("a ProvisionStack under another workflow ID was not refused with the fix: %v", err)
 	}
+
+	// A drift check of a stack that was never created is bad input too, and
+	// leaves no empty stack behind.
+	p.mustTemporal("workflow", "start", "--type", "DriftCheck", "--task-queue", p.taskQueue, "--workflow-id", "drift-nostack",
+		"--input", `{"program": "local", "stack": "doesnotexist"}`)
+	if out, err := p.temporal("workflow", "result", "--workflow-id", "drift-nostack", "-o", "json"); err == nil {
+		t.Errorf("DriftCheck of a stack that does not exist succeeded:\n%s", out)
+	}
+	history := p.mustTemporal("workflow", "show", "--workflow-id", "drift-nostack", "-o", "json")
+	for _, w := range []string{`field \"stack\": program local has no stack \"doesnotexist\"`, `"nonRetryable": true`, `"type": "InvalidInput"`} {
+		if !strings.Contains(history, w) {
+			t.Errorf("DriftCheck of a missing stack: history lacks %s", w)
+		}
+	}
+	if leftovers, _ := filepath.Glob(filepath.Join(p.dataDir, "pulumi", "state", ".pulumi", "stacks", "infraflow-local", "doesnotexist*")); len(leftovers) > 0 {
+		t.Errorf("DriftCheck of a missing stack created it: %v", leftovers)
+	}
 }

@@ -55,6 +55,10 @@ func DriftCheck(ctx workflow.Context, in DriftCheckInput) (DriftCheckResult, err
 	}
 	preview, err := activityref.PreviewStack.Run(safeToRetry(ctx, 5*time.Minute),
 		stackop.StackRequest{Program: in.Program, Stack: in.Stack, Operation: stackop.OpRefresh})
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) && appErr.Type() == stackop.ErrTypeNoStack {
+		return res, invalidInput(&FieldError{Field: "stack", Problem: appErr.Message(), Fix: "name a stack that exists, or provision it first with ProvisionStack"})
+	}
 	if err != nil {
 		return res, err
 	}

@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
+	"strings"
 	"sync"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
@@ -142,12 +144,34 @@ func (e Env) passphrase() (string, error) {
 // ErrNoStack is returned for a stack that was never created.
 var ErrNoStack = errors.New("no such stack")
 
+// Exists reports whether the stack was ever created, from the state files
+// alone: asking the CLI would create it.
+func (e Env) Exists(ref stackop.Ref) bool {
+	return slices.Contains(e.Stacks(ref.Program), ref.Stack)
+}
+
+// Stacks lists the program's stacks, sorted.
+func (e Env) Stacks(program string) []string {
+	// DIY backend layout: .pulumi/stacks/<project>/<stack>.json (gzipped:
+	// .json.gz; .json.bak is a backup, not a stack).
+	files, _ := filepath.Glob(filepath.Join(e.StateDir, "state", ".pulumi", "stacks", "infraflow-"+program, "*.json*"))
+	var names []string
+	for _, f := range files {
+		base := filepath.Base(f)
+		for _, ext := range []string{".json", ".json.gz"} {
+			if name, ok := strings.CutSuffix(base, ext); ok && !slices.Contains(names, name) {
+				names = append(names, name)
+			}
+		}
+	}
+	sort.Strings(names)
+	return names
+}
+
 // Outputs returns the current outputs of an existing stack without running
 // its program.
 func (e Env) Outputs(ctx context.Context, ref stackop.Ref) (map[string]any, error) {
-	// DIY backend layout: .pulumi/stacks/<project>/<stack>.json (gzipped: .json.gz).
-	project := "infraflow-" + ref.Program
-	if matches, _ := filepath.Glob(filepath.Join(e.StateDir, "state", ".pulumi", "stacks", project, ref.Stack+".json*")); len(matches) == 0 {
+	if !e.Exists(ref) {
 		return nil, fmt.Errorf("%w: %s", ErrNoStack, ref)
 	}
 	stack, err := e.Open(ctx, ref, nil)

@@ -28,6 +28,10 @@ const EngineProgressSignal = "engineProgress"
 // failed: running it again repeats the failure, so the workflow compensates.
 const ErrTypeEngineFailed = "PulumiEngineFailed"
 
+// ErrTypeNoStack marks an operation on a stack that was never created and
+// that the operation does not create (a refresh): it is bad input.
+const ErrTypeNoStack = "PulumiStackNotFound"
+
 // Ref names one stack of one program.
 type Ref struct {
 	Program string `json:"program"`
