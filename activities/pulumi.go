@@ -50,7 +50,20 @@ func (a *Activities) PreviewStack(ctx context.Context, req stackop.StackRequest)
 	case stackop.OpRefresh:
 		res.Plan, err = pulumistack.PreviewRefresh(ctx, stack)
 	default:
-		res.Plan, err = pulumistack.Preview(ctx, stack)
+		var planFile string
+		if req.SavePlan {
+			if planFile, err = a.Pulumi.NewPlanFile(req.Ref()); err != nil {
+				return res, err
+			}
+			defer os.Remove(planFile)
+		}
+		if res.Plan, err = pulumistack.Preview(ctx, stack, planFile); err == nil && planFile != "" {
+			var saved stackop.SavedPlan
+			if saved, err = a.Pulumi.StorePlan(req.Ref(), planFile); err != nil {
+				return res, err
+			}
+			res.SavedPlan = &saved
+		}
 	}
 	if err != nil {
 		return res, previewFailure(err)
@@ -77,6 +90,15 @@ func previewFailure(err error) error {
 // heartbeats. A retry after a crash first repairs what the killed run left.
 func (a *Activities) ApplyStack(ctx context.Context, req stackop.StackRequest, planned int) (stackop.ApplyResult, error) {
 	var res stackop.ApplyResult
+	var planFile string
+	if req.Plan != nil {
+		var err error
+		if planFile, err = a.Pulumi.PlanFile(req.Ref(), *req.Plan); errors.Is(err, pulumistack.ErrPlanRefused) {
+			return res, temporal.NewNonRetryableApplicationError(err.Error()+"; nothing was applied", stackop.ErrTypePlanRefused, nil)
+		} else if err != nil {
+			return res, err
+		}
+	}
 	stack, err := a.Pulumi.Open(ctx, req.Ref(), req.Config)
 	if err != nil {
 		return res, err
@@ -134,13 +156,16 @@ func (a *Activities) ApplyStack(ctx context.Context, req stackop.StackRequest, p
 	case stackop.OpRefresh:
 		err = pulumistack.Refresh(ctx, stack)
 	default:
-		res.Outputs, err = pulumistack.Up(ctx, stack, planned, report)
+		res.Outputs, err = pulumistack.Up(ctx, stack, planned, report, planFile)
 	}
 	stop()
 	stopSignals()
 	if err != nil {
 		if ctx.Err() != nil {
 			return res, ctx.Err()
+		}
+		if errors.Is(err, pulumistack.ErrPlanViolated) {
+			return res, temporal.NewNonRetryableApplicationError(err.Error(), stackop.ErrTypePlanStale, nil)
 		}
 		return res, temporal.NewNonRetryableApplicationError(err.Error(), stackop.ErrTypeEngineFailed, nil)
 	}

@@ -55,6 +55,11 @@ type ProvisionResult struct {
 	ExpiresAt    *time.Time `json:"expiresAt,omitempty"`
 	// Configuration is the configuration step's result, when one ran.
 	Configuration *ConfigureResult `json:"configuration,omitempty"`
+	// AppliedPlan is the digest of the saved plan the apply was held to.
+	AppliedPlan string `json:"appliedPlan,omitempty"`
+	// StalePlans lists approved plans that the stack's changes overtook
+	// before they were applied, with what was decided on each new plan.
+	StalePlans []StalePlan `json:"stalePlans,omitempty"`
 }
 
 // provisionState is what the workflow knows so far: its progress (queried)
@@ -98,8 +103,13 @@ func ProvisionStack(ctx workflow.Context, in ProvisionInput) (ProvisionResult, e
 			return s.result, err
 		}
 	}
+	plans := workflow.GetVersion(ctx, savedPlansChange, workflow.DefaultVersion, 1) == 1
 	s.progress = Progress{Phase: "preview"}
-	preview, err := previewStack(ctx, req)
+	previewReq := req
+	if plans {
+		previewReq = savingPlan(req)
+	}
+	preview, err := previewStack(ctx, previewReq)
 	if err != nil {
 		return s.result, err
 	}
@@ -113,6 +123,7 @@ func ProvisionStack(ctx workflow.Context, in ProvisionInput) (ProvisionResult, e
 		return s.finish(ctx, in, req)
 	}
 
+	approved := planApproved{preview: preview}
 	s.progress.Phase = "policy"
 	s.result.Policy, err = activityref.CheckPolicy.Run(safeToRetry(ctx, time.Minute), stackop.PolicyInput{
 		Program: in.Program, Stack: in.Stack, Operation: in.operation(), Changes: preview.Plan.Changes,
@@ -126,7 +137,7 @@ func ProvisionStack(ctx workflow.Context, in ProvisionInput) (ProvisionResult, e
 	}
 	if s.result.Policy.Outcome == stackop.PolicyRequireApproval || (in.Approval != nil && in.Approval.Always) {
 		s.progress.Phase = "waiting for approval"
-		approval, err := requestApproval(ctx, in, s.result)
+		approval, err := requestApproval(ctx, in, s.result, planDigestLine(preview))
 		if err != nil {
 			return s.result, err
 		}
@@ -136,10 +147,35 @@ func ProvisionStack(ctx workflow.Context, in ProvisionInput) (ProvisionResult, e
 			s.result.Reason = fmt.Sprintf("approval %s by %s: %s; nothing was changed", approval.Status, approval.ClosedBy, approval.Reason)
 			return s.result, nil
 		}
+		approved.byPeople = true
 	}
 
-	s.progress = Progress{Phase: in.operation(), Total: countChanges(preview.Plan)}
-	applied, err := applyStack(ctx, req, s)
+	var applied stackop.ApplyResult
+	if plans {
+		// People may have taken hours: apply only what they approved.
+		ok := true
+		if approved.byPeople {
+			if approved, ok, err = s.recheck(ctx, in, req, approved); err != nil {
+				return s.result, err
+			}
+		}
+		if ok {
+			applied, approved, ok, err = s.applyApproved(ctx, in, req, approved)
+		}
+		if !ok && err == nil {
+			return s.result, nil
+		}
+	} else {
+		s.progress = Progress{Phase: in.operation(), Total: countChanges(preview.Plan)}
+		applied, err = applyStack(ctx, req, s)
+	}
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) && appErr.Type() == stackop.ErrTypePlanRefused {
+		s.result.Status, s.result.Reason = ProvisionPlanRefused, appErr.Message()
+		s.result.FinalState = "unchanged: nothing was applied"
+		return s.result, temporal.NewNonRetryableApplicationError(fmt.Sprintf("%s of %s refused: %s", in.operation(), s.result.Stack, appErr.Message()),
+			ErrTypeProvisionFailed, nil, s.result)
+	}
 	if err != nil {
 		return s.compensate(ctx, in, req, preview, err)
 	}
@@ -335,12 +371,12 @@ func countChanges(p stackop.Plan) int {
 	return n
 }
 
-func requestApproval(ctx workflow.Context, in ProvisionInput, r ProvisionResult) (ApprovalStatus, error) {
+func requestApproval(ctx workflow.Context, in ProvisionInput, r ProvisionResult, planLine string) (ApprovalStatus, error) {
 	reasons := r.Policy.RequireApproval
 	if len(reasons) == 0 {
 		reasons = []string{"the request asks for approval"}
 	}
-	return askApproval(ctx, fmt.Sprintf("%s %s", in.operation(), r.Stack), reasons, r.Plan.Text(), in.Approval, in.Requester, in.RequesterSignature)
+	return askApproval(ctx, fmt.Sprintf("%s %s", in.operation(), r.Stack), reasons, r.Plan.Text()+planLine, in.Approval, in.Requester, in.RequesterSignature)
 }
 
 // askApproval runs the Approval child workflow; without approvers or groups
@@ -348,6 +384,13 @@ func requestApproval(ctx workflow.Context, in ProvisionInput, r ProvisionResult)
 // The requester's signature goes with the request: the Approval verifies it
 // before anyone is asked.
 func askApproval(ctx workflow.Context, title string, reasons []string, payload string, approval *ProvisionApproval, requester string,
+	signature *RequesterSignature) (ApprovalStatus, error) {
+	info := workflow.GetInfo(ctx)
+	return askApprovalAs(ctx, info.WorkflowExecution.ID+"-approval-"+info.WorkflowExecution.RunID[:8], title, reasons, payload, approval, requester, signature)
+}
+
+// askApprovalAs is askApproval with the Approval's workflow ID.
+func askApprovalAs(ctx workflow.Context, id, title string, reasons []string, payload string, approval *ProvisionApproval, requester string,
 	signature *RequesterSignature) (ApprovalStatus, error) {
 	settings := ProvisionApproval{}
 	if approval != nil {
@@ -359,10 +402,7 @@ func askApproval(ctx workflow.Context, title string, reasons []string, payload s
 	if requester == "" {
 		requester = "unknown"
 	}
-	info := workflow.GetInfo(ctx)
-	ctx = workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
-		WorkflowID: info.WorkflowExecution.ID + "-approval-" + info.WorkflowExecution.RunID[:8],
-	})
+	ctx = workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{WorkflowID: id})
 	var status ApprovalStatus
 	err := workflow.ExecuteChildWorkflow(ctx, Approval, ApprovalInput{
 		Title:              title,

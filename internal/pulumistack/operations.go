@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path"
@@ -26,10 +27,15 @@ import (
 	"github.com/infraflow/infraflow/internal/stackop"
 )
 
-// Preview plans an update (refresh first, so drift counts as a change).
-func Preview(ctx context.Context, stack auto.Stack) (stackop.Plan, error) {
+// Preview plans an update (refresh first, so drift counts as a change). With
+// a savePlan path it saves the update plan there (pulumi preview --save-plan).
+func Preview(ctx context.Context, stack auto.Stack, savePlan string) (stackop.Plan, error) {
 	return plan(stack, "preview", false, func(ch chan events.EngineEvent) error {
-		_, err := stack.Preview(ctx, optpreview.EventStreams(ch), optpreview.Refresh())
+		opts := []optpreview.Option{optpreview.EventStreams(ch), optpreview.Refresh()}
+		if savePlan != "" {
+			opts = append(opts, optpreview.Plan(savePlan))
+		}
+		_, err := stack.Preview(ctx, opts...)
 		return err
 	})
 }
@@ -61,11 +67,21 @@ func plan(stack auto.Stack, what string, refresh bool, run func(chan events.Engi
 	return stackop.NewPlan(<-collected), nil
 }
 
-// Up applies the program, reporting progress as resources finish.
-func Up(ctx context.Context, stack auto.Stack, total int, report func(stackop.Progress)) (map[string]any, error) {
+// Up applies the program, reporting progress as resources finish. With a
+// plan path the engine runs only the steps of that saved plan (pulumi up
+// --plan) and stops with ErrPlanViolated at the first other one.
+func Up(ctx context.Context, stack auto.Stack, total int, report func(stackop.Progress), plan string) (map[string]any, error) {
 	ch := make(chan events.EngineEvent)
 	done := trackProgress(ch, total, report)
-	res, err := stack.Up(ctx, optup.EventStreams(ch), optup.Refresh())
+	opts := []optup.Option{optup.EventStreams(ch), optup.Refresh()}
+	if plan != "" {
+		opts = append(opts, optup.Plan(plan))
+	}
+	res, err := stack.Up(ctx, opts...)
+	if err != nil && strings.Contains(err.Error(), "is not allowed by the plan") {
+		settle(done)
+		return nil, fmt.Errorf("up of %s: %w: %s", stack.Name(), ErrPlanViolated, planViolation(err.Error()))
+	}
 	if err != nil {
 		settle(done)
 		return nil, fmt.Errorf("up of %s: %w", stack.Name(), err)
@@ -85,6 +101,20 @@ func Destroy(ctx context.Context, stack auto.Stack, total int, report func(stack
 	}
 	<-done
 	return nil
+}
+
+// ErrPlanViolated is an up the engine stopped at a step its plan lacks.
+var ErrPlanViolated = errors.New("a step is not in the saved plan")
+
+// planViolation picks the engine's lines about the plan out of its output.
+func planViolation(out string) string {
+	var lines []string
+	for _, l := range strings.Split(out, "\n") {
+		if strings.Contains(l, "not allowed by the plan") {
+			lines = append(lines, strings.TrimSpace(l))
+		}
+	}
+	return strings.Join(lines, "; ")
 }
 
 // settle waits a little for an event reader after a failed operation: when

@@ -6,7 +6,9 @@
 package stackop
 
 import (
+	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -28,6 +30,16 @@ const EngineProgressSignal = "engineProgress"
 // failed: running it again repeats the failure, so the workflow compensates.
 const ErrTypeEngineFailed = "PulumiEngineFailed"
 
+// ErrTypePlanRefused marks an apply whose saved plan cannot be used: it is
+// missing, or its content no longer has the digest that was approved. Nothing
+// was applied, and retrying cannot help.
+const ErrTypePlanRefused = "PulumiPlanRefused"
+
+// ErrTypePlanStale marks an apply the engine stopped because a step was not
+// in the saved plan: the stack changed after the preview. Only planned steps
+// ran; the workflow previews again.
+const ErrTypePlanStale = "PulumiPlanStale"
+
 // ErrTypeNoStack marks an operation on a stack that was never created and
 // that the operation does not create (a refresh): it is bad input.
 const ErrTypeNoStack = "PulumiStackNotFound"
@@ -46,6 +58,17 @@ type StackRequest struct {
 	Stack     string         `json:"stack"`
 	Operation string         `json:"operation"`
 	Config    map[string]any `json:"config,omitempty"`
+	// SavePlan asks a preview of an up to save its update plan.
+	SavePlan bool `json:"savePlan,omitempty"`
+	// Plan constrains an up to the saved plan (pulumi up --plan).
+	Plan *SavedPlan `json:"plan,omitempty"`
+}
+
+// SavedPlan is an update plan a preview saved beside the stack's state,
+// named by the SHA-256 of its content: an apply refuses a file whose content
+// no longer has that digest.
+type SavedPlan struct {
+	Digest string `json:"digest"`
 }
 
 // Ref is the stack the request is about.
@@ -110,6 +133,43 @@ func (p Plan) Text() string {
 	return strings.Join(lines, "\n")
 }
 
+// WithinPlan says whether every change current would make is one that
+// approved makes too: the same step, on the same resource, to the same
+// inputs. What the resources were before does not count, so a plan made again
+// after an unrelated refresh, or after some approved steps already ran, is
+// still within the approved one.
+func WithinPlan(approved, current Plan) bool {
+	left := changeKeys(approved)
+	for _, k := range changeKeys(current) {
+		i := slices.Index(left, k)
+		if i < 0 {
+			return false
+		}
+		left = slices.Delete(left, i, i+1)
+	}
+	return true
+}
+
+func changeKeys(p Plan) []string {
+	var keys []string
+	for _, c := range p.Changes {
+		if c.Op == ChangeSame {
+			continue
+		}
+		diffs := slices.Clone(c.Diffs)
+		slices.Sort(diffs)
+		// json.Marshal orders map keys, so equal inputs give equal text.
+		key, _ := json.Marshal(struct {
+			Op, Type, Name string
+			Diffs          []string
+			New            map[string]any
+		}{c.Op, c.Type, c.Name, diffs, c.New})
+		keys = append(keys, string(key))
+	}
+	slices.Sort(keys)
+	return keys
+}
+
 // Progress is where a running engine operation is.
 type Progress struct {
 	Done    int    `json:"done"`
@@ -126,6 +186,8 @@ type PreviewResult struct {
 	LastGoodConfig map[string]any `json:"lastGoodConfig,omitempty"`
 	// Recovered lists what had to be repaired after an earlier, killed run.
 	Recovered []string `json:"recovered,omitempty"`
+	// SavedPlan is the update plan the preview saved, when asked to.
+	SavedPlan *SavedPlan `json:"savedPlan,omitempty"`
 }
 
 // ApplyResult is a finished engine operation.

@@ -123,7 +123,7 @@ func rawUp(ctx context.Context, env pulumistack.Env, i int) (time.Duration, erro
 	if err != nil {
 		return 0, err
 	}
-	if _, err := pulumistack.Up(ctx, stack, 0, func(stackop.Progress) {}); err != nil {
+	if _, err := pulumistack.Up(ctx, stack, 0, func(stackop.Progress) {}, ""); err != nil {
 		return 0, err
 	}
 	elapsed := time.Since(start)
