@@ -6,6 +6,9 @@ BIN := $(CURDIR)/.infraflow/bin
 export PATH := $(BIN):$(PATH)
 export GOTOOLCHAIN := local
 export GOFLAGS := -buildvcs=false
+# Test binaries leave out DWARF: it is a third of each link, and a test binary
+# that links the Pulumi SDKs takes 27 CPU-seconds to link.
+TESTBUILD := -ldflags=-w
 
 .PHONY: dev test test-unit lint histories fuzz soak tools build bench-engine bench-provision bench-forecast bench-scaling
 .DEFAULT_GOAL := dev
@@ -39,21 +42,24 @@ lint:
 		go vet -vettool=$(BIN)/workflowcheck -config=$$config ./workflows/...
 
 ## test: lint, unit tests and end-to-end tests against the real local platform
+# -parallel 32 lets every end-to-end test queue for platform room, which goes to
+# the longest first (tests/room_test.go); with -parallel 8 the long tests of the
+# last files started last and the run ended with them alone.
 test: lint tools build
 	@echo "==> go test ./... (end-to-end tests start real platforms on free ports)"
-	@set -o pipefail; INFRAFLOW_TEST_BIN=$(BIN) INFRAFLOW_TRACES=$(abspath $(TRACES)) go test -json -timeout 60m -parallel 8 ./... | go run ./tests/report
+	@set -o pipefail; INFRAFLOW_TEST_BIN=$(BIN) INFRAFLOW_TRACES=$(abspath $(TRACES)) go test $(TESTBUILD) -json -timeout 60m -parallel 32 ./... | go run ./tests/report
 
 ## test-unit: the hermetic unit tier alone (no tools, no platform; go test -short), with the race detector
 test-unit:
 	@echo "==> go test -short -race ./... (the unit tier: tests that run real tools are left out)"
-	@set -o pipefail; go test -json -short -race ./... | go run ./tests/report
+	@set -o pipefail; go test $(TESTBUILD) -json -short -race ./... | go run ./tests/report
 
 ## histories: run the end-to-end tests again, recording the workflow histories the replay tests replay (tests/testdata/histories)
 histories: tools build
 	@echo "==> recording workflow histories from the end-to-end tests (about 20 minutes)"
 	@rm -f tests/testdata/histories/*.json
 	@set -o pipefail; INFRAFLOW_RECORD_HISTORIES=$(CURDIR)/tests/testdata/histories INFRAFLOW_TEST_BIN=$(BIN) INFRAFLOW_TRACES=$(abspath $(TRACES)) \
-		go test -count=1 -json -timeout 60m -parallel 8 ./tests/ | go run ./tests/report
+		go test $(TESTBUILD) -count=1 -json -timeout 60m -parallel 32 ./tests/ | go run ./tests/report
 	@ls tests/testdata/histories | sed 's/-Test.*//' | sort | uniq -c
 
 ## fuzz: run every fuzz target for FUZZTIME each (their seed corpora already run in make test)
@@ -70,7 +76,7 @@ fuzz:
 soak: tools build
 	@echo "==> kill-point sweep: $${INFRAFLOW_SOAK_TRIALS:-20} trials per workflow (20: over an hour on 2 cores)"
 	@INFRAFLOW_SOAK=1 INFRAFLOW_TEST_BIN=$(BIN) INFRAFLOW_TRACES=$(abspath $(TRACES)) \
-		go test -count=1 -run '^TestSoakKillPoints$$' -v -timeout 150m ./tests/
+		go test $(TESTBUILD) -count=1 -run '^TestSoakKillPoints$$' -v -timeout 150m ./tests/
 
 ## bench-engine: throughput, approval decision latency, memory at 1,000/10,000 waiting approvals (~15 min)
 bench-engine: tools build

@@ -59,7 +59,9 @@ func (a *Activities) PreviewStack(ctx context.Context, req stackop.StackRequest)
 		}
 		if res.Plan, err = pulumistack.Preview(ctx, stack, planFile); err == nil && planFile != "" {
 			var saved stackop.SavedPlan
-			if saved, err = a.Pulumi.StorePlan(req.Ref(), planFile); err != nil {
+			if saved, err = a.Pulumi.StorePlan(req.Ref(), planFile); errors.Is(err, pulumistack.ErrPlanRefused) {
+				return res, temporal.NewNonRetryableApplicationError(err.Error(), stackop.ErrTypePlanRefused, nil)
+			} else if err != nil {
 				return res, err
 			}
 			res.SavedPlan = &saved

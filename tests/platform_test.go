@@ -26,7 +26,6 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 	sdklog "go.temporal.io/sdk/log"
-	"golang.org/x/sync/semaphore"
 
 	"github.com/infraflow/infraflow/internal/directory"
 	"github.com/infraflow/infraflow/internal/payloadcodec"
@@ -180,7 +179,7 @@ func stopHostsUnder(t *testing.T, dir string) {
 // platform starts. Four full platforms on 2 cores drove the load to 30, and a
 // crash test's deadline passed before its playbook got halfway.
 var (
-	platformUnits = semaphore.NewWeighted(int64(2 * runtime.NumCPU()))
+	platformUnits = newRoom(2 * runtime.NumCPU())
 	startSlots    = make(chan struct{}, 1)
 )
 
@@ -190,17 +189,15 @@ type slotHold struct{ once sync.Once }
 // takeSlot waits for the platform's units, once.
 func (p *platform) takeSlot() {
 	p.slot.once.Do(func() {
-		units := int64(2)
+		units := 2
 		if p.kube == "" {
 			units = 1
 		}
 		queued := time.Now()
-		if err := platformUnits.Acquire(context.Background(), units); err != nil {
-			p.t.Fatal(err)
-		}
+		platformUnits.acquire(units, roomPriority(p.t.Name()))
 		// tests/report takes this line off the test's time: queuing is not the test's cost.
 		p.t.Logf("platform slot: waited %.1fs", time.Since(queued).Seconds())
-		p.t.Cleanup(func() { platformUnits.Release(units) })
+		p.t.Cleanup(func() { platformUnits.release(units) })
 	})
 }
 

@@ -95,6 +95,11 @@ func TestProvisionSurvivesWorkerSIGKILL(t *testing.T) {
 				t.Fatalf("after the kill: %s %+v %v", status, res, err)
 			}
 			t.Logf("recovered: %v", res.Recovered)
+			// The retried apply on the restarted worker was held to the plan
+			// the first preview saved beside the state.
+			if _, err := os.Stat(filepath.Join(workerData, "pulumi", "plans", "infraflow-local", stack, strings.TrimPrefix(res.AppliedPlan, "sha256:")+".json")); err != nil || res.AppliedPlan == "" {
+				t.Errorf("applied plan %q: %v, want a saved plan beside the state", res.AppliedPlan, err)
+			}
 
 			deployment := pulumiExport(t, filepath.Join(workerData, "pulumi"), stack)
 			if pending, ok := deployment["pending_operations"]; ok && len(pending.([]any)) > 0 {

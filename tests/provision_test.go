@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -205,6 +206,86 @@ func TestPolicyGatesProvisioning(t *testing.T) {
 	if err != nil || res.Status != workflows.ProvisionDenied || !strings.Contains(res.Reason, "pin an image tag") {
 		t.Fatalf("unpinned image: %+v %v", res, err)
 	}
+
+	// While an approval waits, the Service is deleted and the image changed by
+	// hand. The approval of the old plan covers neither recreating the one nor
+	// reverting the other: people are asked again, shown both diffs, and
+	// nothing changes until they approve.
+	p.mustTemporal("workflow", "start", "--type", "ProvisionStack", "--task-queue", p.taskQueue, "--workflow-id", id, "--input", cfg(10, "nginx:1.27"))
+	first := waitPendingApproval(t, p, id)
+	p.mustKubectl(t, "delete", "service", "web", "-n", "gated")
+	p.mustKubectl(t, "set", "image", "deployment/web", "*=nginx:1.26", "-n", "gated")
+	if _, stderr, err := p.starter("approve", first, "--as", "alice", "--reason", "10 for the launch"); err != nil {
+		t.Fatalf("approve: %v %s", err, stderr)
+	}
+	second := waitPendingApprovalAfter(t, p, id, first)
+	if shown := p.decodedHistory(t, second); !strings.Contains(shown, "Approved before") || !strings.Contains(shown, "What would happen now") ||
+		!strings.Contains(shown, "infraflow:kubernetes:Service") || !strings.Contains(shown, "nginx:1.26") {
+		t.Errorf("the new approval request does not show both diffs:\n%s", shown)
+	}
+	if out, err := p.kubectl(t, "get", "service", "web", "-n", "gated"); err == nil {
+		t.Errorf("the Service came back before the changed plan was approved:\n%s", out)
+	}
+	if got := p.mustKubectl(t, "get", "deployment", "web", "-n", "gated", "-o", "jsonpath={.spec.replicas} {.spec.template.spec.containers[0].image}"); got != "8 nginx:1.26" {
+		t.Errorf("before the changed plan was approved, the deployment is %q, want it untouched (8 nginx:1.26)", got)
+	}
+	if _, stderr, err := p.starter("approve", second, "--as", "alice", "--reason", "put the Service back too"); err != nil {
+		t.Fatalf("approve: %v %s", err, stderr)
+	}
+	res, _, err = p.provisionOutcome(t, id)
+	if err != nil || res.Status != workflows.ProvisionSucceeded || len(res.StalePlans) != 1 || !strings.HasPrefix(res.AppliedPlan, "sha256:") {
+		t.Fatalf("the re-approved change: %+v %v", res, err)
+	}
+	if got := p.mustKubectl(t, "get", "deployment", "web", "-n", "gated", "-o", "jsonpath={.spec.replicas} {.spec.template.spec.containers[0].image}"); got != "10 nginx:1.27" {
+		t.Errorf("after the re-approved change, the deployment is %q, want 10 nginx:1.27", got)
+	}
+	p.mustKubectl(t, "get", "service", "web", "-n", "gated")
+
+	// A saved plan changed while its approval waits is refused: nothing is
+	// applied, and the result says which file and why.
+	p.mustTemporal("workflow", "start", "--type", "ProvisionStack", "--task-queue", p.taskQueue, "--workflow-id", id, "--input", cfg(9, "nginx:1.27"))
+	third := waitPendingApprovalAfter(t, p, id, second)
+	digest := regexp.MustCompile(`Saved plan: sha256:([0-9a-f]{64})`).FindStringSubmatch(p.decodedHistory(t, third))
+	if digest == nil {
+		t.Fatal("the approval request does not name its saved plan")
+	}
+	planFile := filepath.Join(p.dataDir, "pulumi", "plans", "infraflow-local", "gated", digest[1]+".json")
+	data, err := os.ReadFile(planFile)
+	if err != nil {
+		t.Fatalf("the approved plan is not beside the state: %v", err)
+	}
+	if err := os.WriteFile(planFile, append(data, ' '), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, stderr, err := p.starter("approve", third, "--as", "alice", "--reason", "9 is fine"); err != nil {
+		t.Fatalf("approve: %v %s", err, stderr)
+	}
+	// A failed run's result is in its failure's details.
+	if _, status, _ := p.provisionOutcome(t, id); status != "FAILED" {
+		t.Errorf("a changed plan file: %s, want FAILED", status)
+	}
+	if history := p.decodedHistory(t, id); !strings.Contains(history, `"status":"`+workflows.ProvisionPlanRefused+`"`) ||
+		!strings.Contains(history, digest[1]+".json was changed after it was saved") || !strings.Contains(history, "nothing was applied") {
+		t.Errorf("the refused run's history does not say the plan file was changed and nothing applied")
+	}
+	if got := p.mustKubectl(t, "get", "deployment", "web", "-n", "gated", "-o", "jsonpath={.spec.replicas}"); got != "10" {
+		t.Errorf("after the refused plan, replicas = %s, want still 10", got)
+	}
+}
+
+// waitPendingApprovalAfter waits for a pending approval of the provisioning
+// other than the one already decided.
+func waitPendingApprovalAfter(t *testing.T, p *platform, provisionID, decided string) string {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for time.Now().Before(deadline) {
+		if id := waitPendingApproval(t, p, provisionID); id != decided {
+			return id
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	t.Fatalf("no new pending approval for %s after %s", provisionID, decided)
+	return ""
 }
 
 // waitPendingApproval waits for the provisioning's approval child to be pending.

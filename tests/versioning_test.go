@@ -87,8 +87,9 @@ const nextReleaseChange = "next-release-announces-itself"
 func buildNextRelease() (string, error) {
 	nextReleaseOnce.Do(func() {
 		nextReleaseBin, nextReleaseErr = buildWithOverlay(map[string]string{
-			"workflows/zz_next_release.go": "tests/testdata/nextrelease/approval_change.go",
-			"stacks/zz_next_release.go":    "tests/testdata/nextrelease/catalog_change.go",
+			"workflows/zz_next_release.go":    "tests/testdata/nextrelease/approval_change.go",
+			"stacks/zz_next_release.go":       "tests/testdata/nextrelease/catalog_change.go",
+			"stacks/local/zz_next_release.go": "tests/testdata/nextrelease/program_change.go",
 		})
 	})
 	return nextReleaseBin, nextReleaseErr
@@ -200,6 +201,8 @@ func completedBy(t *testing.T, c client.Client, id, build string) bool {
 // A ProvisionStack waiting for approval when a release tightens the catalog
 // (the local program: at most 2 replicas) completes as it was requested and
 // approved, with 3; the new release refuses the same request from then on.
+// The release also changes the program, so the approved plan is stale after
+// it: the approver is asked again, and the re-approved plan is applied.
 func TestRunningProvisionSurvivesATightenedCatalog(t *testing.T) {
 	t.Parallel()
 	nextBin := nextReleaseBinary(t)
@@ -228,11 +231,23 @@ func TestRunningProvisionSurvivesATightenedCatalog(t *testing.T) {
 	if _, stderr, err := p.starter("approve", approval, "--as", "alice", "--reason", "requested before the release"); err != nil {
 		t.Fatalf("approve: %v %s", err, stderr)
 	}
+	// The release also changed the program: what alice approved is not what
+	// would be applied now, so she is asked again, shown both.
+	again := waitPendingApprovalAfter(t, p, id, approval)
+	if shown := p.decodedHistory(t, again); !strings.Contains(shown, "Approved before") || !strings.Contains(shown, "infraflow.io/release") {
+		t.Errorf("the request after the release does not show the program's new label beside the approved plan:\n%s", shown)
+	}
+	if _, stderr, err := p.starter("approve", again, "--as", "alice", "--reason", "the release's label is fine"); err != nil {
+		t.Fatalf("approve: %v %s", err, stderr)
+	}
 	res, status, err := p.provisionOutcome(t, id)
-	if err != nil || res.Status != workflows.ProvisionSucceeded {
+	if err != nil || res.Status != workflows.ProvisionSucceeded || len(res.StalePlans) != 1 {
 		t.Fatalf("the approved request after the release: %s %+v %v", status, res, err)
 	}
 	if got := p.mustKubectl(t, "get", "deployment", "web", "-n", "e2e-tight", "-o", "jsonpath={.spec.replicas}"); got != "3" {
 		t.Errorf("replicas = %s, want the 3 approved", got)
+	}
+	if got := p.mustKubectl(t, "get", "namespace", "e2e-tight", "-o", `jsonpath={.metadata.labels.infraflow\.io/release}`); got != "next" {
+		t.Errorf("the namespace's release label = %q, want the re-approved program's", got)
 	}
 }

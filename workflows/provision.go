@@ -156,7 +156,7 @@ func ProvisionStack(ctx workflow.Context, in ProvisionInput) (ProvisionResult, e
 		ok := true
 		if approved.byPeople {
 			if approved, ok, err = s.recheck(ctx, in, req, approved); err != nil {
-				return s.result, err
+				return s.planFailure(in, err)
 			}
 		}
 		if ok {
@@ -169,12 +169,8 @@ func ProvisionStack(ctx workflow.Context, in ProvisionInput) (ProvisionResult, e
 		s.progress = Progress{Phase: in.operation(), Total: countChanges(preview.Plan)}
 		applied, err = applyStack(ctx, req, s)
 	}
-	var appErr *temporal.ApplicationError
-	if errors.As(err, &appErr) && appErr.Type() == stackop.ErrTypePlanRefused {
-		s.result.Status, s.result.Reason = ProvisionPlanRefused, appErr.Message()
-		s.result.FinalState = "unchanged: nothing was applied"
-		return s.result, temporal.NewNonRetryableApplicationError(fmt.Sprintf("%s of %s refused: %s", in.operation(), s.result.Stack, appErr.Message()),
-			ErrTypeProvisionFailed, nil, s.result)
+	if isPlanRefused(err) {
+		return s.planFailure(in, err)
 	}
 	if err != nil {
 		return s.compensate(ctx, in, req, preview, err)

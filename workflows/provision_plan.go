@@ -158,3 +158,21 @@ func (s *provisionState) applyApproved(ctx workflow.Context, in ProvisionInput, 
 // maxPlanStops bounds the applies an engine stops because the stack changed
 // under them.
 const maxPlanStops = 3
+
+func isPlanRefused(err error) bool {
+	var appErr *temporal.ApplicationError
+	return errors.As(err, &appErr) && appErr.Type() == stackop.ErrTypePlanRefused
+}
+
+// planFailure ends a run that failed before anything was applied. A refused
+// plan file (missing, or changed after it was saved) is reported as such.
+func (s *provisionState) planFailure(in ProvisionInput, err error) (ProvisionResult, error) {
+	var appErr *temporal.ApplicationError
+	if !isPlanRefused(err) || !errors.As(err, &appErr) {
+		return s.result, err
+	}
+	s.result.Status, s.result.Reason = ProvisionPlanRefused, appErr.Message()
+	s.result.FinalState = "unchanged: nothing was applied"
+	return s.result, temporal.NewNonRetryableApplicationError(fmt.Sprintf("%s of %s refused: %s", in.operation(), s.result.Stack, appErr.Message()),
+		ErrTypeProvisionFailed, nil, s.result)
+}

@@ -52,6 +52,13 @@ func (e Env) StorePlan(ref stackop.Ref, path string) (stackop.SavedPlan, error) 
 	}
 	sum := sha256.Sum256(data)
 	plan := stackop.SavedPlan{Digest: "sha256:" + hex.EncodeToString(sum[:])}
+	// The same plan saved before must still be intact: replacing a changed
+	// one would hide that it was changed.
+	if _, err := os.Stat(e.planPath(ref, plan)); err == nil {
+		if _, err := e.PlanFile(ref, plan); err != nil {
+			return stackop.SavedPlan{}, fmt.Errorf("%w; remove it once you know why", err)
+		}
+	}
 	if err := os.Rename(path, e.planPath(ref, plan)); err != nil {
 		return stackop.SavedPlan{}, fmt.Errorf("filing the saved plan: %w", err)
 	}

@@ -44,6 +44,12 @@ func TestSavedPlansAreCheckedByDigest(t *testing.T) {
 	if _, err := env.PlanFile(ref, plan); !errors.Is(err, ErrPlanRefused) || !strings.Contains(err.Error(), "was changed after it was saved") {
 		t.Errorf("a changed plan: %v, want refused as changed", err)
 	}
+	// Saving the same plan again does not paper over the change.
+	again, _ := env.NewPlanFile(ref)
+	_ = os.WriteFile(again, []byte(`{"resourcePlans": {}}`), 0o600)
+	if _, err := env.StorePlan(ref, again); !errors.Is(err, ErrPlanRefused) {
+		t.Errorf("saving a plan whose earlier copy was changed: %v, want refused", err)
+	}
 
 	bad, _ := env.NewPlanFile(ref)
 	_ = os.WriteFile(bad, []byte("not json"), 0o600)

@@ -8,6 +8,7 @@ package stackop
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 )
@@ -124,6 +125,12 @@ func (p Plan) Text() string {
 		line := fmt.Sprintf("%-8s %s %s", c.Op, c.Type, c.Name)
 		for _, k := range c.Diffs {
 			line += fmt.Sprintf("\n           %s: %v -> %v", k, c.Old[k], c.New[k])
+		}
+		if c.Op == "create" {
+			// What is created is all new: people see every input.
+			for _, k := range slices.Sorted(maps.Keys(c.New)) {
+				line += fmt.Sprintf("\n           %s: %v", k, c.New[k])
+			}
 		}
 		lines = append(lines, line)
 	}

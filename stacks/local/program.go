@@ -47,6 +47,9 @@ type host struct {
 	HostKey        pulumi.StringOutput `pulumi:"hostKey"`
 }
 
+// namespaceLabels label the stack's namespace.
+var namespaceLabels = map[string]string{"app.kubernetes.io/managed-by": "infraflow"}
+
 // Program declares the stack from its configuration (already checked against
 // stacks.Catalog by the workflow).
 func Program(ctx *pulumi.Context) error {
@@ -61,7 +64,7 @@ func Program(ctx *pulumi.Context) error {
 	var nsRes namespace
 	if err := ctx.RegisterResource(NamespaceType, ns, pulumi.Map{
 		"name":   pulumi.String(ns),
-		"labels": pulumi.StringMap{"app.kubernetes.io/managed-by": pulumi.String("infraflow")},
+		"labels": pulumi.ToStringMap(namespaceLabels),
 	}, &nsRes, version); err != nil {
 		return err
 	}

@@ -1,7 +1,8 @@
 // Command provision measures what the ProvisionStack workflow costs over the
-// Pulumi engine alone: the same local stack is brought up (and destroyed) by a
-// raw Automation API call and by the workflow, alternately in one run, and
-// the wall times are compared.
+// Pulumi engine: the same local stack is brought up (and destroyed) by a raw
+// Automation API up, by the workflow's engine steps run back to back (preview
+// saving a plan, policy, up held to the plan, verification), and by the
+// workflow, in rotation in one run, and the wall times are compared.
 //
 //	go run ./tests/bench/provision --runs 5 --out .infraflow/bench
 package main
@@ -27,6 +28,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/infraflow/infraflow/internal/payloadcodec"
+	"github.com/infraflow/infraflow/internal/policy"
 	"github.com/infraflow/infraflow/internal/pulumistack"
 	"github.com/infraflow/infraflow/internal/stackop"
 	"github.com/infraflow/infraflow/workflows"
@@ -85,28 +87,106 @@ func run(runs int, outDir string) error {
 	defer c.Close()
 
 	raw := pulumistack.Env{StateDir: filepath.Join(tmp, "raw"), Kubeconfig: filepath.Join(data, "kube", "kubeconfig")}
-	var samples []sample
+	steps := pulumistack.Env{StateDir: filepath.Join(tmp, "steps"), Kubeconfig: raw.Kubeconfig}
+	var samples, stepSamples []sample
 	for i := range runs {
-		// Alternate the order so neither method always runs on a warmer machine.
+		// Rotate the order so no method always runs on a warmer machine.
 		methods := []func(int) (time.Duration, error){
 			func(i int) (time.Duration, error) { return rawUp(ctx, raw, i) },
+			func(i int) (time.Duration, error) { return engineSteps(ctx, steps, i, &stepSamples) },
 			func(i int) (time.Duration, error) { return workflowUp(ctx, c, i) },
 		}
-		names := []string{"raw Automation API up", "ProvisionStack workflow"}
-		if i%2 == 1 {
-			methods[0], methods[1] = methods[1], methods[0]
-			names[0], names[1] = names[1], names[0]
-		}
-		for m, up := range methods {
-			d, err := up(i)
+		names := []string{rawMethod, stepsMethod, workflowMethod}
+		for k := range methods {
+			m := (k + i) % len(methods)
+			d, err := methods[m](i)
 			if err != nil {
 				return fmt.Errorf("%s, run %d: %w", names[m], i, err)
 			}
 			samples = append(samples, sample{Method: names[m], Seconds: d.Seconds()})
-			fmt.Printf("run %d  %-24s %6.2f s\n", i, names[m], d.Seconds())
+			fmt.Printf("run %d  %-40s %6.2f s\n", i, names[m], d.Seconds())
 		}
 	}
-	return report(samples, outDir)
+	return report(samples, stepSamples, outDir)
+}
+
+const (
+	rawMethod      = "raw Automation API up"
+	stepsMethod    = "the workflow's engine steps, back to back"
+	workflowMethod = "ProvisionStack workflow"
+)
+
+// engineSteps runs the Pulumi and policy calls the workflow's activities make
+// for a new stack, in the same order, with nothing between them: preview
+// (saving the plan), policy, apply held to the plan, verification. The
+// workflow's time beyond this is what orchestration costs.
+func engineSteps(ctx context.Context, env pulumistack.Env, i int, into *[]sample) (time.Duration, error) {
+	ref := stackop.Ref{Program: "local", Stack: fmt.Sprintf("steps-%d", i)}
+	full := config(i, "steps")
+	full["app"], full["port"], full["failOnPurpose"] = "web", 80, false
+	start := time.Now()
+	mark := start
+	step := func(name string) {
+		*into = append(*into, sample{Method: name, Seconds: time.Since(mark).Seconds()})
+		mark = time.Now()
+	}
+	// PreviewStack
+	stack, err := env.Open(ctx, ref, full)
+	if err != nil {
+		return 0, err
+	}
+	if _, _, err := pulumistack.Recover(ctx, stack, env.StateDir); err != nil {
+		return 0, err
+	}
+	planFile, err := env.NewPlanFile(ref)
+	if err != nil {
+		return 0, err
+	}
+	preview, err := pulumistack.Preview(ctx, stack, planFile)
+	if err != nil {
+		return 0, err
+	}
+	saved, err := env.StorePlan(ref, planFile)
+	if err != nil {
+		return 0, err
+	}
+	step("preview (saving the plan)")
+	// CheckPolicy
+	if _, err := policy.Evaluate(ctx, stackop.PolicyInput{Program: ref.Program, Stack: ref.Stack, Operation: stackop.OpUp, Changes: preview.Changes}); err != nil {
+		return 0, err
+	}
+	step("policy")
+	// ApplyStack
+	if stack, err = env.Open(ctx, ref, full); err != nil {
+		return 0, err
+	}
+	if _, _, err := pulumistack.Recover(ctx, stack, env.StateDir); err != nil {
+		return 0, err
+	}
+	plan, err := env.PlanFile(ref, saved)
+	if err != nil {
+		return 0, err
+	}
+	if _, err := pulumistack.Up(ctx, stack, 0, func(stackop.Progress) {}, plan); err != nil {
+		return 0, err
+	}
+	if _, err := pulumistack.ReadState(ctx, stack); err != nil {
+		return 0, err
+	}
+	step("up held to the plan")
+	// VerifyStack
+	if stack, err = env.Open(ctx, ref, full); err != nil {
+		return 0, err
+	}
+	if _, err := pulumistack.PreviewRefresh(ctx, stack); err != nil {
+		return 0, err
+	}
+	if _, err := pulumistack.ReadState(ctx, stack); err != nil {
+		return 0, err
+	}
+	step("verification (refresh preview)")
+	elapsed := time.Since(start)
+	return elapsed, pulumistack.Destroy(ctx, stack, 0, func(stackop.Progress) {})
 }
 
 func config(i int, prefix string) map[string]any {
@@ -155,40 +235,62 @@ func workflowUp(ctx context.Context, c client.Client, i int) (time.Duration, err
 }
 
 type row struct {
-	Method   string  `json:"method"`
-	Runs     int     `json:"runs"`
-	MedianS  float64 `json:"medianSeconds"`
-	MinS     float64 `json:"minSeconds"`
-	MaxS     float64 `json:"maxSeconds"`
-	RatioRaw float64 `json:"medianRatioToRaw"`
+	Method     string  `json:"method"`
+	Runs       int     `json:"runs"`
+	MedianS    float64 `json:"medianSeconds"`
+	MinS       float64 `json:"minSeconds"`
+	MaxS       float64 `json:"maxSeconds"`
+	RatioRaw   float64 `json:"medianRatioToRaw"`
+	RatioSteps float64 `json:"medianRatioToEngineSteps"`
 }
 
-func report(samples []sample, outDir string) error {
+func median(v []float64) float64 {
+	sort.Float64s(v)
+	return v[len(v)/2]
+}
+
+func report(samples, stepSamples []sample, outDir string) error {
 	by := map[string][]float64{}
 	for _, s := range samples {
 		by[s.Method] = append(by[s.Method], s.Seconds)
 	}
 	var rows []row
-	for _, m := range []string{"raw Automation API up", "ProvisionStack workflow"} {
+	for _, m := range []string{rawMethod, stepsMethod, workflowMethod} {
 		v := by[m]
 		sort.Float64s(v)
-		rows = append(rows, row{Method: m, Runs: len(v), MedianS: v[len(v)/2], MinS: v[0], MaxS: v[len(v)-1]})
+		rows = append(rows, row{Method: m, Runs: len(v), MedianS: median(v), MinS: v[0], MaxS: v[len(v)-1]})
 	}
 	for i := range rows {
 		rows[i].RatioRaw = rows[i].MedianS / rows[0].MedianS
+		rows[i].RatioSteps = rows[i].MedianS / rows[1].MedianS
 	}
 	var md strings.Builder
-	fmt.Fprintf(&md, "# Provisioning: workflow vs raw Automation API up\n\n%s, %d CPUs, %s. Stack: local (namespace, Deployment of 2, Service, 1 SSH host); each up is followed by a destroy (not timed).\n\n",
+	fmt.Fprintf(&md, "# Provisioning: workflow vs its engine steps vs a raw Automation API up\n\n%s, %d CPUs, %s. Stack: local (namespace, Deployment of 2, Service, 1 SSH host), created by each run and destroyed after it (not timed).\n\n",
 		time.Now().UTC().Format(time.RFC3339), runtime.NumCPU(), runtime.Version())
-	md.WriteString("| method | runs | median s | min s | max s | median / raw |\n|---|---|---|---|---|---|\n")
+	md.WriteString("| method | runs | median s | min s | max s | median / engine steps | median / raw up |\n|---|---|---|---|---|---|---|\n")
 	for _, r := range rows {
-		fmt.Fprintf(&md, "| %s | %d | %.2f | %.2f | %.2f | %.2f |\n", r.Method, r.Runs, r.MedianS, r.MinS, r.MaxS, r.RatioRaw)
+		fmt.Fprintf(&md, "| %s | %d | %.2f | %.2f | %.2f | %.2f | %.2f |\n", r.Method, r.Runs, r.MedianS, r.MinS, r.MaxS, r.RatioSteps, r.RatioRaw)
 	}
+	// Where the engine steps' time goes; the workflow's time beyond them is
+	// orchestration (scheduling, heartbeats, signals, history).
+	stepsBy := map[string][]float64{}
+	var order []string
+	for _, s := range stepSamples {
+		if _, ok := stepsBy[s.Method]; !ok {
+			order = append(order, s.Method)
+		}
+		stepsBy[s.Method] = append(stepsBy[s.Method], s.Seconds)
+	}
+	md.WriteString("\n| engine step | median s |\n|---|---|\n")
+	for _, m := range order {
+		fmt.Fprintf(&md, "| %s | %.2f |\n", m, median(stepsBy[m]))
+	}
+	fmt.Fprintf(&md, "| orchestration (workflow − engine steps) | %.2f |\n", rows[2].MedianS-rows[1].MedianS)
 	fmt.Print("\n" + md.String())
 	if err := os.MkdirAll(outDir, 0o755); err != nil {
 		return err
 	}
-	raw, _ := json.MarshalIndent(map[string]any{"rows": rows, "samples": samples}, "", "  ")
+	raw, _ := json.MarshalIndent(map[string]any{"rows": rows, "samples": samples, "engineSteps": stepSamples}, "", "  ")
 	if err := os.WriteFile(filepath.Join(outDir, "provision.json"), raw, 0o644); err != nil {
 		return err
 	}
