@@ -95,7 +95,9 @@ func (p *platform) recordHistories(dir string) (int, error) {
 			if err != nil {
 				return saved, err
 			}
-			name := fileSafe(kind+"-"+p.t.Name()+"-"+e.Execution.GetWorkflowId()) + ".json"
+			// One workflow ID can have several runs (a stack's ProvisionStack
+			// is run again for each change): the run ID tells them apart.
+			name := fileSafe(kind+"-"+p.t.Name()+"-"+e.Execution.GetWorkflowId()+"-"+runSuffix(e.Execution.GetRunId())) + ".json"
 			if err := os.WriteFile(filepath.Join(dir, name), append(data, '\n'), 0o644); err != nil {
 				return saved, err
 			}
@@ -119,6 +121,12 @@ func history(ctx context.Context, c client.Client, id, runID string) (*historypb
 		hist.Events = append(hist.Events, event)
 	}
 	return hist, nil
+}
+
+// runSuffix is the random end of a run ID (its start is a timestamp, shared by
+// runs a minute apart).
+func runSuffix(runID string) string {
+	return runID[max(0, len(runID)-8):]
 }
 
 var unsafeFileChars = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
