@@ -83,9 +83,9 @@ bench-engine: tools build
 	@echo "==> engine benchmark: embedded server + one worker, about 15 minutes (N=10,000 is most of it)"
 	@go run ./tests/bench/engine --out .infraflow/bench
 
-## bench-provision: ProvisionStack's wall time against a raw Automation API up of the same stack (~3 min)
+## bench-provision: ProvisionStack's wall time against its engine steps run back to back and against a raw Automation API up of the same stack (~5 min)
 bench-provision: tools build
-	@echo "==> provisioning benchmark: workflow vs raw Automation API up, alternating, 5 runs each"
+	@echo "==> provisioning benchmark: workflow vs its engine steps vs a raw Automation API up, in rotation, 5 runs each"
 	@go run ./tests/bench/provision --out .infraflow/bench
 
 # The forecast and scaling benchmarks are pure Go (plus the statsmodels peer):
