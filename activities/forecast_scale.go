@@ -33,6 +33,9 @@ type ScaleConfig struct {
 	// worker's environment, as the AWS SDK reads them.
 	AWSEndpoint string
 	AWSRegion   string
+	// AWSLocalMoto says AWSEndpoint is the moto server `worker --dev`
+	// started: it takes any credentials, so none are needed.
+	AWSLocalMoto bool
 }
 
 // FetchMetrics reads the demand window from Prometheus (query_range). An empty

@@ -8,7 +8,7 @@ import (
 )
 
 func (a *Activities) awsTarget(ctx context.Context, ref scaleop.ScaleTargetRef) (scaletarget.Target, error) {
-	c, err := scaletarget.AutoScalingClient(ctx, a.Scale.AWSRegion, a.Scale.AWSEndpoint)
+	c, err := scaletarget.AutoScalingClient(ctx, a.Scale.AWSRegion, a.Scale.AWSEndpoint, a.Scale.AWSLocalMoto)
 	if err != nil {
 		return nil, err
 	}

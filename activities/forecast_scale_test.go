@@ -298,7 +298,7 @@ func TestAutoScalingGroupDesiredCapacityIsACompareAndSetOnMoto(t *testing.T) {
 	t.Setenv("AWS_CONFIG_FILE", filepath.Join(t.TempDir(), "none"))
 	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(t.TempDir(), "none"))
 	ctx := context.Background()
-	c, err := scaletarget.AutoScalingClient(ctx, "us-east-1", endpoint)
+	c, err := scaletarget.AutoScalingClient(ctx, "us-east-1", endpoint, false)
 	if err != nil {
 		t.Fatal(err)
 	}

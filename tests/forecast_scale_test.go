@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
@@ -20,6 +22,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/infraflow/infraflow/internal/localenv"
+	"github.com/infraflow/infraflow/internal/scaletarget"
 	"github.com/infraflow/infraflow/internal/testtier"
 	"github.com/infraflow/infraflow/workflows"
 )
@@ -111,18 +114,27 @@ func TestForecastScaleScheduleFollowsAReplayedTraceThroughPrometheus(t *testing.
 	createDeployment(t, cs, "web", 1)
 	createDeployment(t, cs, "shadow", 1)
 	trace := testtier.TraceFile(t, "nyc_taxi.csv")
-	p := newPlatform(t)
+	p := newPlatform(t).withMoto()
 	p.replayTrace = trace
 	p.extraArgs = []string{"--kubeconfig", kube.Kubeconfig}
 	p.start()
 	p.waitForPrometheus()
-	input := func(target, mode string) string {
-		return fmt.Sprintf(`{"metrics": {"query": "sum(infraflow_trace_demand)", "step": "1s", "window": "2m", "season": "48s"},
-			"target": {"kind": "deployment", "name": %q}, "mode": %q,
-			"policy": {"minReplicas": 1, "maxReplicas": 40, "targetUtilization": 0.7, "capacityPerReplica": 2000, "startupLead": "2s"}}`, target, mode)
+	// The same loop on an AWS Auto Scaling group, in the moto server the
+	// platform started as `make dev` does.
+	if !strings.Contains(p.log.String(), "AWS (moto):  http://"+p.moto) {
+		t.Fatalf("the platform's banner does not show its moto server:\n%s", p.log.String())
 	}
-	for _, s := range []struct{ id, target, mode string }{{"e2e-web", "web", "apply"}, {"e2e-shadow", "shadow", "forecast-only"}} {
-		if out, errOut, err := p.starter("schedule", "scaling", "create", s.id, "--every", "3s", "--input", input(s.target, s.mode)); err != nil {
+	asg := motoAutoScalingClient(t, "http://"+p.moto)
+	createAutoScalingGroup(t, asg, "web-asg", 1)
+	input := func(kind, target, mode string) string {
+		return fmt.Sprintf(`{"metrics": {"query": "sum(infraflow_trace_demand)", "step": "1s", "window": "2m", "season": "48s"},
+			"target": {"kind": %q, "name": %q}, "mode": %q,
+			"policy": {"minReplicas": 1, "maxReplicas": 40, "targetUtilization": 0.7, "capacityPerReplica": 2000, "startupLead": "2s"}}`, kind, target, mode)
+	}
+	for _, s := range []struct{ id, kind, target, mode string }{
+		{"e2e-web", "deployment", "web", "apply"}, {"e2e-shadow", "deployment", "shadow", "forecast-only"}, {"e2e-asg", "aws-asg", "web-asg", "apply"},
+	} {
+		if out, errOut, err := p.starter("schedule", "scaling", "create", s.id, "--every", "3s", "--input", input(s.kind, s.target, s.mode)); err != nil {
 			t.Fatalf("schedule create %s: %v\n%s%s", s.id, err, out, errOut)
 		}
 	}
@@ -153,7 +165,7 @@ func TestForecastScaleScheduleFollowsAReplayedTraceThroughPrometheus(t *testing.
 		}
 		time.Sleep(2 * time.Second)
 	}
-	for _, id := range []string{"e2e-web", "e2e-shadow"} {
+	for _, id := range []string{"e2e-web", "e2e-shadow", "e2e-asg"} {
 		if out, errOut, err := p.starter("schedule", "scaling", "pause", id); err != nil {
 			t.Fatalf("pause %s: %v %s%s", id, err, out, errOut)
 		}
@@ -200,12 +212,65 @@ func TestForecastScaleScheduleFollowsAReplayedTraceThroughPrometheus(t *testing.
 	if out := p.mustTemporal("workflow", "list", "--query", "InfraflowScaleTarget='kubernetes/default/deployment/shadow' AND InfraflowScaleOutcome='forecast-only'"); !strings.Contains(out, "e2e-shadow") {
 		t.Errorf("no forecast-only ticks found by search attribute:\n%s", out)
 	}
-	for _, id := range []string{"e2e-web", "e2e-shadow"} {
+	// The Auto Scaling group followed the same trace: its desired capacity is
+	// what its last tick left, moved from 1.
+	asgTicks := ticks(t, c, "e2e-asg")
+	asgApplied := 0
+	for _, r := range asgTicks {
+		if r.Tick.Outcome == workflows.ScaleApplied {
+			asgApplied++
+		}
+	}
+	if len(asgTicks) == 0 {
+		t.Fatal("no tick of the Auto Scaling group's schedule completed")
+	}
+	if got, lastASG := desiredCapacity(t, asg, "web-asg"), asgTicks[len(asgTicks)-1].Tick; got != lastASG.Replicas || got == 1 || asgApplied == 0 {
+		t.Errorf("web-asg's desired capacity is %d after %d ticks (%d applied); the last (%s) left %d: want the loop's count, moved from 1",
+			got, len(asgTicks), asgApplied, lastASG.Outcome, lastASG.Replicas)
+	}
+	for _, id := range []string{"e2e-web", "e2e-shadow", "e2e-asg"} {
 		if _, errOut, err := p.starter("schedule", "scaling", "delete", id); err != nil {
 			t.Errorf("delete %s: %v %s", id, err, errOut)
 		}
 	}
 	t.Logf("%d web ticks, %d applied changes; %d shadow ticks", len(web), changes, len(shadow))
+}
+
+// motoAutoScalingClient talks to a moto server, which takes any credentials.
+func motoAutoScalingClient(t *testing.T, endpoint string) *autoscaling.Client {
+	t.Helper()
+	c, err := scaletarget.AutoScalingClient(context.Background(), "us-east-1", endpoint, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// createAutoScalingGroup makes a group (and its launch configuration) of up
+// to 40 instances with the desired capacity given.
+func createAutoScalingGroup(t *testing.T, c *autoscaling.Client, name string, desired int32) {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := c.CreateLaunchConfiguration(ctx, &autoscaling.CreateLaunchConfigurationInput{
+		LaunchConfigurationName: aws.String(name + "-lc"), ImageId: aws.String("ami-12c6146b"), InstanceType: aws.String("t3.micro"),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.CreateAutoScalingGroup(ctx, &autoscaling.CreateAutoScalingGroupInput{
+		AutoScalingGroupName: aws.String(name), LaunchConfigurationName: aws.String(name + "-lc"),
+		MinSize: aws.Int32(1), MaxSize: aws.Int32(40), DesiredCapacity: aws.Int32(desired), AvailabilityZones: []string{"us-east-1a"},
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func desiredCapacity(t *testing.T, c *autoscaling.Client, name string) int {
+	t.Helper()
+	out, err := c.DescribeAutoScalingGroups(context.Background(), &autoscaling.DescribeAutoScalingGroupsInput{AutoScalingGroupNames: []string{name}})
+	if err != nil || len(out.AutoScalingGroups) != 1 {
+		t.Fatalf("describing %s: %v", name, err)
+	}
+	return int(aws.ToInt32(out.AutoScalingGroups[0].DesiredCapacity))
 }
 
 func deref(v *float64) any {

@@ -132,6 +132,9 @@ type platform struct {
 	codec    string // the codec endpoint's host:port
 	// prometheus is the host:port of the Prometheus the platform runs.
 	prometheus string
+	// moto is the host:port of the platform's moto server (AWS APIs in
+	// memory); empty, the default, leaves it out (withMoto adds it).
+	moto string
 	// replayTrace, when set, is a trace the platform replays as metrics
 	// (--replay-trace), served on replay for Prometheus to scrape.
 	replayTrace, replay string
@@ -224,6 +227,13 @@ func newPlatform(t *testing.T) *platform {
 		sdk:        &sdkClient{},
 		slot:       &slotHold{},
 	}
+}
+
+// withMoto runs a moto server in the platform, as `make dev` does: the
+// worker's Auto Scaling targets use it.
+func (p *platform) withMoto() *platform {
+	p.moto = freeAddr(p.t)
+	return p
 }
 
 // withoutKubernetes leaves the local control plane (etcd, kube-apiserver and
@@ -324,6 +334,7 @@ func (p *platform) start() {
 			"--kube-address", p.kube,
 			"--codec-address", p.codec,
 			"--prometheus-address", p.prometheus,
+			"--moto-address", p.moto,
 			"--chat-webhook-url", p.webhook.url(),
 			"--playbooks-dir", p.playbooks,
 			"--task-queue", p.taskQueue}, args...)...)
@@ -331,7 +342,7 @@ func (p *platform) start() {
 		// binds it (tests run side by side): pick new ones and start again.
 		if err != nil && p.process == nil && attempt < 3 && strings.Contains(err.Error(), "already in use") {
 			p.t.Logf("start %d: a port was taken meanwhile; picking new ports", attempt)
-			for _, addr := range []*string{&p.frontend, &p.ui, &p.metrics, &p.chat, &p.kube, &p.codec, &p.prometheus, &p.replay} {
+			for _, addr := range []*string{&p.frontend, &p.ui, &p.metrics, &p.chat, &p.kube, &p.codec, &p.prometheus, &p.replay, &p.moto} {
 				if *addr != "" {
 					*addr = freeAddr(p.t)
 				}

@@ -25,6 +25,7 @@ type scalingOptions struct {
 	replayAddress     string
 	awsEndpoint       string
 	awsRegion         string
+	motoAddress       string
 }
 
 func (s *scalingOptions) addFlags(f *pflag.FlagSet) {
@@ -35,6 +36,7 @@ func (s *scalingOptions) addFlags(f *pflag.FlagSet) {
 	f.StringVar(&s.replayAddress, "replay-address", "127.0.0.1:9466", "address of the trace replay exporter")
 	f.StringVar(&s.awsEndpoint, "aws-endpoint", os.Getenv("INFRAFLOW_AWS_ENDPOINT"), "AWS endpoint for Auto Scaling targets, e.g. moto's http://127.0.0.1:5000 (env INFRAFLOW_AWS_ENDPOINT)")
 	f.StringVar(&s.awsRegion, "aws-region", envOr("AWS_REGION", "us-east-1"), "AWS region for Auto Scaling targets")
+	f.StringVar(&s.motoAddress, "moto-address", "127.0.0.1:9097", "with --dev and no --aws-endpoint: address of a local moto server (AWS APIs in memory) for Auto Scaling targets; empty leaves it out")
 }
 
 // startScaling starts the trace exporter and, with --dev, a local Prometheus
@@ -81,6 +83,20 @@ func startScaling(ctx context.Context, o options) (cfg activities.ScaleConfig, b
 		stops = append(stops, prom.Stop)
 		cfg.PrometheusURLs = append([]string{prom.URL}, cfg.PrometheusURLs...)
 		banner = append(banner, "Prometheus:  "+prom.URL+" (ForecastScale's default metrics source)")
+	}
+	if s.awsEndpoint != "" || s.motoAddress == "" {
+		return cfg, banner, stop, nil
+	}
+	moto, err := localenv.StartMoto(ctx, filepath.Join(o.dataDir, "moto"), s.motoAddress)
+	switch {
+	case errors.Is(err, localenv.ErrMotoMissing):
+		banner = append(banner, "AWS (moto):  not started: "+err.Error())
+	case err != nil:
+		return cfg, banner, stop, err
+	default:
+		stops = append(stops, moto.Stop)
+		cfg.AWSEndpoint, cfg.AWSLocalMoto = moto.URL, true
+		banner = append(banner, "AWS (moto):  "+moto.URL+" (Auto Scaling targets; its state is in memory)")
 	}
 	return cfg, banner, stop, nil
 }

@@ -16,6 +16,11 @@ import (
 // ErrTypePlatformIncomplete is the failure type when a required tool is missing.
 const ErrTypePlatformIncomplete = "PlatformIncomplete"
 
+// metricsToolsChange marks the PlatformCheck runs whose default list has
+// Prometheus and moto (version 1); runs that began before check the tools
+// they began with.
+const metricsToolsChange = "platform-check-metrics-tools"
+
 // PlatformCheckInput chooses which tools to check; empty means all of them.
 type PlatformCheckInput struct {
 	Tools []string `json:"tools,omitempty"`
@@ -49,6 +54,9 @@ func PlatformCheck(ctx workflow.Context, in PlatformCheckInput) (PlatformCheckRe
 	tools := in.Tools
 	if len(tools) == 0 {
 		tools = toolchain.Names()
+		if workflow.GetVersion(ctx, metricsToolsChange, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+			tools = slices.DeleteFunc(tools, func(name string) bool { return name == "prometheus" || name == "moto" })
+		}
 	}
 	progress := Progress{Phase: "checking tools", Total: len(tools)}
 	if err := trackProgress(ctx, &progress); err != nil {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
 
 	"github.com/infraflow/infraflow/internal/scaleop"
@@ -24,12 +25,17 @@ type AutoScalingGroup struct {
 }
 
 // AutoScalingClient builds a client; endpoint, when set, replaces AWS's (moto).
-// Credentials come from the environment, as the AWS SDK reads them.
-func AutoScalingClient(ctx context.Context, region, endpoint string) (*autoscaling.Client, error) {
+// Credentials come from the environment, as the AWS SDK reads them, unless
+// localOnly says the endpoint is a local moto, which takes any.
+func AutoScalingClient(ctx context.Context, region, endpoint string, localOnly bool) (*autoscaling.Client, error) {
 	if region == "" {
 		region = "us-east-1"
 	}
-	cfg, err := config.LoadDefaultConfig(ctx, config.WithRegion(region))
+	opts := []func(*config.LoadOptions) error{config.WithRegion(region)}
+	if localOnly {
+		opts = append(opts, config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("moto", "moto", "")))
+	}
+	cfg, err := config.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("AWS configuration: %w", err)
 	}

@@ -8,7 +8,6 @@ package stackop
 import (
 	"encoding/json"
 	"fmt"
-	"maps"
 	"slices"
 	"strings"
 )
@@ -126,11 +125,11 @@ func (p Plan) Text() string {
 		for _, k := range c.Diffs {
 			line += fmt.Sprintf("\n           %s: %v -> %v", k, c.Old[k], c.New[k])
 		}
-		if c.Op == "create" {
-			// What is created is all new: people see every input.
-			for _, k := range slices.Sorted(maps.Keys(c.New)) {
-				line += fmt.Sprintf("\n           %s: %v", k, c.New[k])
-			}
+		if c.Op == "create" && len(c.New) > 0 {
+			// What is created is all new: people see every input (as JSON,
+			// whose keys come sorted).
+			inputs, _ := json.Marshal(c.New)
+			line += "\n           " + string(inputs)
 		}
 		lines = append(lines, line)
 	}

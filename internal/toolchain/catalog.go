@@ -83,6 +83,23 @@ func Catalog() []Tool {
 			VersionPattern: regexp.MustCompile(`^(OpenSSH_[^,\s]+)`),
 			Fix:            "run `make tools` (apt-get install openssh-server)",
 		},
+		{
+			Name:           "prometheus",
+			Command:        "prometheus",
+			Args:           []string{"--version"},
+			VersionPattern: regexp.MustCompile(`prometheus, version (\S+)`),
+			Fix:            "run `make tools` (apt-get install prometheus)",
+		},
+		{
+			// moto_server has no --version; its package says.
+			Name:           "moto",
+			Command:        "python3",
+			Args:           []string{"-c", "import moto; print('moto', moto.__version__)"},
+			VersionPattern: regexp.MustCompile(`moto (\S+)`),
+			Expected:       MotoVersion,
+			Health:         []string{"moto_server", "--help"},
+			Fix:            "moto comes with the machine image's Python (pyenv); put that python3 and moto_server on PATH",
+		},
 	}
 }
 

@@ -20,6 +20,7 @@ var (
 	EtcdVersion           = pinned("ETCD_VERSION")
 	KwokVersion           = pinned("KWOK_VERSION")
 	ProviderVersion       = pinned("PROVIDER_VERSION")
+	MotoVersion           = pinned("MOTO_VERSION")
 )
 
 func pinned(key string) string {

@@ -82,6 +82,8 @@ func startPlatform(ctx context.Context, bin, dir string) (p *platform, err error
 		// No codec endpoint: nothing here reads payloads through it, and its
 		// default port may be held by a `make dev` beside the benchmark.
 		"--codec-address", "",
+		// Nothing here scales an Auto Scaling group.
+		"--moto-address", "",
 		"--task-queue", idleQueue)
 	if err != nil {
 		return p, err

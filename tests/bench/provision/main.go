@@ -61,7 +61,7 @@ func run(runs int, outDir string) error {
 	}
 	data, frontend := filepath.Join(tmp, "platform"), freeAddr()
 	platform := exec.Command(worker, "--dev", "--data-dir", data, "--frontend-address", frontend, "--ui-address", "",
-		"--metrics-address", "", "--chat-address", freeAddr(), "--kube-address", freeAddr(), "--codec-address", "", "--task-queue", "bench")
+		"--metrics-address", "", "--chat-address", freeAddr(), "--kube-address", freeAddr(), "--codec-address", "", "--moto-address", "", "--task-queue", "bench")
 	stdout, _ := platform.StdoutPipe()
 	platform.Stderr = io.Discard
 	if err := platform.Start(); err != nil {
