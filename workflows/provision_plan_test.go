@@ -40,8 +40,8 @@ func (p *planScript) env(t *testing.T) *testsuite.TestWorkflowEnvironment {
 	Register(env)
 	activities.Register(env, &activities.Activities{})
 	onActivity(env, activityref.PreviewStack, func(_ context.Context, req stackop.StackRequest) (stackop.PreviewResult, error) {
-		if !req.SavePlan {
-			t.Error("a preview of an up did not save its plan")
+		if req.SavePlan != (req.Operation == stackop.OpUp) {
+			t.Errorf("a preview of an %s: savePlan %v, want plans saved for an up only", req.Operation, req.SavePlan)
 		}
 		if p.previewed == len(p.previews) {
 			t.Fatalf("preview %d was not expected", p.previewed+1)
@@ -83,8 +83,12 @@ func (p *planScript) env(t *testing.T) *testsuite.TestWorkflowEnvironment {
 }
 
 func (p *planScript) run(t *testing.T) (ProvisionResult, error) {
+	return p.runInput(t, ProvisionInput{Program: "local", Stack: "web", Requester: "dave", Config: map[string]any{"image": "nginx:1.27", "replicas": 8}})
+}
+
+func (p *planScript) runInput(t *testing.T, in ProvisionInput) (ProvisionResult, error) {
 	env := p.env(t)
-	env.ExecuteWorkflow(ProvisionStack, ProvisionInput{Program: "local", Stack: "web", Requester: "dave", Config: map[string]any{"image": "nginx:1.27", "replicas": 8}})
+	env.ExecuteWorkflow(ProvisionStack, in)
 	var res ProvisionResult
 	err := env.GetWorkflowError()
 	if err == nil {
@@ -200,5 +204,28 @@ func TestEngineStopOutsideThePlanChecksAgain(t *testing.T) {
 	}
 	if len(p.applied) != 2 || p.applied[0].Plan.Digest != "sha256:aa" || p.applied[1].Plan.Digest != "sha256:bb" || res.AppliedPlan != "sha256:bb" {
 		t.Errorf("applied %+v, want the plan sha256:aa, then the rest from sha256:bb", p.applied)
+	}
+}
+
+// A destroy is checked again after its approval too: Pulumi saves no plan
+// for a destroy, so what is compared is the preview. A resource added while
+// the approval waited is not deleted on the old approval.
+func TestApprovedDestroyIsPreviewedAgain(t *testing.T) {
+	deleteWeb := stackop.Change{Op: "delete", Type: "kubernetes:apps/v1:Deployment", Name: "web", Old: map[string]any{"replicas": 3}}
+	deleteCache := stackop.Change{Op: "delete", Type: "kubernetes:apps/v1:Deployment", Name: "cache", Old: map[string]any{"replicas": 1}}
+	destroy := ProvisionInput{Program: "local", Stack: "web", Requester: "dave", Operation: stackop.OpDestroy,
+		Config: map[string]any{"image": "nginx:1.27"}, Approval: &ProvisionApproval{Always: true}}
+	unchanged := &planScript{policy: stackop.PolicyAllow, decisions: []string{ApprovalApproved},
+		previews: []stackop.PreviewResult{{Plan: stackop.NewPlan([]stackop.Change{deleteWeb})}, {Plan: stackop.NewPlan([]stackop.Change{deleteWeb})}}}
+	res, err := unchanged.runInput(t, destroy)
+	if err != nil || res.Status != ProvisionSucceeded || len(unchanged.applied) != 1 || unchanged.applied[0].Plan != nil || unchanged.previewed != 2 {
+		t.Fatalf("unchanged destroy: %+v %v; %d previews, applied %+v", res, err, unchanged.previewed, unchanged.applied)
+	}
+
+	grown := &planScript{policy: stackop.PolicyAllow, decisions: []string{ApprovalApproved, ApprovalRejected},
+		previews: []stackop.PreviewResult{{Plan: stackop.NewPlan([]stackop.Change{deleteWeb})}, {Plan: stackop.NewPlan([]stackop.Change{deleteWeb, deleteCache})}}}
+	res, err = grown.runInput(t, destroy)
+	if err != nil || res.Status != ProvisionRejected || len(grown.applied) != 0 || len(grown.asked) != 2 || !strings.Contains(grown.asked[1].Payload, "cache") {
+		t.Fatalf("destroy of a stack that grew: %+v %v; applied %+v, asked %d", res, err, grown.applied, len(grown.asked))
 	}
 }
