@@ -230,6 +230,11 @@ func (in ForecastScaleInput) approvalInput(title, payload string) ApprovalInput 
 	if expiry == "" {
 		expiry = defaultScaleExpiry
 	}
+	// The tick asks on its own behalf, as DriftCheck's remediation does, for
+	// the requester the Schedule names: a Schedule has no person to sign each
+	// request, and a directory that refuses unsigned requesters would refuse
+	// every big step.
 	return ApprovalInput{Title: title, Summary: "forecast-and-scale step beyond policy.approvalStep", Payload: payload,
-		Requester: a.Requester, Approvers: a.Approvers, Groups: a.Groups, Quorum: a.Quorum, Expiry: expiry, ReminderInterval: "0s"}
+		Requester: a.Requester, RequesterSignature: &RequesterSignature{System: "ForecastScale"},
+		Approvers: a.Approvers, Groups: a.Groups, Quorum: a.Quorum, Expiry: expiry, ReminderInterval: "0s"}
 }

@@ -227,6 +227,10 @@ func TestForecastScaleBigStepGoesThroughApproval(t *testing.T) {
 			if !strings.Contains(asked.Title, "from 1 to") || asked.Expiry != "15m" || asked.Groups[0] != "sre" {
 				t.Errorf("approval request %+v: want the step in the title, the 15m default expiry and the groups", asked)
 			}
+			// No person signs a Schedule's tick: it asks on its own behalf.
+			if asked.RequesterSignature == nil || asked.RequesterSignature.System != "ForecastScale" || asked.Requester != "forecast-loop" {
+				t.Errorf("approval requester %q signature %+v: want the tick asking as the ForecastScale system", asked.Requester, asked.RequesterSignature)
+			}
 			switch status {
 			case ApprovalApproved:
 				if tick.Outcome != ScaleApplied || env.target.applies != 1 {
