@@ -16,6 +16,7 @@ import (
 	"github.com/infraflow/infraflow/internal/promrange"
 	"github.com/infraflow/infraflow/internal/scaleop"
 	"github.com/infraflow/infraflow/internal/scaletarget"
+	"github.com/infraflow/infraflow/internal/stackop"
 )
 
 // ScaleConfig is what the worker allows forecast-and-scale to reach. Workflow
@@ -215,6 +216,9 @@ func targetError(err error) error {
 
 // ReadReplicas reads the target's current (desired) replica count.
 func (a *Activities) ReadReplicas(ctx context.Context, ref scaleop.ScaleTargetRef) (scaleop.ObservedReplicas, error) {
+	if ref.Kind == scaleop.PulumiConfigKind {
+		return a.readStackSetting(ref)
+	}
 	t, err := a.scaleTarget(ctx, ref)
 	if err != nil {
 		return scaleop.ObservedReplicas{}, err
@@ -241,4 +245,24 @@ func (a *Activities) ApplyReplicas(ctx context.Context, in scaleop.ApplyReplicas
 	}
 	res, err := t.CompareAndSet(ctx, in.Expected, in.Desired)
 	return res, targetError(err)
+}
+
+// readStackSetting reads a pulumi-config target's count from the stack's
+// last successful configuration: what its last up applied.
+func (a *Activities) readStackSetting(ref scaleop.ScaleTargetRef) (scaleop.ObservedReplicas, error) {
+	stack := stackop.Ref{Program: ref.Program, Stack: ref.Stack}
+	cfg, err := a.lastGoodConfig(stack)
+	if err != nil {
+		return scaleop.ObservedReplicas{}, err
+	}
+	if cfg == nil {
+		return scaleop.ObservedReplicas{}, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("stack %s has no successful up to scale: provision it first", stack), scaleop.ErrTypeScaleNotAllowed, nil)
+	}
+	n, ok := cfg[ref.Key].(float64)
+	if !ok || n != float64(int(n)) {
+		return scaleop.ObservedReplicas{}, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("stack %s's setting %q is %v, not a whole number", stack, ref.Key, cfg[ref.Key]), scaleop.ErrTypeScaleNotAllowed, nil)
+	}
+	return scaleop.ObservedReplicas{Target: ref.Label(), Replicas: int(n), Config: cfg}, nil
 }

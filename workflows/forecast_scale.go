@@ -84,6 +84,9 @@ type ScaleTick struct {
 	Outcome  string `json:"outcome"`
 	Replicas int    `json:"replicas"`
 	Reason   string `json:"reason"`
+	// Provision is the ProvisionStack run that applied a pulumi-config
+	// target's new count.
+	Provision string `json:"provision,omitempty"`
 }
 
 // ForecastScaleResult is the tick's record plus the little state the next
@@ -146,7 +149,7 @@ func ForecastScale(ctx workflow.Context, in ForecastScaleInput) (ForecastScaleRe
 	})
 	if err != nil {
 		tick.MetricsProblem = rootMessage(err)
-		return finishTick(ctx, in, &res, &progress, scaling.Decision{Replicas: tick.Observed, Previous: tick.Observed, Mode: scaling.ModeHold,
+		return finishTick(ctx, in, &res, &progress, observed, scaling.Decision{Replicas: tick.Observed, Previous: tick.Observed, Mode: scaling.ModeHold,
 			Recommended: tick.Observed, Reason: fmt.Sprintf("holding %d replicas: the metrics could not be read: %s", tick.Observed, tick.MetricsProblem)})
 	}
 	demand := window.Floats()
@@ -210,12 +213,12 @@ func ForecastScale(ctx workflow.Context, in ForecastScaleInput) (ForecastScaleRe
 		res.Recent = append(res.Recent, scaling.Recommendation{At: now, Replicas: decision.Recommended})
 	}
 	res.Recent = within(res.Recent, now, policy.ScaleDownStabilization)
-	return finishTick(ctx, in, &res, &progress, decision)
+	return finishTick(ctx, in, &res, &progress, observed, decision)
 }
 
 // finishTick gets approval when needed, applies, records and upserts the
 // search attributes.
-func finishTick(ctx workflow.Context, in ForecastScaleInput, res *ForecastScaleResult, progress *Progress, d scaling.Decision) (ForecastScaleResult, error) {
+func finishTick(ctx workflow.Context, in ForecastScaleInput, res *ForecastScaleResult, progress *Progress, observed scaleop.ObservedReplicas, d scaling.Decision) (ForecastScaleResult, error) {
 	tick := &res.Tick
 	tick.Decision, tick.Reason = d, d.Reason
 	if d.Model != "" {
@@ -244,6 +247,11 @@ func finishTick(ctx workflow.Context, in ForecastScaleInput, res *ForecastScaleR
 		if status.Status != ApprovalApproved {
 			tick.Outcome = ScaleRejected
 			tick.Reason += fmt.Sprintf("; approval %s (%s): not applied", status.Status, status.Reason)
+		}
+	}
+	if tick.Outcome == "" && in.Target.Kind == scaleop.PulumiConfigKind {
+		if err := applyStackSetting(ctx, in, res, observed.Config, d.Replicas); err != nil {
+			return *res, err
 		}
 	}
 	if tick.Outcome == "" {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/infraflow/infraflow/internal/scaleop"
 	"github.com/infraflow/infraflow/internal/scaling"
+	"github.com/infraflow/infraflow/stacks"
 )
 
 // ForecastScaleInput is one forecast-and-scale loop: where demand comes from,
@@ -134,8 +135,12 @@ func (in ForecastScaleInput) Validate() error {
 		if t.Namespace != "" {
 			return &FieldError{Field: "target.namespace", Problem: "does not apply to an Auto Scaling group", Fix: "leave it out"}
 		}
+	case scaleop.PulumiConfigKind:
+		if err := validStackSetting(t); err != nil {
+			return err
+		}
 	default:
-		return &FieldError{Field: "target.kind", Problem: fmt.Sprintf("unknown kind %q", t.Kind), Fix: "use deployment, statefulset or aws-asg"}
+		return &FieldError{Field: "target.kind", Problem: fmt.Sprintf("unknown kind %q", t.Kind), Fix: "use deployment, statefulset, aws-asg or pulumi-config"}
 	}
 
 	if !slices.Contains([]string{"", ScaleModeApply, ScaleModeForecastOnly, ScaleModeReactive}, in.Mode) {
@@ -237,4 +242,30 @@ func (in ForecastScaleInput) approvalInput(title, payload string) ApprovalInput 
 	return ApprovalInput{Title: title, Summary: "forecast-and-scale step beyond policy.approvalStep", Payload: payload,
 		Requester: a.Requester, RequesterSignature: &RequesterSignature{System: "ForecastScale"},
 		Approvers: a.Approvers, Groups: a.Groups, Quorum: a.Quorum, Expiry: expiry, ReminderInterval: "0s"}
+}
+
+// validStackSetting checks a pulumi-config target: a program of the catalog,
+// a stack name, and one of the program's integer settings.
+func validStackSetting(t scaleop.ScaleTargetRef) error {
+	program, ok := stacks.Lookup(t.Program)
+	if !ok {
+		return &FieldError{Field: "target.program", Problem: fmt.Sprintf("unknown program %q", t.Program), Fix: fmt.Sprintf("use one of: %v", stacks.Names())}
+	}
+	if !stackName.MatchString(t.Stack) {
+		return &FieldError{Field: "target.stack", Problem: fmt.Sprintf("%q is not a stack name", t.Stack), Fix: "use lowercase letters, digits and dashes"}
+	}
+	var settings []string
+	for _, k := range program.Config {
+		if k.Type == stacks.Integer {
+			settings = append(settings, k.Name)
+		}
+	}
+	if !slices.Contains(settings, t.Key) {
+		return &FieldError{Field: "target.key", Problem: fmt.Sprintf("%q is not an integer setting of the %s program", t.Key, t.Program),
+			Fix: "use one of: " + strings.Join(settings, ", ")}
+	}
+	if t.Name != "" || t.Namespace != "" {
+		return &FieldError{Field: "target.name", Problem: "name and namespace do not apply to a pulumi-config target", Fix: "leave them out: program, stack and key name it"}
+	}
+	return nil
 }

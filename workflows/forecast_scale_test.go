@@ -48,6 +48,8 @@ type scaleEnv struct {
 	*testsuite.TestWorkflowEnvironment
 	target *fakeTarget
 	sas    map[string]any
+	// stackConfig is a pulumi-config target's stack configuration.
+	stackConfig map[string]any
 }
 
 // newScaleEnv mocks the target and Prometheus; the forecast is the real
@@ -61,7 +63,7 @@ func newScaleEnv(t *testing.T, replicas int, demand func(i, n int) *float64) *sc
 	Register(env)
 	activities.Register(env.TestWorkflowEnvironment, &activities.Activities{})
 	onActivity(env.TestWorkflowEnvironment, activityref.ReadReplicas, func(_ context.Context, ref scaleop.ScaleTargetRef) (scaleop.ObservedReplicas, error) {
-		return scaleop.ObservedReplicas{Target: ref.Label(), Replicas: env.target.replicas}, nil
+		return scaleop.ObservedReplicas{Target: ref.Label(), Replicas: env.target.replicas, Config: env.stackConfig}, nil
 	})
 	if demand != nil {
 		onActivity(env.TestWorkflowEnvironment, activityref.FetchMetrics, func(_ context.Context, q scaleop.MetricsQuery) (scaleop.MetricsWindow, error) {

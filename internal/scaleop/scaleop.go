@@ -110,19 +110,31 @@ type DemandForecast struct {
 
 // ScaleTargetRef names a scalable thing; names only, no credentials.
 type ScaleTargetRef struct {
-	// Kind is deployment, statefulset (Kubernetes) or aws-asg (an AWS Auto
-	// Scaling group's desired capacity).
+	// Kind is deployment, statefulset (Kubernetes), aws-asg (an AWS Auto
+	// Scaling group's desired capacity) or pulumi-config (an integer setting
+	// of a Pulumi stack, applied by a ProvisionStack run).
 	Kind string `json:"kind"`
 	// Namespace of a Kubernetes object; default "default".
 	Namespace string `json:"namespace,omitempty"`
 	// Name of the Deployment, StatefulSet or Auto Scaling group.
-	Name string `json:"name"`
+	Name string `json:"name,omitempty"`
+	// Program, Stack and Key name a pulumi-config target: the stack's
+	// setting Key (e.g. "replicas").
+	Program string `json:"program,omitempty"`
+	Stack   string `json:"stack,omitempty"`
+	Key     string `json:"key,omitempty"`
 }
+
+// PulumiConfigKind is the kind of a Pulumi stack setting target.
+const PulumiConfigKind = "pulumi-config"
 
 // Label is the target's name in records and search attributes.
 func (r ScaleTargetRef) Label() string {
 	if r.Kind == "aws-asg" {
 		return "aws-asg/" + r.Name
+	}
+	if r.Kind == PulumiConfigKind {
+		return fmt.Sprintf("pulumi/%s/%s/%s", r.Program, r.Stack, r.Key)
 	}
 	ns := r.Namespace
 	if ns == "" {
@@ -135,6 +147,9 @@ func (r ScaleTargetRef) Label() string {
 type ObservedReplicas struct {
 	Target   string `json:"target"`
 	Replicas int    `json:"replicas"`
+	// Config is a pulumi-config target's stack configuration as last
+	// applied: the tick's ProvisionStack changes Key in it, nothing else.
+	Config map[string]any `json:"config,omitempty"`
 }
 
 // ApplyReplicasInput sets Desired replicas if the target still has Expected,
