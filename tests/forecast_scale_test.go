@@ -375,3 +375,58 @@ func TestForecastScaleTickSurvivesAWorkerKillWithoutApplyingTwice(t *testing.T) 
 		t.Errorf("replaying crash-tick: %v", err)
 	}
 }
+
+// A Pulumi stack setting follows the loop: each tick that changes the count
+// runs ProvisionStack on the stack (preview, policies, up, verification), and
+// the Deployment the stack declares ends with the count the tick recorded.
+func TestForecastScaleScalesAStackSettingThroughProvisionStack(t *testing.T) {
+	t.Parallel()
+	if _, err := localenv.FindPrometheus(); err != nil {
+		t.Fatalf("no Prometheus (make tools installs the Debian prometheus package): %v", err)
+	}
+	p := newPlatform(t)
+	p.replayTrace = testtier.TraceFile(t, "nyc_taxi.csv")
+	p.start()
+	p.waitForPrometheus()
+	if res, status, err := p.provision(t, "scaled", `{"program": "local", "stack": "scaled", "requester": "dave",
+		"config": {"namespace": "scaled", "image": "nginx:1.27", "replicas": 1}}`); err != nil || res.Status != workflows.ProvisionSucceeded {
+		t.Fatalf("provisioning the stack to scale: %s %+v %v", status, res, err)
+	}
+	// Demand needs far more than 5 replicas of 1,400: each tick wants the
+	// maximum, 5, which the local policies allow without an approval.
+	input := `{"metrics": {"query": "sum(infraflow_trace_demand)", "step": "1s", "window": "2m", "season": "48s"},
+		"target": {"kind": "pulumi-config", "program": "local", "stack": "scaled", "key": "replicas"},
+		"policy": {"minReplicas": 1, "maxReplicas": 5, "targetUtilization": 0.7, "capacityPerReplica": 2000}}`
+	if out, errOut, err := p.starter("schedule", "scaling", "create", "e2e-stack", "--every", "5s", "--input", input); err != nil {
+		t.Fatalf("schedule create: %v\n%s%s", err, out, errOut)
+	}
+	c, err := client.Dial(client.Options{HostPort: p.frontend, Namespace: "default", DataConverter: p.dataConverter(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var applied *workflows.ScaleTick
+	for deadline := time.Now().Add(4 * time.Minute); applied == nil; time.Sleep(2 * time.Second) {
+		for _, r := range ticks(t, c, "e2e-stack") {
+			if r.Tick.Outcome == workflows.ScaleApplied {
+				applied = &r.Tick
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no tick applied a new count within 4 minutes: %+v", ticks(t, c, "e2e-stack"))
+		}
+	}
+	if _, errOut, err := p.starter("schedule", "scaling", "delete", "e2e-stack"); err != nil {
+		t.Errorf("delete: %v %s", err, errOut)
+	}
+	if applied.Provision != workflows.ProvisionWorkflowID("local", "scaled") || applied.Replicas != 5 || applied.Observed != 1 {
+		t.Errorf("applied tick %+v: want 1 → 5 through provision-local-scaled", *applied)
+	}
+	res, status, err := p.provisionOutcome(t, applied.Provision)
+	if err != nil || res.Status != workflows.ProvisionSucceeded || !res.Verified.InSync {
+		t.Errorf("the tick's ProvisionStack run: %s %+v %v", status, res, err)
+	}
+	if got := p.mustKubectl(t, "get", "deployment", "web", "-n", "scaled", "-o", "jsonpath={.spec.replicas} {.spec.template.spec.containers[0].image}"); got != "5 nginx:1.27" {
+		t.Errorf("the stack's Deployment is %q after the tick, want 5 replicas of the image it had (5 nginx:1.27)", got)
+	}
+}

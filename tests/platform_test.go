@@ -209,6 +209,13 @@ func newPlatform(t *testing.T) *platform {
 	t.Helper()
 	dataDir := t.TempDir()
 	stopHostsUnder(t, dataDir)
+	// The control plane's own logs say why a Deployment never became ready
+	// or a namespace never went away; the worker's log does not.
+	t.Cleanup(func() {
+		if t.Failed() {
+			logControlPlaneTails(t, filepath.Join(dataDir, "kube", "logs"))
+		}
+	})
 	return &platform{
 		t:          t,
 		dataDir:    dataDir,
@@ -226,6 +233,18 @@ func newPlatform(t *testing.T) *platform {
 		taskQueue:  "e2e-" + strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-")),
 		sdk:        &sdkClient{},
 		slot:       &slotHold{},
+	}
+}
+
+// logControlPlaneTails logs the end of each control-plane program's log.
+func logControlPlaneTails(t *testing.T, dir string) {
+	for _, name := range []string{"kube-controller-manager", "kube-scheduler", "kwok", "kube-apiserver", "etcd"} {
+		data, err := os.ReadFile(filepath.Join(dir, name+".log"))
+		if err != nil {
+			continue
+		}
+		lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+		t.Logf("last lines of %s.log:\n%s", name, strings.Join(lines[max(0, len(lines)-15):], "\n"))
 	}
 }
 
