@@ -10,6 +10,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -187,6 +188,12 @@ func Recover(ctx context.Context, stack auto.Stack, stateDir string) ([]string, 
 			did = append(did, fmt.Sprintf("killed orphaned pulumi process %d", pid))
 		}
 	}
+	// A pulumi CLI killed with the worker leaves its plugins running (make
+	// soak found a provider outliving every run): they serve nobody.
+	for _, pid := range orphanedPlugins(procs.List(), stateDir, readEnviron) {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+		did = append(did, fmt.Sprintf("killed orphaned pulumi plugin process %d", pid))
+	}
 	if locks := lockFiles(stateDir, stack.Name()); len(locks) > 0 {
 		if err := stack.Cancel(ctx); err != nil {
 			// Older DIY backends cannot cancel; the lock files are ours to remove.
@@ -246,6 +253,44 @@ func orphans(stackName string) []int {
 	}
 	sort.Ints(pids)
 	return pids
+}
+
+// orphanedPlugins finds Pulumi plugin processes (pulumi-resource-*,
+// pulumi-language-*) of this state directory's operations whose pulumi CLI
+// is gone: a live operation's plugins are children of its CLI.
+func orphanedPlugins(list []procs.Process, stateDir string, environ func(pid int) []string) []int {
+	parents := map[int]procs.Process{}
+	for _, p := range list {
+		parents[p.PID] = p
+	}
+	backend := "PULUMI_BACKEND_URL=file://" + filepath.Join(stateDir, "state")
+	var pids []int
+	for _, p := range list {
+		if len(p.Args) == 0 {
+			continue
+		}
+		name := path.Base(p.Args[0])
+		if !strings.HasPrefix(name, "pulumi-resource-") && !strings.HasPrefix(name, "pulumi-language-") {
+			continue
+		}
+		if parent, ok := parents[p.PPID]; ok && len(parent.Args) > 0 && path.Base(parent.Args[0]) == "pulumi" {
+			continue
+		}
+		if slices.Contains(environ(p.PID), backend) {
+			pids = append(pids, p.PID)
+		}
+	}
+	sort.Ints(pids)
+	return pids
+}
+
+// readEnviron reads a process's environment (empty when it cannot).
+func readEnviron(pid int) []string {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
+	if err != nil {
+		return nil
+	}
+	return strings.Split(strings.TrimRight(string(data), "\x00"), "\x00")
 }
 
 func containsStack(args []string, stackName string) bool {
