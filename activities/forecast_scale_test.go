@@ -6,7 +6,6 @@ import (
 	"math"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -255,40 +254,17 @@ func localenvFreeAddr() (string, error) {
 
 func netListen() (net.Listener, error) { return net.Listen("tcp", "127.0.0.1:0") }
 
-// startMoto runs moto's server (the machine image's copy) on a free port.
+// startMoto runs moto's server (the machine image's copy) on a free port,
+// as worker --dev does.
 func startMoto(t *testing.T) string {
 	t.Helper()
 	testtier.RealTools(t, "moto's server")
-	bin, err := exec.LookPath("moto_server")
+	moto, err := localenv.StartMoto(context.Background(), t.TempDir(), "")
 	if err != nil {
-		home, _ := os.UserHomeDir()
-		if m, _ := filepath.Glob(filepath.Join(home, ".pyenv/versions/*/bin/moto_server")); len(m) > 0 {
-			bin = m[0]
-		} else {
-			t.Fatal("moto_server not found: it comes with the machine image's Python (moto 5.2.1); PlatformCheck reports it")
-		}
+		t.Fatalf("%v; PlatformCheck reports moto", err)
 	}
-	addr, err := localenvFreeAddr()
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, port, _ := net.SplitHostPort(addr)
-	cmd := exec.Command(bin, "-H", "127.0.0.1", "-p", port)
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	for deadline := time.Now().Add(30 * time.Second); ; {
-		if c, err := net.Dial("tcp", addr); err == nil {
-			_ = c.Close()
-			return "http://" + addr
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("moto_server did not listen within 30s")
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	t.Cleanup(moto.Stop)
+	return moto.URL
 }
 
 func TestAutoScalingGroupDesiredCapacityIsACompareAndSetOnMoto(t *testing.T) {

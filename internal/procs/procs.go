@@ -65,3 +65,12 @@ func Running(pid int) bool {
 	p, ok := Get(pid)
 	return ok && p.State != "Z"
 }
+
+// Environ returns the process's environment, empty when it cannot be read.
+func Environ(pid int) []string {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/environ")
+	if err != nil {
+		return nil
+	}
+	return strings.Split(strings.TrimRight(string(data), "\x00"), "\x00")
+}

@@ -30,3 +30,18 @@ func TestGetReadsFamilyAndCommandLine(t *testing.T) {
 		t.Error("a reaped child still runs")
 	}
 }
+
+func TestEnvironReadsTheProcessEnvironment(t *testing.T) {
+	t.Setenv("INFRAFLOW_PROCS_TEST", "marker")
+	cmd := exec.Command("sleep", "5")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	if env := Environ(cmd.Process.Pid); !slices.Contains(env, "INFRAFLOW_PROCS_TEST=marker") {
+		t.Errorf("environ of %d lacks the variable it was started with: %v", cmd.Process.Pid, env)
+	}
+	if env := Environ(-1); env != nil {
+		t.Errorf("environ of no process = %v, want nil", env)
+	}
+}

@@ -190,7 +190,7 @@ func Recover(ctx context.Context, stack auto.Stack, stateDir string) ([]string, 
 	}
 	// A pulumi CLI killed with the worker leaves its plugins running (make
 	// soak found a provider outliving every run): they serve nobody.
-	for _, pid := range orphanedPlugins(procs.List(), stateDir, readEnviron) {
+	for _, pid := range orphanedPlugins(procs.List(), stateDir, procs.Environ) {
 		_ = syscall.Kill(pid, syscall.SIGKILL)
 		did = append(did, fmt.Sprintf("killed orphaned pulumi plugin process %d", pid))
 	}
@@ -282,15 +282,6 @@ func orphanedPlugins(list []procs.Process, stateDir string, environ func(pid int
 	}
 	sort.Ints(pids)
 	return pids
-}
-
-// readEnviron reads a process's environment (empty when it cannot).
-func readEnviron(pid int) []string {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
-	if err != nil {
-		return nil
-	}
-	return strings.Split(strings.TrimRight(string(data), "\x00"), "\x00")
 }
 
 func containsStack(args []string, stackName string) bool {
