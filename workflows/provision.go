@@ -381,8 +381,13 @@ func requestApproval(ctx workflow.Context, in ProvisionInput, r ProvisionResult,
 // before anyone is asked.
 func askApproval(ctx workflow.Context, title string, reasons []string, payload string, approval *ProvisionApproval, requester string,
 	signature *RequesterSignature) (ApprovalStatus, error) {
+	return askApprovalAs(ctx, approvalID(ctx), title, reasons, payload, approval, requester, signature)
+}
+
+// approvalID is the workflow ID of this run's Approval.
+func approvalID(ctx workflow.Context) string {
 	info := workflow.GetInfo(ctx)
-	return askApprovalAs(ctx, info.WorkflowExecution.ID+"-approval-"+info.WorkflowExecution.RunID[:8], title, reasons, payload, approval, requester, signature)
+	return info.WorkflowExecution.ID + "-approval-" + info.WorkflowExecution.RunID[:8]
 }
 
 // askApprovalAs is askApproval with the Approval's workflow ID.

@@ -94,8 +94,7 @@ func (s *provisionState) recheck(ctx workflow.Context, in ProvisionInput, req st
 		}
 		s.progress.Phase = "waiting for approval of the changed plan"
 		reasons := append([]string{"the stack changed after the plan was approved"}, s.result.Policy.RequireApproval...)
-		info := workflow.GetInfo(ctx)
-		decision, err := askApprovalAs(ctx, fmt.Sprintf("%s-approval-%s-stale-%d", info.WorkflowExecution.ID, info.WorkflowExecution.RunID[:8], round),
+		decision, err := askApprovalAs(ctx, approvalID(ctx)+fmt.Sprintf("-stale-%d", round),
 			fmt.Sprintf("%s %s (changed since approval)", in.operation(), s.result.Stack), reasons, stale.Text()+planDigestLine(fresh), in.Approval, in.Requester, in.RequesterSignature)
 		if err != nil {
 			return approved, false, err
