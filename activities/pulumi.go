@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pulumi/pulumi/sdk/v3/go/auto"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
@@ -50,22 +51,7 @@ func (a *Activities) PreviewStack(ctx context.Context, req stackop.StackRequest)
 	case stackop.OpRefresh:
 		res.Plan, err = pulumistack.PreviewRefresh(ctx, stack)
 	default:
-		var planFile string
-		if req.SavePlan {
-			if planFile, err = a.Pulumi.NewPlanFile(req.Ref()); err != nil {
-				return res, err
-			}
-			defer os.Remove(planFile)
-		}
-		if res.Plan, err = pulumistack.Preview(ctx, stack, planFile); err == nil && planFile != "" {
-			var saved stackop.SavedPlan
-			if saved, err = a.Pulumi.StorePlan(req.Ref(), planFile); errors.Is(err, pulumistack.ErrPlanRefused) {
-				return res, temporal.NewNonRetryableApplicationError(err.Error(), stackop.ErrTypePlanRefused, nil)
-			} else if err != nil {
-				return res, err
-			}
-			res.SavedPlan = &saved
-		}
+		res.Plan, res.SavedPlan, err = a.previewUp(ctx, stack, req)
 	}
 	if err != nil {
 		return res, previewFailure(err)
@@ -79,6 +65,9 @@ func (a *Activities) PreviewStack(ctx context.Context, req stackop.StackRequest)
 // blip: make soak saw DriftCheck fail while the local API server restarted)
 // may answer the next attempt, and a preview changes nothing.
 func previewFailure(err error) error {
+	if errors.Is(err, pulumistack.ErrPlanRefused) {
+		return temporal.NewNonRetryableApplicationError(err.Error(), stackop.ErrTypePlanRefused, nil)
+	}
 	msg := strings.ToLower(err.Error())
 	for _, transient := range []string{"connection refused", "connection reset by peer", "i/o timeout", "tls handshake timeout", "no route to host"} {
 		if strings.Contains(msg, transient) {
@@ -86,6 +75,28 @@ func previewFailure(err error) error {
 		}
 	}
 	return temporal.NewNonRetryableApplicationError(err.Error(), stackop.ErrTypeEngineFailed, nil)
+}
+
+// previewUp previews an up and, when asked, files the update plan it saves.
+func (a *Activities) previewUp(ctx context.Context, stack auto.Stack, req stackop.StackRequest) (stackop.Plan, *stackop.SavedPlan, error) {
+	if !req.SavePlan {
+		plan, err := pulumistack.Preview(ctx, stack, "")
+		return plan, nil, err
+	}
+	planFile, err := a.Pulumi.NewPlanFile(req.Ref())
+	if err != nil {
+		return stackop.Plan{}, nil, err
+	}
+	defer os.Remove(planFile)
+	plan, err := pulumistack.Preview(ctx, stack, planFile)
+	if err != nil {
+		return plan, nil, err
+	}
+	saved, err := a.Pulumi.StorePlan(req.Ref(), planFile)
+	if err != nil {
+		return plan, nil, err
+	}
+	return plan, &saved, nil
 }
 
 // ApplyStack runs up, refresh or destroy, streaming engine progress into

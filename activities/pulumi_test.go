@@ -2,10 +2,12 @@ package activities
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/infraflow/infraflow/internal/pulumistack"
 	"github.com/infraflow/infraflow/internal/stackop"
 )
 
@@ -22,5 +24,15 @@ func TestPreviewFailureRetriesOnlyAnAPIThatCouldNotBeReached(t *testing.T) {
 		if err := previewFailure(errors.New(msg)); !errors.As(err, &appErr) || appErr.NonRetryable() == retryable || appErr.Type() != stackop.ErrTypeEngineFailed {
 			t.Errorf("%q: %v, want an %s error, retryable %v", msg, err, stackop.ErrTypeEngineFailed, retryable)
 		}
+	}
+}
+
+// A saved plan that cannot be filed (an earlier copy was changed) refuses
+// the preview for good, as such.
+func TestPreviewFailureRefusesAChangedPlan(t *testing.T) {
+	var appErr *temporal.ApplicationError
+	err := previewFailure(fmt.Errorf("%w: plans/ab.json was changed after it was saved", pulumistack.ErrPlanRefused))
+	if !errors.As(err, &appErr) || !appErr.NonRetryable() || appErr.Type() != stackop.ErrTypePlanRefused {
+		t.Errorf("%v, want a non-retryable %s error", err, stackop.ErrTypePlanRefused)
 	}
 }
