@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"math"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,6 +17,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/infraflow/infraflow/internal/freeport"
 	"github.com/infraflow/infraflow/internal/localenv"
 	"github.com/infraflow/infraflow/internal/scaletarget"
 	"github.com/infraflow/infraflow/internal/tracereplay"
@@ -187,8 +187,11 @@ func TestKubernetesScaleIsACompareAndSetOnTheRealAPIServer(t *testing.T) {
 	kubeBinaries(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	l, _ := localenvFreeAddr()
-	kube, err := localenv.StartKubernetes(ctx, localenv.KubernetesOptions{DataDir: t.TempDir(), APIServerAddress: l, APIServerOnly: true})
+	addr, err := freeport.Addr("127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	kube, err := localenv.StartKubernetes(ctx, localenv.KubernetesOptions{DataDir: t.TempDir(), APIServerAddress: addr, APIServerOnly: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -242,17 +245,6 @@ func TestKubernetesScaleIsACompareAndSetOnTheRealAPIServer(t *testing.T) {
 		t.Errorf("apply 0: err = %v, want refused", err)
 	}
 }
-
-func localenvFreeAddr() (string, error) {
-	l, err := netListen()
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
-}
-
-func netListen() (net.Listener, error) { return net.Listen("tcp", "127.0.0.1:0") }
 
 // startMoto runs moto's server (the machine image's copy) on a free port,
 // as worker --dev does.

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -28,6 +27,7 @@ import (
 	sdklog "go.temporal.io/sdk/log"
 
 	"github.com/infraflow/infraflow/internal/directory"
+	"github.com/infraflow/infraflow/internal/freeport"
 	"github.com/infraflow/infraflow/internal/payloadcodec"
 	"github.com/infraflow/infraflow/internal/signing"
 	"github.com/infraflow/infraflow/internal/signing/keyfile"
@@ -529,12 +529,11 @@ func httpGet(t *testing.T, url string) (int, string) {
 
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := freeport.Addr("127.0.0.1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().String()
+	return addr
 }
 
 func withoutTemporalEnv() []string {

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/infraflow/infraflow/internal/freeport"
 	"github.com/infraflow/infraflow/internal/playbook"
 	"github.com/infraflow/infraflow/internal/testtier"
 )
@@ -109,12 +110,11 @@ func (h *sshHost) stop() {
 
 func freePort(t *testing.T) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := freeport.Port("127.0.0.1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return port
 }
 
 func needAnsible(t *testing.T) {

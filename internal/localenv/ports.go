@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+
+	"github.com/infraflow/infraflow/internal/freeport"
 )
 
 func splitHostPort(addr, what string) (string, int, error) {
@@ -31,10 +33,9 @@ func portFree(addr string) error {
 // freePort picks a port for the server's internal services, which nobody
 // outside the process needs to know.
 func freePort(host string) (int, error) {
-	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	port, err := freeport.Port(host)
 	if err != nil {
-		return 0, fmt.Errorf("finding a free port on %s: %w", host, err)
+		return 0, fmt.Errorf("finding a free port: %w", err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return port, nil
 }

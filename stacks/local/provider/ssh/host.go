@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -316,13 +317,32 @@ func waitListening(addr string) error {
 	return fmt.Errorf("sshd not listening on %s after 10s", addr)
 }
 
+// freePort picks a port below the kernel's ephemeral range: a port from
+// listening on :0 is one an outgoing connection may take before sshd binds it
+// (the main module's internal/freeport does the same; this module cannot
+// import it).
 func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
+	hi := 32768
+	if data, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if fields := strings.Fields(string(data)); len(fields) == 2 {
+			if n, err := strconv.Atoi(fields[0]); err == nil && n > 2024 {
+				hi = n
+			}
+		}
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	lo := max(1024, hi-12000)
+	var lastErr error
+	for range 100 {
+		port := lo + rand.IntN(hi-lo)
+		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		_ = l.Close()
+		return port, nil
+	}
+	return 0, fmt.Errorf("no free port below %d after 100 tries: %w", hi, lastErr)
 }
 
 // killProcessesUnder SIGKILLs every process whose command line names a path
