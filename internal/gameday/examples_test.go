@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -34,5 +35,37 @@ func TestExamples(t *testing.T) {
 				t.Errorf("an example is a dry run; the examples show real game days")
 			}
 		})
+	}
+}
+
+// TestDocumentedExample parses the annotated example of docs/gameday-spec.md,
+// so that the schema's reference cannot drift from the parser.
+func TestDocumentedExample(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/gameday-spec.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, found := strings.Cut(string(doc), "## A full example, annotated")
+	_, rest, _ = strings.Cut(rest, "```yaml\n")
+	example, _, closed := strings.Cut(rest, "```")
+	if !found || !closed {
+		t.Fatal("no annotated example in docs/gameday-spec.md")
+	}
+	e, err := Parse([]byte(example))
+	if err != nil {
+		var errs Errors
+		if errors.As(err, &errs) {
+			t.Fatalf("\n%s", errs.Format("docs/gameday-spec.md example"))
+		}
+		t.Fatal(err)
+	}
+	kinds := map[FaultKind]bool{}
+	for _, f := range e.Method {
+		kinds[f.Kind] = true
+	}
+	for _, k := range FaultKinds() {
+		if !kinds[k] {
+			t.Errorf("the full example has no %s fault", k)
+		}
 	}
 }
