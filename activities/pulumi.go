@@ -37,6 +37,7 @@ func (a *Activities) PreviewStack(ctx context.Context, req stackop.StackRequest)
 	if err != nil {
 		return res, err
 	}
+	defer pulumistack.Close(stack)
 	var before pulumistack.State
 	if res.Recovered, before, err = pulumistack.Recover(ctx, stack, a.Pulumi.StateDir); err != nil {
 		return res, err
@@ -116,6 +117,7 @@ func (a *Activities) ApplyStack(ctx context.Context, req stackop.StackRequest, p
 	if err != nil {
 		return res, err
 	}
+	defer pulumistack.Close(stack)
 	if res.Recovered, _, err = pulumistack.Recover(ctx, stack, a.Pulumi.StateDir); err != nil {
 		return res, err
 	}
@@ -182,7 +184,7 @@ func (a *Activities) ApplyStack(ctx context.Context, req stackop.StackRequest, p
 		}
 		return res, temporal.NewNonRetryableApplicationError(err.Error(), stackop.ErrTypeEngineFailed, nil)
 	}
-	after, err := pulumistack.ReadState(ctx, stack)
+	after, err := pulumistack.ReadState(ctx, stack, a.Pulumi.StateDir)
 	if err != nil {
 		return res, err
 	}
@@ -233,6 +235,7 @@ func (a *Activities) VerifyStack(ctx context.Context, req stackop.StackRequest) 
 	if err != nil {
 		return v, err
 	}
+	defer pulumistack.Close(stack)
 	plan, err := pulumistack.PreviewRefresh(ctx, stack)
 	if err != nil {
 		return v, err
@@ -242,7 +245,7 @@ func (a *Activities) VerifyStack(ctx context.Context, req stackop.StackRequest) 
 			v.Drift = append(v.Drift, c)
 		}
 	}
-	st, err := pulumistack.ReadState(ctx, stack)
+	st, err := pulumistack.ReadState(ctx, stack, a.Pulumi.StateDir)
 	if err != nil {
 		return v, err
 	}

@@ -1,12 +1,14 @@
 package pulumistack
 
 import (
+	"compress/gzip"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path"
 	"path/filepath"
@@ -146,10 +148,9 @@ type State struct {
 	Pending []string
 }
 
-// ReadState exports the stack's state once and reads both counts from it:
-// every export is a run of the pulumi CLI, and a check needs both.
-func ReadState(ctx context.Context, stack auto.Stack) (State, error) {
-	dep, err := exportDeployment(ctx, stack)
+// ReadState reads the stack's state once and both counts from it.
+func ReadState(ctx context.Context, stack auto.Stack, stateDir string) (State, error) {
+	dep, err := readDeployment(ctx, stack, stateDir)
 	if err != nil {
 		return State{}, err
 	}
@@ -203,7 +204,7 @@ func Recover(ctx context.Context, stack auto.Stack, stateDir string) ([]string, 
 		}
 		did = append(did, fmt.Sprintf("removed %d stale lock(s)", len(locks)))
 	}
-	dep, err := exportDeployment(ctx, stack)
+	dep, err := readDeployment(ctx, stack, stateDir)
 	if err != nil {
 		return did, State{}, err
 	}
@@ -223,19 +224,57 @@ func Recover(ctx context.Context, stack auto.Stack, stateDir string) ([]string, 
 	return did, stateOf(dep), nil
 }
 
-func exportDeployment(ctx context.Context, stack auto.Stack) (apitype.DeploymentV3, error) {
+// readDeployment reads the stack's latest deployment from the file backend's
+// checkpoint, as `pulumi stack export` prints it but without a CLI run (most
+// of a CPU-second; every activity reads the state at least once). A stack
+// with no checkpoint yet has an empty deployment.
+func readDeployment(ctx context.Context, stack auto.Stack, stateDir string) (apitype.DeploymentV3, error) {
 	var dep apitype.DeploymentV3
-	raw, err := stack.Export(ctx)
+	project, err := stack.Workspace().ProjectSettings(ctx)
 	if err != nil {
-		return dep, fmt.Errorf("exporting the state of %s: %w", stack.Name(), err)
+		return dep, fmt.Errorf("reading the project of %s: %w", stack.Name(), err)
 	}
-	if len(raw.Deployment) == 0 {
+	// DIY backend layout: .pulumi/stacks/<project>/<stack>.json, or .json.gz
+	// when the backend compresses.
+	base := filepath.Join(stateDir, "state", ".pulumi", "stacks", project.Name.String(), stack.Name())
+	var data []byte
+	if data, err = os.ReadFile(base + ".json"); errors.Is(err, os.ErrNotExist) {
+		data, err = readGzip(base + ".json.gz")
+	}
+	if errors.Is(err, os.ErrNotExist) {
 		return dep, nil
 	}
-	if err := json.Unmarshal(raw.Deployment, &dep); err != nil {
+	if err != nil {
 		return dep, fmt.Errorf("reading the state of %s: %w", stack.Name(), err)
 	}
+	var versioned apitype.VersionedCheckpoint
+	if err := json.Unmarshal(data, &versioned); err != nil {
+		return dep, fmt.Errorf("reading the state of %s: %w", stack.Name(), err)
+	}
+	if versioned.Version != 3 {
+		return dep, fmt.Errorf("the state of %s is checkpoint version %d; this worker reads version 3", stack.Name(), versioned.Version)
+	}
+	var checkpoint apitype.CheckpointV3
+	if err := json.Unmarshal(versioned.Checkpoint, &checkpoint); err != nil {
+		return dep, fmt.Errorf("reading the state of %s: %w", stack.Name(), err)
+	}
+	if checkpoint.Latest != nil {
+		dep = *checkpoint.Latest
+	}
 	return dep, nil
+}
+
+func readGzip(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	z, err := gzip.NewReader(f)
+	if err != nil {
+		return nil, err
+	}
+	return io.ReadAll(z)
 }
 
 // orphans finds pulumi CLI processes working on the stack whose parent has

@@ -14,6 +14,7 @@ import (
 	"sync"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
+	resourceconfig "github.com/pulumi/pulumi/sdk/v3/go/common/resource/config"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/tokens"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/workspace"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -44,7 +45,8 @@ type Env struct {
 }
 
 // Open selects (creating if needed) the stack and sets its configuration:
-// the program's values plus the provider settings infraflow manages.
+// the program's values plus the provider settings infraflow manages. Close
+// the stack when done: its workspace is a directory of its own.
 func (e Env) Open(ctx context.Context, ref stackop.Ref, config map[string]any) (auto.Stack, error) {
 	program, ok := programs[ref.Program]
 	if !ok {
@@ -67,7 +69,12 @@ func (e Env) Open(ctx context.Context, ref stackop.Ref, config map[string]any) (
 	if err != nil {
 		return auto.Stack{}, err
 	}
+	workDir, err := os.MkdirTemp("", "infraflow-pulumi-")
+	if err != nil {
+		return auto.Stack{}, err
+	}
 	stack, err := auto.UpsertStackInlineSource(ctx, ref.Stack, project.Name.String(), program,
+		auto.WorkDir(workDir),
 		auto.Pulumi(cli),
 		auto.Project(project),
 		auto.EnvVars(map[string]string{
@@ -77,24 +84,60 @@ func (e Env) Open(ctx context.Context, ref stackop.Ref, config map[string]any) (
 			"PULUMI_BACKEND_URL":                          "file://" + backend,
 		}))
 	if err != nil {
+		_ = os.RemoveAll(workDir)
 		return auto.Stack{}, fmt.Errorf("opening stack %s: %w", ref, err)
 	}
-	values := auto.ConfigMap{
-		"infraflow:kubeconfig": {Value: e.Kubeconfig},
-		"infraflow:stateDir":   {Value: filepath.Join(e.StateDir, "hosts")},
+	// The configuration goes straight into the workspace's stack settings
+	// file: `pulumi config set-all` would write the same file, at the cost of
+	// a CLI run (most of a CPU-second) in every activity. The file `stack
+	// init` wrote keeps what it holds (the secrets provider's salt).
+	settings, err := stack.Workspace().StackSettings(ctx, ref.Stack)
+	if err != nil {
+		settings = &workspace.ProjectStack{}
 	}
-	keys := make([]string, 0, len(config))
-	for k := range config {
-		keys = append(keys, k)
+	settings.Config = resourceconfig.Map{}
+	values := map[string]string{
+		"infraflow:kubeconfig": e.Kubeconfig,
+		"infraflow:stateDir":   filepath.Join(e.StateDir, "hosts"),
 	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		values[k] = auto.ConfigValue{Value: fmt.Sprint(config[k])}
+	for k, v := range config {
+		values[k] = fmt.Sprint(v)
 	}
-	if err := stack.SetAllConfig(ctx, values); err != nil {
+	for k, v := range values {
+		key, err := configKey(project.Name.String(), k)
+		if err != nil {
+			Close(stack)
+			return auto.Stack{}, fmt.Errorf("config of %s: %w", ref, err)
+		}
+		settings.Config[key] = resourceconfig.NewValue(v)
+	}
+	if err := stack.Workspace().SaveStackSettings(ctx, ref.Stack, settings); err != nil {
+		Close(stack)
 		return auto.Stack{}, fmt.Errorf("setting config of %s: %w", ref, err)
 	}
 	return stack, nil
+}
+
+// configKey reads a key as `pulumi config set` does: a bare name belongs to
+// the project.
+func configKey(project, k string) (resourceconfig.Key, error) {
+	if !strings.Contains(k, ":") {
+		k = project + ":" + k
+	}
+	key, err := resourceconfig.ParseKey(k)
+	if err != nil {
+		return key, fmt.Errorf("key %q: %w", k, err)
+	}
+	return key, nil
+}
+
+// Close removes the stack's workspace directory (project and stack settings;
+// the state is in the backend). Every Open made one under the temporary
+// directory, and workers left thousands behind.
+func Close(stack auto.Stack) {
+	if ws := stack.Workspace(); ws != nil && ws.WorkDir() != "" {
+		_ = os.RemoveAll(ws.WorkDir())
+	}
 }
 
 var (
@@ -178,5 +221,6 @@ func (e Env) Outputs(ctx context.Context, ref stackop.Ref) (map[string]any, erro
 	if err != nil {
 		return nil, err
 	}
+	defer Close(stack)
 	return Outputs(ctx, stack)
 }

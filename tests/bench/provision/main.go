@@ -135,6 +135,7 @@ func engineSteps(ctx context.Context, env pulumistack.Env, i int, into *[]sample
 	if err != nil {
 		return 0, err
 	}
+	defer pulumistack.Close(stack)
 	if _, _, err := pulumistack.Recover(ctx, stack, env.StateDir); err != nil {
 		return 0, err
 	}
@@ -157,6 +158,7 @@ func engineSteps(ctx context.Context, env pulumistack.Env, i int, into *[]sample
 	}
 	step("policy")
 	// ApplyStack
+	pulumistack.Close(stack)
 	if stack, err = env.Open(ctx, ref, full); err != nil {
 		return 0, err
 	}
@@ -170,18 +172,19 @@ func engineSteps(ctx context.Context, env pulumistack.Env, i int, into *[]sample
 	if _, err := pulumistack.Up(ctx, stack, 0, func(stackop.Progress) {}, plan); err != nil {
 		return 0, err
 	}
-	if _, err := pulumistack.ReadState(ctx, stack); err != nil {
+	if _, err := pulumistack.ReadState(ctx, stack, env.StateDir); err != nil {
 		return 0, err
 	}
 	step("up held to the plan")
 	// VerifyStack
+	pulumistack.Close(stack)
 	if stack, err = env.Open(ctx, ref, full); err != nil {
 		return 0, err
 	}
 	if _, err := pulumistack.PreviewRefresh(ctx, stack); err != nil {
 		return 0, err
 	}
-	if _, err := pulumistack.ReadState(ctx, stack); err != nil {
+	if _, err := pulumistack.ReadState(ctx, stack, env.StateDir); err != nil {
 		return 0, err
 	}
 	step("verification (refresh preview)")
@@ -203,6 +206,7 @@ func rawUp(ctx context.Context, env pulumistack.Env, i int) (time.Duration, erro
 	if err != nil {
 		return 0, err
 	}
+	defer pulumistack.Close(stack)
 	if _, err := pulumistack.Up(ctx, stack, 0, func(stackop.Progress) {}, ""); err != nil {
 		return 0, err
 	}
