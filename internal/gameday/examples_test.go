@@ -8,11 +8,11 @@ import (
 	"testing"
 )
 
-// TestExamples parses and validates every spec under gamedays/.
+// TestExamples parses and validates every spec under internal/gameday/examples/.
 func TestExamples(t *testing.T) {
-	files, err := filepath.Glob("../../gamedays/*")
+	files, err := filepath.Glob("examples/*")
 	if err != nil || len(files) == 0 {
-		t.Fatalf("no examples under gamedays/: %v", err)
+		t.Fatalf("no examples under internal/gameday/examples/: %v", err)
 	}
 	for _, file := range files {
 		t.Run(filepath.Base(file), func(t *testing.T) {
@@ -38,10 +38,10 @@ func TestExamples(t *testing.T) {
 	}
 }
 
-// TestDocumentedExample parses the annotated example of docs/gameday-spec.md,
+// TestDocumentedExample parses the annotated example of internal/gameday/SPEC.md,
 // so that the schema's reference cannot drift from the parser.
 func TestDocumentedExample(t *testing.T) {
-	doc, err := os.ReadFile("../../docs/gameday-spec.md")
+	doc, err := os.ReadFile("SPEC.md")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,13 +49,13 @@ func TestDocumentedExample(t *testing.T) {
 	_, rest, _ = strings.Cut(rest, "```yaml\n")
 	example, _, closed := strings.Cut(rest, "```")
 	if !found || !closed {
-		t.Fatal("no annotated example in docs/gameday-spec.md")
+		t.Fatal("no annotated example in internal/gameday/SPEC.md")
 	}
 	e, err := Parse([]byte(example))
 	if err != nil {
 		var errs Errors
 		if errors.As(err, &errs) {
-			t.Fatalf("\n%s", errs.Format("docs/gameday-spec.md example"))
+			t.Fatalf("\n%s", errs.Format("internal/gameday/SPEC.md example"))
 		}
 		t.Fatal(err)
 	}

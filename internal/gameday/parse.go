@@ -119,7 +119,7 @@ func parseTree(data []byte) (*yaml.Node, *FieldError) {
 }
 
 func emptySpec() *FieldError {
-	return &FieldError{Field: "spec", Problem: "is empty", Fix: "write an experiment: title, approval, steadyState, method (see docs/gameday-spec.md)"}
+	return &FieldError{Field: "spec", Problem: "is empty", Fix: "write an experiment: title, approval, steadyState, method (see internal/gameday/SPEC.md)"}
 }
 
 func startsLikeJSON(data []byte) bool {

@@ -14,7 +14,7 @@ import (
 // not panic, a refusal must name a field, and an accepted spec must reach
 // the workflow unchanged as JSON and still be valid with its defaults.
 func FuzzParse(f *testing.F) {
-	files, _ := filepath.Glob("../../gamedays/*")
+	files, _ := filepath.Glob("examples/*")
 	for _, file := range files {
 		data, err := os.ReadFile(file)
 		if err != nil {

@@ -1,8 +1,8 @@
 // Package gameday is a chaos game day's experiment spec: its types, its
 // parsing from YAML or JSON and its validation. It does no I/O and keeps no
 // state: the GameDay workflow validates and reads a spec with it, and the
-// chaos activities share its types. docs/gameday-spec.md documents the schema;
-// gamedays/ holds examples.
+// chaos activities share its types. internal/gameday/SPEC.md documents the schema;
+// internal/gameday/examples/ holds examples.
 package gameday
 
 import (

@@ -34,7 +34,7 @@ func TestDefaultsAreAppliedOnce(t *testing.T) {
 		t.Fatalf("defaulted spec does not validate: %v", err)
 	}
 
-	// The defaults, as docs/gameday-spec.md gives them.
+	// The defaults, as internal/gameday/SPEC.md gives them.
 	checks := []struct {
 		name      string
 		got, want any

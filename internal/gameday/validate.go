@@ -238,7 +238,7 @@ func (v *validator) kind(field, what, kind string, known []string, subs []subObj
 		applies := slices.Contains(s.kinds, kind)
 		switch {
 		case applies && !s.set:
-			v.add(field+"."+s.name, fmt.Sprintf("is required for a %s %s", kind, what), fmt.Sprintf("describe the target in %s (see docs/gameday-spec.md)", s.name))
+			v.add(field+"."+s.name, fmt.Sprintf("is required for a %s %s", kind, what), fmt.Sprintf("describe the target in %s (see internal/gameday/SPEC.md)", s.name))
 		case !applies && s.set:
 			v.add(field+"."+s.name, fmt.Sprintf("does not apply to a %s %s", kind, what), fmt.Sprintf("remove it, or change kind to %s", strings.Join(s.kinds, " or ")))
 		}
