@@ -103,7 +103,12 @@ func WriteTable(w io.Writer, rows []Row) error {
 		forecast, interval := "-", "-"
 		if !math.IsNaN(r.Forecast) {
 			forecast = number(r.Forecast)
-			if ahead := r.ForecastAt.Sub(r.At); ahead > 0 {
+			// How far past the latest sample it looked: the startup lead in steps.
+			from := r.DemandAt
+			if from.IsZero() {
+				from = r.At
+			}
+			if ahead := r.ForecastAt.Sub(from); ahead > 0 {
 				forecast += " (+" + ahead.Round(time.Millisecond).String() + ")"
 			}
 		}

@@ -104,11 +104,11 @@ func TestTableHasOneLinePerTickWithDashesForMissingValues(t *testing.T) {
 		}
 	}
 	for i, want := range [][]string{
-		{"2026-11-30 14:00:00", "1234", "1400 (+1s)", "1100–1700", "holt-winters", "predictive 1→4", "applied", "4", "forecast needs 4"},
+		{"2026-11-30 14:00:00", "1234", "1400 (+2s)", "1100–1700", "holt-winters", "predictive 1→4", "applied", "4", "forecast needs 4"},
 		{"2026-11-30 14:00:03", "-", "-", "-", "reactive", "hold 4→4", "held", "4", "the metrics could not be read"},
 		// The reason's line break is folded: a row stays one line.
 		{"2026-11-30 14:00:06", "2450", "-", "-", "reactive 4→5", "applied", "5", "needs 5; no forecast: fewer than 30 samples"},
-		{"2026-11-30 14:00:09", "0.5", "2600 (+1s)", "-", "seasonal-naive", "predictive 5→6", "forecast-only", "5"},
+		{"2026-11-30 14:00:09", "0.5", "2600 (+2s)", "-", "seasonal-naive", "predictive 5→6", "forecast-only", "5"},
 	} {
 		fields := lines[i+1]
 		for _, w := range want {
