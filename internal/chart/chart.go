@@ -140,9 +140,7 @@ func (c Chart) WritePNG(w io.Writer) error {
 		return err
 	}
 	canvas := vgimg.NewWith(vgimg.UseWH(width, height), vgimg.UseDPI(pixelsPerInch), vgimg.UseBackgroundColor(color.White))
-	if err := c.draw(canvas); err != nil {
-		return err
-	}
+	c.draw(canvas)
 	if _, err := (vgimg.PngCanvas{Canvas: canvas}).WriteTo(w); err != nil {
 		return fmt.Errorf("chart: writing PNG: %w", err)
 	}
@@ -157,9 +155,7 @@ func (c Chart) WriteSVG(w io.Writer) error {
 		return err
 	}
 	canvas := vgsvg.New(width, height)
-	if err := c.draw(canvas); err != nil {
-		return err
-	}
+	c.draw(canvas)
 	if _, err := canvas.WriteTo(w); err != nil {
 		return fmt.Errorf("chart: writing SVG: %w", err)
 	}

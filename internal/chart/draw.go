@@ -54,7 +54,7 @@ const (
 // to bottom with their data areas aligned left and right (value labels of
 // different widths would otherwise shift the time axes against each other),
 // and each panel's legend in a column to its right, clear of the data.
-func (c Chart) draw(canvas vg.CanvasSizer) error {
+func (c Chart) draw(canvas vg.CanvasSizer) {
 	dc := draw.Crop(draw.New(canvas), outerSpace, -outerSpace, outerSpace, -outerSpace)
 	if c.Title != "" {
 		sty := textStyle(titleSize, draw.XCenter, draw.YTop)
@@ -112,7 +112,6 @@ func (c Chart) draw(canvas vg.CanvasSizer) error {
 		}}
 		legends[i].Draw(column)
 	}
-	return nil
 }
 
 // plot builds one panel's plot (its legend kept apart, to be drawn in the
