@@ -52,7 +52,7 @@ func main() {
 	root.AddCommand(a.destroyCommand(), a.doctorCommand(), a.listCommand(),
 		a.decideCommand(workflows.DecisionApprove), a.decideCommand(workflows.DecisionReject),
 		a.pendingCommand(), a.auditCommand(), a.chatopsCommand(), a.keysCommand(), a.codecServerCommand())
-	root.AddCommand(a.scheduleCommand())
+	root.AddCommand(a.scheduleCommand(), a.reportCommand())
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()

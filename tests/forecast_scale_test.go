@@ -1,8 +1,12 @@
 package tests
 
 import (
+	"bytes"
 	"context"
+	"encoding/xml"
 	"fmt"
+	"image/png"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -172,6 +176,7 @@ func TestForecastScaleScheduleFollowsAReplayedTraceThroughPrometheus(t *testing.
 	}
 	time.Sleep(4 * time.Second) // a tick already started finishes
 	web = ticks(t, c, "e2e-web")
+	checkScalingReport(t, p, c, "e2e-web", web)
 	last := web[len(web)-1].Tick
 	if got := specReplicas(t, cs, "web"); got != last.Replicas || got == 1 {
 		t.Errorf("deployment web has %d replicas; the last tick (%s) left %d: want the loop's count, moved from 1", got, last.Outcome, last.Replicas)
@@ -234,6 +239,105 @@ func TestForecastScaleScheduleFollowsAReplayedTraceThroughPrometheus(t *testing.
 		}
 	}
 	t.Logf("%d web ticks, %d applied changes; %d shadow ticks", len(web), changes, len(shadow))
+}
+
+// checkScalingReport runs the real `starter report scaling` on the loop's
+// Schedule (its ticks' payloads encrypted by the codec) and on one of its
+// runs, and checks the plot files and the table: one row per completed tick,
+// oldest first. An ID that names nothing is refused, naming the ID and the fix.
+func checkScalingReport(t *testing.T, p *platform, c client.Client, schedule string, completed []workflows.ForecastScaleResult) {
+	t.Helper()
+	base := filepath.Join(t.TempDir(), "report", schedule)
+	started := time.Now()
+	out, errOut, err := p.starter("report", "scaling", schedule, "--out", base)
+	if err != nil {
+		t.Fatalf("starter report scaling %s: %v\n%s%s", schedule, err, out, errOut)
+	}
+	t.Logf("starter report scaling %s took %s:\n%s%s", schedule, time.Since(started).Round(time.Millisecond), out, errOut)
+	checkReportFiles(t, base, 1200, 720, "demand (actual)", "forecast (startup lead ahead)", "prediction interval", "replicas after the tick")
+	rows := strings.Split(strings.TrimRight(out, "\n"), "\n")
+	if len(rows) != len(completed)+1 || !strings.HasPrefix(rows[0], "TIME (UTC)") {
+		t.Fatalf("the report's table has %d lines for %d completed ticks: want a header and one row per tick:\n%s", len(rows), len(completed), out)
+	}
+	for i, r := range completed {
+		if at := r.Tick.At.UTC().Format(time.DateTime); !strings.HasPrefix(rows[i+1], at+" ") || !strings.Contains(rows[i+1], " "+r.Tick.Outcome+" ") {
+			t.Errorf("table row %d %q: want the tick of %s (%s), oldest first", i, rows[i+1], at, r.Tick.Outcome)
+		}
+	}
+	if !strings.Contains(errOut, fmt.Sprintf("schedule %s: %d completed ticks", schedule, len(completed))) {
+		t.Errorf("the report does not say what it read: %s", errOut)
+	}
+
+	// One run, by its workflow ID.
+	resp, err := c.ListWorkflow(context.Background(), &workflowservice.ListWorkflowExecutionsRequest{Namespace: "default", PageSize: 1,
+		Query: fmt.Sprintf("TemporalScheduledById = '%s' AND ExecutionStatus = 'Completed'", schedule)})
+	if err != nil || len(resp.GetExecutions()) == 0 {
+		t.Fatalf("listing a completed run of %s: %v", schedule, err)
+	}
+	runID := resp.GetExecutions()[0].GetExecution().GetWorkflowId()
+	one := filepath.Join(t.TempDir(), "one")
+	out, errOut, err = p.starter("report", "scaling", runID, "--out", one, "--width", "800", "--height", "500")
+	if err != nil {
+		t.Fatalf("starter report scaling %s: %v\n%s%s", runID, err, out, errOut)
+	}
+	checkReportFiles(t, one, 800, 500, "demand (actual)")
+	if rows := strings.Split(strings.TrimRight(out, "\n"), "\n"); len(rows) != 2 {
+		t.Errorf("the report of one run has %d lines, want a header and its tick:\n%s", len(rows), out)
+	}
+
+	_, errOut, err = p.starter("report", "scaling", "no-such-loop", "--out", filepath.Join(t.TempDir(), "none"))
+	if err == nil || !strings.Contains(errOut, `"no-such-loop" is neither a Schedule nor a workflow`) || !strings.Contains(errOut, "starter schedule scaling list") {
+		t.Errorf("a report of an ID that names nothing: %v\n%s\nwant it refused, naming the ID and where to find one", err, errOut)
+	}
+}
+
+// checkReportFiles checks that base.png decodes at the size asked for and
+// base.svg parses as XML with the legend's labels as text.
+func checkReportFiles(t *testing.T, base string, width, height int, labels ...string) {
+	t.Helper()
+	f, err := os.Open(base + ".png")
+	if err != nil {
+		t.Fatalf("the report wrote no PNG: %v", err)
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		t.Fatalf("%s.png does not decode: %v", base, err)
+	}
+	if b := img.Bounds(); b.Dx() != width || b.Dy() != height {
+		t.Errorf("%s.png is %dx%d, want %dx%d", base, b.Dx(), b.Dy(), width, height)
+	}
+	svg, err := os.ReadFile(base + ".svg")
+	if err != nil {
+		t.Fatalf("the report wrote no SVG: %v", err)
+	}
+	texts := map[string]bool{}
+	dec := xml.NewDecoder(bytes.NewReader(svg))
+	inText := false
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("%s.svg does not parse as XML: %v", base, err)
+		}
+		switch el := tok.(type) {
+		case xml.StartElement:
+			inText = el.Name.Local == "text"
+		case xml.CharData:
+			if inText {
+				texts[strings.TrimSpace(string(el))] = true
+			}
+		case xml.EndElement:
+			inText = false
+		}
+	}
+	for _, label := range labels {
+		if !texts[label] {
+			t.Errorf("%s.svg has no text %q", base, label)
+		}
+	}
 }
 
 // motoAutoScalingClient talks to a moto server, which takes any credentials.
