@@ -132,14 +132,15 @@ func (s Selection) choose(candidates []string, what string) (choice, error) {
 	return c, nil
 }
 
-// validFaultName keeps names printable and short enough to appear in toxic
-// names, file names and tag keys after hashing; the hash is what those use.
-var validFaultName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:/-]{0,199}$`)
+// validName keeps fault and proxy names to what every place they go takes
+// as it is: toxiproxy's URL paths (no slash), file names and tag keys (those
+// use a hash of the name, to stay short).
+var validName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:-]{0,199}$`)
 
 func checkFaultName(name string) error {
-	if !validFaultName.MatchString(name) {
+	if !validName.MatchString(name) {
 		return &InputError{Field: "name", Problem: fmt.Sprintf("%q is not a fault name", name),
-			Fix: "name the fault stably from the run, e.g. gameday-<run>-<faultIndex> (letters, digits and . _ : / -, at most 200)"}
+			Fix: "name the fault stably from the run, e.g. gameday-<run>-<faultIndex> (letters, digits and . _ : -, at most 200)"}
 	}
 	return nil
 }

@@ -96,7 +96,8 @@ func ProbeHTTP(ctx context.Context, p HTTPProbe) (HTTPMeasurement, error) {
 	if err != nil {
 		return HTTPMeasurement{}, err
 	}
-	transport := &http.Transport{DisableKeepAlives: true, Proxy: nil}
+	// No HTTP_PROXY from the environment: the probe measures the path to the service itself.
+	transport := &http.Transport{DisableKeepAlives: true}
 	defer transport.CloseIdleConnections()
 	hc := &http.Client{Transport: transport, Timeout: p.Timeout,
 		// A redirect is an answer to judge, not to follow.

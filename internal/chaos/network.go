@@ -78,7 +78,9 @@ type NetworkFaultResult struct {
 	Attributes map[string]any `json:"attributes"`
 }
 
-// Toxiproxy injects network faults through a toxiproxy server's API.
+// Toxiproxy injects network faults through a toxiproxy server's API. The
+// toxiproxy client takes no context: each of its calls is bounded by the
+// client's own 30 s timeout, and ctx is checked before each.
 type Toxiproxy struct {
 	client *toxiproxy.Client
 	api    string
@@ -102,8 +104,8 @@ func statusOf(err error) int {
 // the address it really listens on (a Listen port of 0 lets toxiproxy pick).
 // An existing proxy with another listen address or upstream is changed.
 func (t *Toxiproxy) EnsureProxy(ctx context.Context, p Proxy) (Proxy, error) {
-	if p.Name == "" {
-		return Proxy{}, &InputError{Field: "name", Problem: "is empty", Fix: "name the proxy after the service it fronts, e.g. web"}
+	if !validName.MatchString(p.Name) {
+		return Proxy{}, &InputError{Field: "name", Problem: fmt.Sprintf("%q is not a proxy name", p.Name), Fix: "name the proxy after the service it fronts, e.g. web (letters, digits and . _ : -)"}
 	}
 	for field, addr := range map[string]string{"listen": p.Listen, "upstream": p.Upstream} {
 		if _, _, err := net.SplitHostPort(addr); err != nil {
@@ -153,8 +155,8 @@ func (f NetworkFault) validate() error {
 	if err := checkFaultName(f.Name); err != nil {
 		return err
 	}
-	if f.Proxy == "" {
-		return &InputError{Field: "proxy", Problem: "is empty", Fix: "name the toxiproxy proxy in front of the service"}
+	if !validName.MatchString(f.Proxy) {
+		return &InputError{Field: "proxy", Problem: fmt.Sprintf("%q is not a proxy name", f.Proxy), Fix: "name the toxiproxy proxy in front of the service"}
 	}
 	if !slices.Contains(networkFaultTypes, f.Type) {
 		return &InputError{Field: "type", Problem: fmt.Sprintf("%q is not a network fault", f.Type), Fix: "use latency, timeout, bandwidth or reset_peer"}
@@ -319,8 +321,8 @@ func (t *Toxiproxy) Faults(ctx context.Context, proxyName string) ([]NetworkFaul
 }
 
 func (t *Toxiproxy) proxy(ctx context.Context, name string) (*toxiproxy.Proxy, error) {
-	if name == "" {
-		return nil, &InputError{Field: "proxy", Problem: "is empty", Fix: "name the toxiproxy proxy in front of the service"}
+	if !validName.MatchString(name) {
+		return nil, &InputError{Field: "proxy", Problem: fmt.Sprintf("%q is not a proxy name", name), Fix: "name the toxiproxy proxy in front of the service"}
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err

@@ -241,7 +241,9 @@ func TestNetworkFaultInputIsCheckedBeforeToxiproxyIsAsked(t *testing.T) {
 		field string
 	}{
 		{NetworkFault{Name: "", Proxy: "web", Type: Latency, Latency: time.Second}, "name"},
+		{NetworkFault{Name: "run/1", Proxy: "web", Type: Latency, Latency: time.Second}, "name"}, // a slash would change toxiproxy's URL path
 		{NetworkFault{Name: "f", Proxy: "", Type: Latency, Latency: time.Second}, "proxy"},
+		{NetworkFault{Name: "f", Proxy: "web/x", Type: Latency, Latency: time.Second}, "proxy"},
 		{NetworkFault{Name: "f", Proxy: "web", Type: "slow"}, "type"},
 		{NetworkFault{Name: "f", Proxy: "web", Type: Latency}, "latency"},
 		{NetworkFault{Name: "f", Proxy: "web", Type: Latency, Latency: time.Second, Jitter: 2 * time.Second}, "jitter"},
