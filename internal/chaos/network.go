@@ -71,9 +71,9 @@ type NetworkFaultRef struct {
 type NetworkFaultResult struct {
 	Name  string `json:"name"`
 	Proxy string `json:"proxy"`
-	// AlreadyPresent says the toxic was there before (an earlier attempt
+	// AlreadyInjected says the toxic was there before (an earlier attempt
 	// injected it); it was brought to the asked attributes if they differed.
-	AlreadyPresent bool `json:"alreadyPresent"`
+	AlreadyInjected bool `json:"alreadyInjected"`
 	// Attributes are toxiproxy's attributes of the toxic as it now stands.
 	Attributes map[string]any `json:"attributes"`
 }
@@ -233,7 +233,7 @@ func (t *Toxiproxy) Inject(ctx context.Context, f NetworkFault) (NetworkFaultRes
 			return result, &InputError{Field: "name", Problem: fmt.Sprintf("proxy %s already has a %s %s toxic named %s, not a %s %s one", f.Proxy, existing.Stream, existing.Type, f.Name, f.direction(), f.Type),
 				Fix: "undo the existing fault first, or give this one another name"}
 		}
-		result.AlreadyPresent = true
+		result.AlreadyInjected = true
 		if sameAttributes(existing.Attributes, want) && existing.Toxicity == f.toxicity() {
 			result.Attributes = existing.Attributes
 			return result, nil

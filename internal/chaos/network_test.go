@@ -85,7 +85,7 @@ func TestLatencyFaultIsMeasuredByTheHTTPProbeAndUndone(t *testing.T) {
 
 	fault := NetworkFault{Name: "gameday-r1-0", Proxy: "web", Type: Latency, Latency: 300 * time.Millisecond}
 	injected, err := engine.Inject(ctx, fault)
-	if err != nil || injected.AlreadyPresent {
+	if err != nil || injected.AlreadyInjected {
 		t.Fatalf("inject: %+v %v", injected, err)
 	}
 	during, err := ProbeHTTP(ctx, probe)
@@ -99,7 +99,7 @@ func TestLatencyFaultIsMeasuredByTheHTTPProbeAndUndone(t *testing.T) {
 
 	// A retried inject finds the toxic: one toxic, not two.
 	retried, err := engine.Inject(ctx, fault)
-	if err != nil || !retried.AlreadyPresent {
+	if err != nil || !retried.AlreadyInjected {
 		t.Fatalf("inject again: %+v %v, want already present", retried, err)
 	}
 	faults, err := engine.Faults(ctx, "web")
@@ -108,7 +108,7 @@ func TestLatencyFaultIsMeasuredByTheHTTPProbeAndUndone(t *testing.T) {
 	}
 	// An inject with other attributes under the same name brings the toxic to them.
 	fault.Latency, fault.Jitter = 200*time.Millisecond, 10*time.Millisecond
-	if changed, err := engine.Inject(ctx, fault); err != nil || !changed.AlreadyPresent || changed.Attributes["latency"] != float64(200) {
+	if changed, err := engine.Inject(ctx, fault); err != nil || !changed.AlreadyInjected || changed.Attributes["latency"] != float64(200) {
 		t.Errorf("inject with 200ms: %+v %v, want the toxic updated in place", changed, err)
 	}
 	// The same name with another type is a conflict, and leaves the toxic alone.

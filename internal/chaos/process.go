@@ -163,8 +163,14 @@ func (p *Processes) Kill(ctx context.Context, in ProcessKill) (ProcessKillResult
 	return result, nil
 }
 
+// ProcessKillRef finds a process kill to undo.
+type ProcessKillRef struct {
+	Name string `json:"name"`
+}
+
 // UndoKill removes the kill's record: a killed process cannot be brought back.
-func (p *Processes) UndoKill(_ context.Context, name string) (UndoResult, error) {
+func (p *Processes) UndoKill(_ context.Context, ref ProcessKillRef) (UndoResult, error) {
+	name := ref.Name
 	if err := checkFaultName(name); err != nil {
 		return UndoResult{}, err
 	}

@@ -70,11 +70,11 @@ func TestProcessKillByPIDFileIsRecordedAndIdempotent(t *testing.T) {
 	if err != nil || !retried.AlreadyInjected || retried.Killed[0].PID != victim.Process.Pid {
 		t.Errorf("retried kill (the process gone, its PID file stale): %+v %v, want the recorded kill reported", retried, err)
 	}
-	undone, err := p.UndoKill(ctx, fault.Name)
+	undone, err := p.UndoKill(ctx, ProcessKillRef{Name: fault.Name})
 	if err != nil || !undone.Removed || !strings.Contains(undone.Note, "supervisor") {
 		t.Errorf("undo: %+v %v", undone, err)
 	}
-	if again, err := p.UndoKill(ctx, fault.Name); err != nil || again.Removed {
+	if again, err := p.UndoKill(ctx, ProcessKillRef{Name: fault.Name}); err != nil || again.Removed {
 		t.Errorf("second undo: %+v %v, want nothing removed and no error", again, err)
 	}
 
