@@ -3,6 +3,7 @@ module github.com/infraflow/infraflow
 go 1.26.8
 
 require (
+	github.com/Shopify/toxiproxy/v2 v2.12.0
 	github.com/apenella/go-ansible/v2 v2.4.1
 	github.com/google/uuid v1.6.0
 	github.com/open-policy-agent/opa v1.22.0

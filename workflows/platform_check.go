@@ -21,6 +21,10 @@ const ErrTypePlatformIncomplete = "PlatformIncomplete"
 // they began with.
 const metricsToolsChange = "platform-check-metrics-tools"
 
+// chaosToolsChange marks the runs whose default list has toxiproxy's server
+// and CLI (version 1); runs that began before check the tools they began with.
+const chaosToolsChange = "platform-check-chaos-tools"
+
 // PlatformCheckInput chooses which tools to check; empty means all of them.
 type PlatformCheckInput struct {
 	Tools []string `json:"tools,omitempty"`
@@ -56,6 +60,9 @@ func PlatformCheck(ctx workflow.Context, in PlatformCheckInput) (PlatformCheckRe
 		tools = toolchain.Names()
 		if workflow.GetVersion(ctx, metricsToolsChange, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
 			tools = slices.DeleteFunc(tools, func(name string) bool { return name == "prometheus" || name == "moto" })
+		}
+		if workflow.GetVersion(ctx, chaosToolsChange, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+			tools = slices.DeleteFunc(tools, func(name string) bool { return name == "toxiproxy-server" || name == "toxiproxy-cli" })
 		}
 	}
 	progress := Progress{Phase: "checking tools", Total: len(tools)}

@@ -15,6 +15,9 @@ type Process struct {
 	// State is the kernel's one-letter state ("Z" for a zombie).
 	State string
 	Args  []string
+	// StartTicks is when the process started, in clock ticks since boot: a
+	// PID and its start time name one process, even after the PID is reused.
+	StartTicks uint64
 }
 
 // List returns every process whose command line could be read, except the
@@ -46,7 +49,7 @@ func Get(pid int) (Process, bool) {
 		return Process{}, false
 	}
 	// The command name may contain spaces; the fields after its closing
-	// paren are fixed: state, ppid, pgrp.
+	// paren are fixed: state, ppid, pgrp, ..., starttime (the 20th).
 	fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
 	if len(fields) < 3 {
 		return Process{}, false
@@ -54,6 +57,9 @@ func Get(pid int) (Process, bool) {
 	p := Process{PID: pid, State: fields[0]}
 	p.PPID, _ = strconv.Atoi(fields[1])
 	p.PGID, _ = strconv.Atoi(fields[2])
+	if len(fields) > 19 {
+		p.StartTicks, _ = strconv.ParseUint(fields[19], 10, 64)
+	}
 	if trimmed := strings.TrimRight(string(cmdline), "\x00"); trimmed != "" {
 		p.Args = strings.Split(trimmed, "\x00")
 	}

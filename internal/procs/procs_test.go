@@ -23,6 +23,11 @@ func TestGetReadsFamilyAndCommandLine(t *testing.T) {
 	if !Running(cmd.Process.Pid) {
 		t.Error("a sleeping child is not running")
 	}
+	// The child started after this test process did, and both after boot.
+	self, _ := Get(os.Getpid())
+	if self.StartTicks == 0 || p.StartTicks < self.StartTicks {
+		t.Errorf("start ticks: child %d, this process %d; want the child's later and both after boot", p.StartTicks, self.StartTicks)
+	}
 	if !slices.ContainsFunc(List(), func(q Process) bool { return q.PID == cmd.Process.Pid }) {
 		t.Error("List lacks the child")
 	}

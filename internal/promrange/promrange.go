@@ -1,6 +1,7 @@
 // Package promrange reads a range of one time series from the Prometheus HTTP
 // API (/api/v1/query_range) onto a regular grid, marking missing samples, so a
-// forecaster can tell a gap from a zero.
+// forecaster can tell a gap from a zero; and one instant value
+// (/api/v1/query), which game-day probes hold to a threshold.
 package promrange
 
 import (
@@ -59,26 +60,8 @@ func Fetch(ctx context.Context, hc *http.Client, baseURL string, q Query) (Grid,
 	form.Set("start", formatTime(q.Start))
 	form.Set("end", formatTime(q.End))
 	form.Set("step", strconv.FormatFloat(q.Step.Seconds(), 'f', -1, 64))
-	endpoint := strings.TrimRight(baseURL, "/") + "/api/v1/query_range"
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(form.Encode()))
-	if err != nil {
-		return Grid{}, err
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	resp, err := hc.Do(req)
-	if err != nil {
-		return Grid{}, fmt.Errorf("querying Prometheus at %s: %w", baseURL, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if err != nil {
-		return Grid{}, fmt.Errorf("reading Prometheus's answer: %w", err)
-	}
 	var answer struct {
-		Status    string `json:"status"`
-		ErrorType string `json:"errorType"`
-		Error     string `json:"error"`
-		Data      struct {
+		Data struct {
 			ResultType string `json:"resultType"`
 			Result     []struct {
 				Metric map[string]string `json:"metric"`
@@ -86,11 +69,8 @@ func Fetch(ctx context.Context, hc *http.Client, baseURL string, q Query) (Grid,
 			} `json:"result"`
 		} `json:"data"`
 	}
-	if err := json.Unmarshal(body, &answer); err != nil {
-		return Grid{}, fmt.Errorf("the answer (%s) is not Prometheus's JSON API: %.200q", resp.Status, body)
-	}
-	if answer.Status != "success" {
-		return Grid{}, fmt.Errorf("the query was refused by Prometheus (%s, %s): %s", resp.Status, answer.ErrorType, answer.Error)
+	if err := call(ctx, hc, baseURL, "/api/v1/query_range", form, &answer); err != nil {
+		return Grid{}, err
 	}
 	if answer.Data.ResultType != "matrix" {
 		return Grid{}, fmt.Errorf("the answer is a %s, want a matrix", answer.Data.ResultType)
@@ -130,6 +110,110 @@ func Fetch(ctx context.Context, hc *http.Client, baseURL string, q Query) (Grid,
 		}
 	}
 	return g, nil
+}
+
+// Sample is the answer to an instant query: one value at one time.
+type Sample struct {
+	Value float64
+	At    time.Time
+	// Series is the label set of the series read, in Prometheus's notation;
+	// "scalar" for a scalar answer.
+	Series string
+}
+
+// ErrNoSample says an instant query matched no series: a wrong query, or a
+// target Prometheus has not scraped yet (or no longer does).
+var ErrNoSample = errors.New("the query returned no series")
+
+// Instant evaluates expr at Prometheus's present time (at zero) or at at. As
+// with Fetch, the answer must be one series or a scalar: aggregate in the
+// query.
+func Instant(ctx context.Context, hc *http.Client, baseURL, expr string, at time.Time) (Sample, error) {
+	form := url.Values{}
+	form.Set("query", expr)
+	if !at.IsZero() {
+		form.Set("time", formatTime(at))
+	}
+	var answer struct {
+		Data struct {
+			ResultType string          `json:"resultType"`
+			Result     json.RawMessage `json:"result"`
+		} `json:"data"`
+	}
+	if err := call(ctx, hc, baseURL, "/api/v1/query", form, &answer); err != nil {
+		return Sample{}, err
+	}
+	var pair [2]any
+	series := "scalar"
+	switch answer.Data.ResultType {
+	case "scalar":
+		if err := json.Unmarshal(answer.Data.Result, &pair); err != nil {
+			return Sample{}, fmt.Errorf("malformed scalar in Prometheus's answer: %w", err)
+		}
+	case "vector":
+		var vector []struct {
+			Metric map[string]string `json:"metric"`
+			Value  [2]any            `json:"value"`
+		}
+		if err := json.Unmarshal(answer.Data.Result, &vector); err != nil {
+			return Sample{}, fmt.Errorf("malformed vector in Prometheus's answer: %w", err)
+		}
+		switch len(vector) {
+		case 0:
+			return Sample{}, ErrNoSample
+		case 1:
+		default:
+			return Sample{}, fmt.Errorf("the query returned %d series, want 1: aggregate it, e.g. sum(%s)", len(vector), expr)
+		}
+		pair, series = vector[0].Value, labels(vector[0].Metric)
+	default:
+		return Sample{}, fmt.Errorf("the answer is a %s, want a vector or a scalar", answer.Data.ResultType)
+	}
+	ts, ok := pair[0].(float64)
+	text, ok2 := pair[1].(string)
+	if !ok || !ok2 {
+		return Sample{}, fmt.Errorf("malformed sample %v in Prometheus's answer", pair)
+	}
+	v, err := strconv.ParseFloat(text, 64)
+	if err != nil {
+		return Sample{}, fmt.Errorf("sample value %q in Prometheus's answer: %w", text, err)
+	}
+	return Sample{Value: v, At: time.Unix(0, int64(math.Round(ts*1e3))*int64(time.Millisecond)), Series: series}, nil
+}
+
+// call posts form to one of Prometheus's query endpoints and decodes a
+// successful answer into answer (whose data field holds the result).
+func call(ctx context.Context, hc *http.Client, baseURL, path string, form url.Values, answer any) error {
+	endpoint := strings.TrimRight(baseURL, "/") + path
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(form.Encode()))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("querying Prometheus at %s: %w", baseURL, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return fmt.Errorf("reading Prometheus's answer: %w", err)
+	}
+	var status struct {
+		Status    string `json:"status"`
+		ErrorType string `json:"errorType"`
+		Error     string `json:"error"`
+	}
+	if err := json.Unmarshal(body, &status); err != nil {
+		return fmt.Errorf("the answer (%s) is not Prometheus's JSON API: %.200q", resp.Status, body)
+	}
+	if status.Status != "success" {
+		return fmt.Errorf("the query was refused by Prometheus (%s, %s): %s", resp.Status, status.ErrorType, status.Error)
+	}
+	if err := json.Unmarshal(body, answer); err != nil {
+		return fmt.Errorf("the answer (%s) is not Prometheus's JSON API: %w", resp.Status, err)
+	}
+	return nil
 }
 
 func formatTime(t time.Time) string {

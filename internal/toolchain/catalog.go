@@ -52,6 +52,8 @@ func Catalog() []Tool {
 		kubeComponent("kube-controller-manager", `Kubernetes (v\S+)`, KubernetesVersion),
 		kubeComponent("kube-scheduler", `Kubernetes (v\S+)`, KubernetesVersion),
 		kubeComponent("kwok", `kwok version (v\S+)`, KwokVersion),
+		toxiproxyProgram("toxiproxy-server"),
+		toxiproxyProgram("toxiproxy-cli"),
 		{
 			Name:           "ansible-playbook",
 			Command:        "ansible-playbook",
@@ -112,6 +114,18 @@ func kubeComponent(name, versionPattern, expected string) Tool {
 		VersionPattern: regexp.MustCompile(versionPattern),
 		Expected:       expected,
 		Fix:            "run `make tools`, then put .infraflow/bin on PATH (the local control plane)",
+	}
+}
+
+// toxiproxyProgram is a program of toxiproxy, the game days' network faults.
+func toxiproxyProgram(name string) Tool {
+	return Tool{
+		Name:           name,
+		Command:        name,
+		Args:           []string{"--version"},
+		VersionPattern: regexp.MustCompile(name + ` version (\S+)`),
+		Expected:       ToxiproxyVersion,
+		Fix:            "run `make tools`, then put .infraflow/bin on PATH (toxiproxy, the game days' network faults)",
 	}
 }
 

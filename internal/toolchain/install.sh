@@ -141,6 +141,22 @@ build_kwok() {
 	go_install "$1" "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
 }
 
+# The release builds set the version through this ldflag; without it both
+# programs say "git". The binaries go install names server and cli are renamed
+# to what toxiproxy's releases call them.
+toxiproxy_install() {
+	go_install "$1" "github.com/Shopify/toxiproxy/v2/cmd/$2@$TOXIPROXY_VERSION" \
+		-ldflags "-X github.com/Shopify/toxiproxy/v2.Version=${TOXIPROXY_VERSION#v}"
+}
+build_toxiproxy_server() { toxiproxy_install "$1" server; }
+build_toxiproxy_cli() { toxiproxy_install "$1" cli; }
+
+# toxiproxy's server and CLI share one module: the second build reuses the first's.
+install_toxiproxy() {
+	build_tool toxiproxy-server "$TOXIPROXY_VERSION" "^toxiproxy-server version ${TOXIPROXY_VERSION#v}\$" build_toxiproxy_server 1 --version &&
+		build_tool toxiproxy-cli "$TOXIPROXY_VERSION" "^toxiproxy-cli version ${TOXIPROXY_VERSION#v}\$" build_toxiproxy_cli 1 --version
+}
+
 build_staticcheck() {
 	go_install "$1" "honnef.co/go/tools/cmd/staticcheck@$STATICCHECK_VERSION"
 }
@@ -226,11 +242,14 @@ build_control_plane &
 control_plane_build=$!
 install_linters &
 linters_build=$!
+install_toxiproxy &
+toxiproxy_build=$!
 failed=0
 wait $temporal_build || failed=1
 wait $pulumi_build || failed=1
 wait $control_plane_build || failed=1
 wait $linters_build || failed=1
+wait $toxiproxy_build || failed=1
 [ $failed -eq 0 ] || exit 1
 # Needs the pulumi CLI to install the plugin.
 install_provider

@@ -21,6 +21,7 @@ var (
 	KwokVersion           = pinned("KWOK_VERSION")
 	ProviderVersion       = pinned("PROVIDER_VERSION")
 	MotoVersion           = pinned("MOTO_VERSION")
+	ToxiproxyVersion      = pinned("TOXIPROXY_VERSION")
 )
 
 func pinned(key string) string {
