@@ -30,8 +30,11 @@ type Activities struct {
 	// SecretRoots are the files, directories and environment variables that
 	// secret references and host key files may point to.
 	SecretRoots ansiblerun.SecretRoots
-	// Scale is what forecast-and-scale ticks may query and scale.
+	// Scale is what forecast-and-scale ticks may query and scale; game day
+	// probes and faults reach the same Prometheus, cluster and AWS.
 	Scale ScaleConfig
+	// Chaos is what game days may break besides.
+	Chaos ChaosConfig
 }
 
 // Registry is the part of a worker (or test environment) activities register with.
@@ -61,6 +64,13 @@ func Register(r Registry, a *Activities) {
 	register(r, activityref.ForecastDemand, a.ForecastDemand)
 	register(r, activityref.ReadReplicas, a.ReadReplicas)
 	register(r, activityref.ApplyReplicas, a.ApplyReplicas)
+
+	register(r, activityref.RunProbes, a.RunProbes)
+	register(r, activityref.InjectFault, a.InjectFault)
+	register(r, activityref.UndoFault, a.UndoFault)
+	register(r, activityref.WriteGameDayReport, a.WriteGameDayReport)
+	registerNoResult(r, activityref.NotifyChat, a.NotifyChat)
+	register(r, activityref.LastGoodConfig, a.LastGoodConfig)
 }
 
 func register[In, Out any](r Registry, ref activityref.Activity[In, Out], fn func(context.Context, In) (Out, error)) {

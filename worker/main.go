@@ -52,6 +52,7 @@ type options struct {
 	kubeconfig string
 
 	scaling scalingOptions
+	chaos   chaosOptions
 
 	dev             bool
 	dataDir         string
@@ -97,6 +98,7 @@ func main() {
 	f.StringVar(&o.kubeconfig, "kubeconfig", os.Getenv("INFRAFLOW_KUBECONFIG"), "kubeconfig the local stack deploys to (env INFRAFLOW_KUBECONFIG; --dev default: the local control plane's)")
 	f.StringVar(&o.kubeAddress, "kube-address", "127.0.0.1:6443", "with --dev: the local Kubernetes API server's address; empty leaves the local control plane out (the local stack then needs --kubeconfig)")
 	o.scaling.addFlags(f)
+	o.chaos.addFlags(f)
 	f.StringVar(&o.deploymentName, "deployment-name", os.Getenv("INFRAFLOW_DEPLOYMENT_NAME"), "Worker Deployment this worker belongs to; with --build-id, the worker is versioned and the server routes each workflow by its versioning behavior (env INFRAFLOW_DEPLOYMENT_NAME)")
 	f.StringVar(&o.buildID, "build-id", os.Getenv("INFRAFLOW_BUILD_ID"), "this release's build ID within --deployment-name (env INFRAFLOW_BUILD_ID)")
 	f.BoolVar(&o.dev, "dev", false, "start the local platform (Temporal server on SQLite + Web UI) in this process")
@@ -256,9 +258,15 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
+	chaos, chaosBanner, stopChaos, err := startChaos(ctx, o)
+	defer stopChaos()
+	if err != nil {
+		return err
+	}
+	scaleBanner = append(scaleBanner, chaosBanner...)
 	activities.Register(w, &activities.Activities{Temporal: c, Directory: dir, ChatWebhookURL: o.chatWebhookURL,
 		Pulumi: pulumistack.Env{StateDir: filepath.Join(o.dataDir, "pulumi"), Kubeconfig: o.kubeconfig}, PlaybooksDir: playbooks,
-		SecretRoots: secretRoots, Scale: scale})
+		SecretRoots: secretRoots, Scale: scale, Chaos: chaos})
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("starting worker on task queue %q: %w", o.taskQueue, err)
 	}

@@ -20,3 +20,8 @@ func onActivity[In, Out any](env *testsuite.TestWorkflowEnvironment, ref activit
 func onActivity2[In1, In2, Out any](env *testsuite.TestWorkflowEnvironment, ref activityref.Activity2[In1, In2, Out], fn func(context.Context, In1, In2) (Out, error)) {
 	env.OnActivity(ref.Name(), mock.Anything, mock.Anything, mock.Anything).Return(fn)
 }
+
+// onActivityNoResult is onActivity for an activity that returns only an error.
+func onActivityNoResult[In any](env *testsuite.TestWorkflowEnvironment, ref activityref.NoResult[In], fn func(context.Context, In) error) {
+	env.OnActivity(ref.Name(), mock.Anything, mock.Anything).Return(fn)
+}

@@ -123,6 +123,9 @@ var definitions = []Definition{
 	define("ForecastScale", "forecast-scale",
 		"one forecast-and-scale tick: fetch demand, forecast, decide with guardrails, apply as a compare-and-set, record",
 		`{"metrics": {"query": "sum(infraflow_trace_demand)", "step": "1s", "window": "10m", "season": "288s"}, "target": {"kind": "deployment", "name": "web"}, "policy": {"minReplicas": 1, "maxReplicas": 20, "targetUtilization": 0.7, "capacityPerReplica": 1000, "startupLead": "3s"}}`, ForecastScale),
+	define("GameDay", "gameday",
+		"a chaos experiment: approval, steady state first, faults with continuous probes and aborts, rollbacks that always run, recovery, report",
+		`{"spec": {"title": "web holds 200ms of latency", "probeInterval": "5s", "steadyState": {"probes": [{"name": "app", "kind": "http", "http": {"url": "http://127.0.0.1:18080/", "percentile": 95, "maxLatency": "500ms"}}]}, "method": [{"name": "slow-app", "kind": "latency", "duration": "1m", "toxic": {"proxy": "app", "latency": "200ms"}}]}, "requester": "dave"}`, GameDay),
 }
 
 // Registry is the part of a worker (or test environment) workflows register with.

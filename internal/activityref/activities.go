@@ -2,6 +2,7 @@ package activityref
 
 import (
 	"github.com/infraflow/infraflow/internal/approvers"
+	"github.com/infraflow/infraflow/internal/gameday"
 	"github.com/infraflow/infraflow/internal/playbook"
 	"github.com/infraflow/infraflow/internal/scaleop"
 	"github.com/infraflow/infraflow/internal/stackop"
@@ -48,4 +49,17 @@ var (
 	ReadReplicas = define[scaleop.ScaleTargetRef, scaleop.ObservedReplicas]("ReadReplicas")
 	// ApplyReplicas sets a scale target's replicas as a compare-and-set.
 	ApplyReplicas = define[scaleop.ApplyReplicasInput, scaleop.Result]("ApplyReplicas")
+
+	// RunProbes measures every steady-state probe of a game day once.
+	RunProbes = define[gameday.ProbeRequest, gameday.ProbeRound]("RunProbes")
+	// InjectFault injects one fault (idempotent: a retry adds nothing).
+	InjectFault = define[gameday.FaultRequest, gameday.Injection]("InjectFault")
+	// UndoFault takes one fault back and reads the target back to prove it.
+	UndoFault = define[gameday.FaultRequest, gameday.Undo]("UndoFault")
+	// WriteGameDayReport plots a game day's probe values with its faults shaded.
+	WriteGameDayReport = define[gameday.ReportRequest, gameday.ReportFiles]("WriteGameDayReport")
+	// NotifyChat posts a game day's notice to the chat webhook.
+	NotifyChat = defineNoResult[gameday.Notice]("NotifyChat")
+	// LastGoodConfig reads the configuration of a stack's last successful up.
+	LastGoodConfig = define[stackop.Ref, map[string]any]("LastGoodConfig")
 )
