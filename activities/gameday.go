@@ -31,6 +31,9 @@ type ChaosConfig struct {
 	ToxiproxyURL string
 	// DataDir keeps the records of process kills and the game day plots.
 	DataDir string
+	// Identity names this worker process (pid@host) in what it measured, so
+	// a game day's report shows when another process took over.
+	Identity string
 }
 
 // ErrTypeChaosRefused marks a fault or probe this worker cannot run as asked
@@ -42,7 +45,8 @@ const ErrTypeChaosRefused = "ChaosRefused"
 // holds. A probe that cannot measure at all (the target gone, Prometheus
 // down) fails the round: the hypothesis cannot be shown to hold.
 func (a *Activities) RunProbes(ctx context.Context, in gameday.ProbeRequest) (gameday.ProbeRound, error) {
-	round := gameday.ProbeRound{At: time.Now().UTC(), Phase: in.Phase, OK: true, Results: make([]gameday.ProbeResult, len(in.Probes))}
+	round := gameday.ProbeRound{At: time.Now().UTC(), Worker: a.Chaos.Identity, Phase: in.Phase, OK: true, Results: make([]gameday.ProbeResult, len(in.Probes))}
+	defer heartbeatEvery(ctx, 2*time.Second, func() any { return "probing" })()
 	var wg sync.WaitGroup
 	for i, p := range in.Probes {
 		wg.Add(1)
@@ -145,7 +149,7 @@ func (a *Activities) probePrometheus(ctx context.Context, p gameday.PrometheusPr
 func (a *Activities) InjectFault(ctx context.Context, in gameday.FaultRequest) (gameday.Injection, error) {
 	f := in.Fault
 	logger := activity.GetLogger(ctx)
-	var out gameday.Injection
+	out := gameday.Injection{Worker: a.Chaos.Identity}
 	switch {
 	case f.Kind.Toxic():
 		t, err := a.toxiproxy()
@@ -200,7 +204,7 @@ func (a *Activities) InjectFault(ctx context.Context, in gameday.FaultRequest) (
 // to show that it is gone.
 func (a *Activities) UndoFault(ctx context.Context, in gameday.FaultRequest) (gameday.Undo, error) {
 	f := in.Fault
-	var out gameday.Undo
+	out := gameday.Undo{Worker: a.Chaos.Identity}
 	switch {
 	case f.Kind.Toxic():
 		t, err := a.toxiproxy()

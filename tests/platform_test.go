@@ -132,6 +132,9 @@ type platform struct {
 	codec    string // the codec endpoint's host:port
 	// prometheus is the host:port of the Prometheus the platform runs.
 	prometheus string
+	// toxiproxy is the host:port of the platform's toxiproxy API ("" leaves
+	// it out, as most tests need none).
+	toxiproxy string
 	// moto is the host:port of the platform's moto server (AWS APIs in
 	// memory); empty, the default, leaves it out (withMoto adds it).
 	moto string
@@ -248,6 +251,13 @@ func logControlPlaneTails(t *testing.T, dir string) {
 	}
 }
 
+// withToxiproxy runs a toxiproxy server in the platform, as `make dev` does:
+// game days' network faults go through it.
+func (p *platform) withToxiproxy() *platform {
+	p.toxiproxy = freeAddr(p.t)
+	return p
+}
+
 // withMoto runs a moto server in the platform, as `make dev` does: the
 // worker's Auto Scaling targets use it.
 func (p *platform) withMoto() *platform {
@@ -354,6 +364,7 @@ func (p *platform) start() {
 			"--codec-address", p.codec,
 			"--prometheus-address", p.prometheus,
 			"--moto-address", p.moto,
+			"--toxiproxy-address", p.toxiproxy,
 			"--chat-webhook-url", p.webhook.url(),
 			"--playbooks-dir", p.playbooks,
 			"--task-queue", p.taskQueue}, args...)...)
@@ -361,7 +372,7 @@ func (p *platform) start() {
 		// binds it (tests run side by side): pick new ones and start again.
 		if err != nil && p.process == nil && attempt < 3 && strings.Contains(err.Error(), "already in use") {
 			p.t.Logf("start %d: a port was taken meanwhile; picking new ports", attempt)
-			for _, addr := range []*string{&p.frontend, &p.ui, &p.metrics, &p.chat, &p.kube, &p.codec, &p.prometheus, &p.replay, &p.moto} {
+			for _, addr := range []*string{&p.frontend, &p.ui, &p.metrics, &p.chat, &p.kube, &p.codec, &p.prometheus, &p.replay, &p.moto, &p.toxiproxy} {
 				if *addr != "" {
 					*addr = freeAddr(p.t)
 				}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 
@@ -28,7 +29,12 @@ func (c *chaosOptions) addFlags(f *pflag.FlagSet) {
 func startChaos(ctx context.Context, o options) (cfg activities.ChaosConfig, banner []string, stop func(), err error) {
 	c := o.chaos
 	stop = func() {}
-	cfg = activities.ChaosConfig{ToxiproxyURL: c.toxiproxyURL, DataDir: o.dataDir}
+	dataDir, err := filepath.Abs(o.dataDir)
+	if err != nil {
+		return cfg, nil, stop, err
+	}
+	host, _ := os.Hostname()
+	cfg = activities.ChaosConfig{ToxiproxyURL: c.toxiproxyURL, DataDir: dataDir, Identity: fmt.Sprintf("%d@%s", os.Getpid(), host)}
 	if !o.dev || c.toxiproxyURL != "" || c.toxiproxyAddress == "" {
 		return cfg, nil, stop, nil
 	}

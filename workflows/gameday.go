@@ -193,6 +193,8 @@ type gameDayRun struct {
 	methodEnd time.Time
 	// run is the start of this run's ID, which the fault tokens carry.
 	run string
+	// worker is the last worker process seen measuring or acting.
+	worker string
 }
 
 // token names what a fault leaves behind, unique to this run: a retry after
@@ -205,14 +207,31 @@ func (g *gameDayRun) token(f gameday.Fault) string {
 func (g *gameDayRun) probe(ctx workflow.Context, phase string) (gameday.ProbeRound, error) {
 	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: 2 * time.Minute,
-		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, MaximumAttempts: 3},
+		// A round heartbeats while it measures: a worker lost mid-round is
+		// noticed in seconds, and the round runs again on another.
+		HeartbeatTimeout: 10 * time.Second,
+		RetryPolicy:      &temporal.RetryPolicy{InitialInterval: time.Second, MaximumAttempts: 3},
 	})
 	round, err := activityref.RunProbes.Run(actx, gameday.ProbeRequest{Probes: g.spec.SteadyState.Probes, Phase: phase})
 	if err != nil {
 		return round, fmt.Errorf("probing the steady state (%s): %w", phase, err)
 	}
+	g.noteWorker(round.At, round.Worker)
 	g.result.Timeline = append(g.result.Timeline, round)
 	return round, nil
+}
+
+// noteWorker records a change of the worker process that measures and acts:
+// the one before was killed or stopped (or another worker took over), and the
+// report says so.
+func (g *gameDayRun) noteWorker(at time.Time, worker string) {
+	if worker == "" {
+		return
+	}
+	if g.worker != "" && worker != g.worker {
+		g.result.Interrupted = append(g.result.Interrupted, fmt.Sprintf("%s: worker %s took over from %s (killed, restarted or replaced)", at.UTC().Format(time.RFC3339), worker, g.worker))
+	}
+	g.worker = worker
 }
 
 // finish scores, plots, tells chat, and returns the report.

@@ -96,6 +96,7 @@ func (g *gameDayRun) inject(ctx workflow.Context, i int) error {
 		return fmt.Errorf("injecting %s: %w", f.ID(), err)
 	}
 	rec.Injection = &injection
+	g.noteWorker(workflow.Now(ctx), injection.Worker)
 	return nil
 }
 
@@ -114,6 +115,7 @@ func (g *gameDayRun) undo(ctx workflow.Context, i int) error {
 		return fmt.Errorf("undoing %s: %w", f.ID(), err)
 	}
 	rec.Undo, rec.UndoneAt = &undo, workflow.Now(ctx)
+	g.noteWorker(rec.UndoneAt, undo.Worker)
 	return nil
 }
 

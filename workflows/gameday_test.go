@@ -27,7 +27,11 @@ type gameDayScript struct {
 	broken   func(phase string, faultsIn, recoveryRound int) bool
 	decision string
 
-	in, recoveryRounds int
+	// switchAfter, when set, has a second worker process answer from that
+	// probe round on (the first was killed and another took over).
+	switchAfter int
+
+	in, recoveryRounds, rounds int
 	injected, undone   []string
 	notices            []string
 	env                *testsuite.TestWorkflowEnvironment
@@ -48,7 +52,12 @@ func (s *gameDayScript) run(t *testing.T, spec gameday.Experiment, during func(*
 			s.recoveryRounds++
 		}
 		ok := !s.broken(in.Phase, s.in, s.recoveryRounds)
-		round := gameday.ProbeRound{At: env.Now(), Phase: in.Phase, OK: ok}
+		s.rounds++
+		worker := "100@host"
+		if s.switchAfter > 0 && s.rounds > s.switchAfter {
+			worker = "200@host"
+		}
+		round := gameday.ProbeRound{At: env.Now(), Worker: worker, Phase: in.Phase, OK: ok}
 		for _, p := range in.Probes {
 			round.Results = append(round.Results, gameday.ProbeResult{Probe: p.Name, Kind: p.Kind, Value: 0.1, OK: ok, Detail: "p95 measured"})
 		}
@@ -242,5 +251,20 @@ func TestGameDayRefusesABadSpecNamingTheField(t *testing.T) {
 	}
 	if len(s.injected) != 0 {
 		t.Errorf("injected %v despite bad input", s.injected)
+	}
+}
+
+// A worker killed mid-game day and replaced by another shows in the report.
+func TestGameDayRecordsAWorkerThatTookOver(t *testing.T) {
+	s := &gameDayScript{broken: func(string, int, int) bool { return false }, switchAfter: 4}
+	res, err := s.run(t, latencySpec(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Interrupted) != 1 || !strings.Contains(res.Interrupted[0], "worker 200@host took over from 100@host") {
+		t.Errorf("interruptions %q, want the one takeover", res.Interrupted)
+	}
+	if len(s.undone) != 1 {
+		t.Errorf("undone %v, want the fault undone", s.undone)
 	}
 }

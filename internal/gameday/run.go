@@ -25,7 +25,9 @@ type ProbeResult struct {
 
 // ProbeRound is every probe measured once.
 type ProbeRound struct {
-	At      time.Time     `json:"at"`
+	At time.Time `json:"at"`
+	// Worker is the worker process (pid@host) that measured it.
+	Worker  string        `json:"worker,omitempty"`
 	Phase   string        `json:"phase"`
 	OK      bool          `json:"ok"`
 	Results []ProbeResult `json:"results"`
@@ -53,6 +55,7 @@ type FaultRequest struct {
 
 // Injection is what an injected fault touched.
 type Injection struct {
+	Worker  string   `json:"worker,omitempty"`
 	Targets []string `json:"targets,omitempty"`
 	Detail  string   `json:"detail,omitempty"`
 }
@@ -60,6 +63,7 @@ type Injection struct {
 // Undo is what undoing a fault did; Verified says the target was read back
 // and the fault is gone (the toxic no longer listed by toxiproxy).
 type Undo struct {
+	Worker   string `json:"worker,omitempty"`
 	Removed  bool   `json:"removed"`
 	Verified bool   `json:"verified"`
 	Detail   string `json:"detail,omitempty"`
