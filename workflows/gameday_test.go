@@ -32,9 +32,9 @@ type gameDayScript struct {
 	switchAfter int
 
 	in, recoveryRounds, rounds int
-	injected, undone   []string
-	notices            []string
-	env                *testsuite.TestWorkflowEnvironment
+	injected, undone           []string
+	notices                    []string
+	env                        *testsuite.TestWorkflowEnvironment
 }
 
 func (s *gameDayScript) run(t *testing.T, spec gameday.Experiment, during func(*testsuite.TestWorkflowEnvironment)) (GameDayResult, error) {
