@@ -11,8 +11,8 @@ import (
 	"github.com/infraflow/infraflow/internal/gameday"
 )
 
-// runMethod injects each fault when its start comes, undoes each undoable
-// one when its duration is over, and probes at every interval until the
+// runMethod injects each fault when its start comes, undoes each one when
+// its duration is over, and probes at every interval until the
 // method's end or an abort condition.
 func (g *gameDayRun) runMethod(ctx workflow.Context) error {
 	spec := g.spec
@@ -34,7 +34,9 @@ func (g *gameDayRun) runMethod(ctx workflow.Context) error {
 			}
 		}
 		for i, f := range spec.Method {
-			if g.attempted[i] && f.Undoable() && g.result.Faults[i].UndoneAt.IsZero() && f.End() <= elapsed {
+			// A fault with no undo of its own (pods deleted, a process
+			// killed) is still closed: its record of what it touched goes.
+			if g.attempted[i] && g.result.Faults[i].UndoneAt.IsZero() && f.End() <= elapsed {
 				if err := g.undo(ctx, i); err != nil {
 					return err
 				}

@@ -14,8 +14,9 @@ import (
 	"github.com/infraflow/infraflow/internal/stackop"
 )
 
-// rollBack undoes every fault whose injection began, newest first, then runs
-// the spec's explicit rollbacks.
+// rollBack undoes every fault whose injection began, newest first (for one
+// with no undo of its own, that removes its record), then runs the spec's
+// explicit rollbacks.
 func (g *gameDayRun) rollBack(ctx workflow.Context) error {
 	g.progress.Phase = "rolling back"
 	from := g.methodEnd
@@ -23,7 +24,7 @@ func (g *gameDayRun) rollBack(ctx workflow.Context) error {
 		from = workflow.Now(ctx) // cancelled or failed mid-method
 	}
 	for i := len(g.attempted) - 1; i >= 0; i-- {
-		if g.attempted[i] && g.spec.Method[i].Undoable() && g.result.Faults[i].UndoneAt.IsZero() {
+		if g.attempted[i] && g.result.Faults[i].UndoneAt.IsZero() {
 			if err := g.undo(ctx, i); err != nil {
 				return err
 			}
