@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/infraflow/infraflow/workflows"
+	"go.temporal.io/api/workflowservice/v1"
 )
 
 // provision starts ProvisionStack from the temporal CLI and waits for its result.
@@ -289,18 +291,17 @@ func waitPendingApprovalAfter(t *testing.T, p *platform, provisionID, decided st
 }
 
 // waitPendingApproval waits for the provisioning's approval child to be pending.
+// It polls visibility through the SDK: the temporal CLI is what the tests
+// check, not how they wait (a CLI run costs a third of a CPU-second).
 func waitPendingApproval(t *testing.T, p *platform, provisionID string) string {
 	t.Helper()
+	c := p.sdkClient()
+	query := fmt.Sprintf("InfraflowApprovalState='pending' AND WorkflowId STARTS_WITH '%s-approval-'", provisionID)
 	deadline := time.Now().Add(2 * time.Minute)
 	for time.Now().Before(deadline) {
-		out, err := p.temporal("workflow", "list", "--query", fmt.Sprintf("InfraflowApprovalState='pending' AND WorkflowId STARTS_WITH '%s-approval-'", provisionID), "-o", "json")
-		var rows []struct {
-			Execution struct {
-				WorkflowID string `json:"workflowId"`
-			} `json:"execution"`
-		}
-		if err == nil && json.Unmarshal([]byte(out), &rows) == nil && len(rows) == 1 {
-			return rows[0].Execution.WorkflowID
+		resp, err := c.ListWorkflow(context.Background(), &workflowservice.ListWorkflowExecutionsRequest{Namespace: "default", Query: query})
+		if err == nil && len(resp.GetExecutions()) == 1 {
+			return resp.GetExecutions()[0].GetExecution().GetWorkflowId()
 		}
 		time.Sleep(500 * time.Millisecond)
 	}

@@ -167,15 +167,17 @@ func get(t *testing.T, url, token string) (int, string) {
 	return resp.StatusCode, string(body)
 }
 
-// The site playbook against two real SSH hosts: check mode predicts without
+// The site playbook against a real SSH host: check mode predicts without
 // touching anything, apply configures and starts the app, a second apply
 // changes nothing, and the verify tasks pass. The secret reaches the app but
-// not the report.
+// not the report. One host: the playbook on two, through the workflow, is
+// TestConfigureStackHostsFromTemporalCLI's, and every host more costs a few
+// CPU-seconds in each of the five runs here.
 func TestSitePlaybookOnRealHosts(t *testing.T) {
 	needAnsible(t)
-	a, b := startHost(t, "alpha"), startHost(t, "beta")
+	a := startHost(t, "alpha")
 	const token = "tok-3f9a7c1e55d04b2b"
-	run := Run{Playbook: sitePlaybook(t), Hosts: hostsOf(a, b),
+	run := Run{Playbook: sitePlaybook(t), Hosts: hostsOf(a),
 		ExtraVars: map[string]any{"app_message": "configured by the test"},
 		Secrets:   Secrets{Vars: map[string]string{"app_api_token": token}}}
 	ctx := context.Background()
@@ -193,7 +195,7 @@ func TestSitePlaybookOnRealHosts(t *testing.T) {
 	if events.Load() == 0 {
 		t.Error("no events were reported during the run")
 	}
-	for _, h := range []*sshHost{a, b} {
+	for _, h := range []*sshHost{a} {
 		r, ok := check.Host(h.Name)
 		if !ok || r.Status != playbook.StatusChanged || r.Changed == 0 {
 			t.Fatalf("check on %s = %+v, want planned changes", h.Name, r)
@@ -213,7 +215,7 @@ func TestSitePlaybookOnRealHosts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, h := range []*sshHost{a, b} {
+	for _, h := range []*sshHost{a} {
 		if r, _ := applied.Host(h.Name); r.Status != playbook.StatusChanged || r.Failed != 0 {
 			t.Fatalf("apply on %s = %+v", h.Name, r)
 		}
@@ -243,7 +245,7 @@ func TestSitePlaybookOnRealHosts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(verified.Hosts) != 2 || verified.Tasks == 0 || verified.Tasks >= again.Tasks {
+	if len(verified.Hosts) != 1 || verified.Tasks == 0 || verified.Tasks >= again.Tasks {
 		t.Errorf("verify ran %d tasks on %d hosts, want only the verify tasks (apply ran %d)", verified.Tasks, len(verified.Hosts), again.Tasks)
 	}
 	for _, r := range verified.Hosts {
