@@ -169,7 +169,8 @@ func GameDay(ctx workflow.Context, in GameDayInput) (GameDayResult, error) {
 	if err := g.recover(ctx); err != nil {
 		return g.result, err
 	}
-	outcome, reason := GameDayHeld, "no abort; the steady state returned"
+	failed, total := g.methodRounds()
+	outcome, reason := GameDayHeld, fmt.Sprintf("no abort, and the steady state returned within %s (%d of %d probe rounds failed while the faults were in)", spec.RecoveryTimeout, failed, total)
 	switch {
 	case g.aborted != "":
 		outcome, reason = GameDayAborted, g.aborted
@@ -249,15 +250,8 @@ func (g *gameDayRun) score() int {
 	if g.result.InjectedAt.IsZero() || g.result.RecoveredAt.IsZero() {
 		return 0
 	}
-	held, total := 0, 0
-	for _, r := range g.result.Timeline {
-		if r.Phase == "method" {
-			total++
-			if r.OK {
-				held++
-			}
-		}
-	}
+	failed, total := g.methodRounds()
+	held := total - failed
 	score := 100
 	if total > 0 {
 		score = 100 * held / total
@@ -266,6 +260,20 @@ func (g *gameDayRun) score() int {
 		score /= 2
 	}
 	return score
+}
+
+// methodRounds counts the probe rounds taken while the faults were in, and
+// those that failed.
+func (g *gameDayRun) methodRounds() (failed, total int) {
+	for _, r := range g.result.Timeline {
+		if r.Phase == "method" {
+			total++
+			if !r.OK {
+				failed++
+			}
+		}
+	}
+	return failed, total
 }
 
 // report plots the timeline and posts the outcome to chat. Neither may fail
