@@ -88,9 +88,9 @@ bench-provision: tools build
 	@echo "==> provisioning benchmark: workflow vs its engine steps vs a raw Automation API up, in rotation, 5 runs each"
 	@go run ./tests/bench/provision --out .infraflow/bench
 
-## bench-gameday: detection, rollback and recovery times of a latency game day (p50/max), and a sweep that SIGKILLs the worker mid-game-day (~10 min; GAMEDAY_ARGS="--seed N" repeats a sweep)
+## bench-gameday: detection, rollback and recovery times of a latency game day (p50/max), and a sweep that SIGKILLs the worker mid-game-day (~5 min; GAMEDAY_ARGS="--seed N" repeats a sweep)
 bench-gameday: tools build
-	@echo "==> game day benchmark: platform + separate worker + toxiproxy, 5 timing runs and 10 worker kills, about 10 minutes"
+	@echo "==> game day benchmark: platform + separate worker + toxiproxy, 5 timing runs and 10 worker kills, about 5 minutes"
 	@go run ./tests/bench/gameday --bin $(BIN) --out .infraflow/bench $(GAMEDAY_ARGS)
 
 # The forecast and scaling benchmarks are pure Go (plus the statsmodels peer):
