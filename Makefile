@@ -10,7 +10,7 @@ export GOFLAGS := -buildvcs=false
 # that links the Pulumi SDKs takes 27 CPU-seconds to link.
 TESTBUILD := -ldflags=-w
 
-.PHONY: dev test test-unit lint histories fuzz soak tools build bench-engine bench-provision bench-forecast bench-scaling
+.PHONY: dev test test-unit lint histories fuzz soak tools build bench-engine bench-provision bench-gameday bench-forecast bench-scaling
 .DEFAULT_GOAL := dev
 
 ## tools: install apt packages and build the pinned temporal/pulumi CLIs (cached outside the clone)
@@ -87,6 +87,11 @@ bench-engine: tools build
 bench-provision: tools build
 	@echo "==> provisioning benchmark: workflow vs its engine steps vs a raw Automation API up, in rotation, 5 runs each"
 	@go run ./tests/bench/provision --out .infraflow/bench
+
+## bench-gameday: detection, rollback and recovery times of a latency game day (p50/max), and a sweep that SIGKILLs the worker mid-game-day (~5 min; GAMEDAY_ARGS="--seed N" repeats a sweep)
+bench-gameday: tools build
+	@echo "==> game day benchmark: platform + separate worker + toxiproxy, 5 timing runs and 10 worker kills, about 5 minutes"
+	@go run ./tests/bench/gameday --bin $(BIN) --out .infraflow/bench $(GAMEDAY_ARGS)
 
 # The forecast and scaling benchmarks are pure Go (plus the statsmodels peer):
 # they build neither the worker nor the Temporal server. TRACES is a directory of

@@ -1,0 +1,514 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
+	sdklog "go.temporal.io/sdk/log"
+
+	"github.com/infraflow/infraflow/internal/directory"
+	"github.com/infraflow/infraflow/internal/freeport"
+	"github.com/infraflow/infraflow/internal/payloadcodec"
+	"github.com/infraflow/infraflow/internal/signing"
+	"github.com/infraflow/infraflow/internal/signing/keyfile"
+)
+
+const (
+	readyMarker = "infraflow worker is running"
+	namespace   = "default"
+	// gameDayQueue is polled by the separate worker only: the platform's own
+	// worker polls idleQueue, which nothing uses, so killing the separate
+	// worker leaves no one to run the game day until it is back.
+	gameDayQueue = "bench-gameday"
+	idleQueue    = "bench-gameday-server-only"
+	proxyName    = "app"
+
+	startTimeout = 2 * time.Minute
+	stopTimeout  = 30 * time.Second
+)
+
+// binaries are the programs the benchmark runs: the ones `make build` and
+// `make tools` put in .infraflow/bin, or fresh builds of this checkout.
+type binaries struct {
+	worker, starter, toxiproxyCLI string
+	// toolsDir is put first on the processes' PATH by the worker (--tools-dir).
+	toolsDir string
+}
+
+func findBinaries(binDir, tmp string) (binaries, error) {
+	toolsDir, err := filepath.Abs(filepath.Join(".infraflow", "bin"))
+	if err != nil {
+		return binaries{}, err
+	}
+	b := binaries{toolsDir: toolsDir}
+	if binDir != "" {
+		b.worker, b.starter = filepath.Join(binDir, "infraflow-worker"), filepath.Join(binDir, "starter")
+		for _, bin := range []string{b.worker, b.starter} {
+			if _, err := os.Stat(bin); err != nil {
+				return b, fmt.Errorf("%s: %w (run `make build`, or leave out --bin to build here)", bin, err)
+			}
+		}
+	} else {
+		b.worker, b.starter = filepath.Join(tmp, "worker"), filepath.Join(tmp, "starter")
+		for bin, pkg := range map[string]string{b.worker: "./worker", b.starter: "./starter"} {
+			if out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput(); err != nil {
+				return b, fmt.Errorf("go build %s (run from the repository root): %v\n%s", pkg, err, out)
+			}
+		}
+	}
+	if b.toxiproxyCLI = filepath.Join(toolsDir, "toxiproxy-cli"); !isFile(b.toxiproxyCLI) {
+		if b.toxiproxyCLI, err = exec.LookPath("toxiproxy-cli"); err != nil {
+			return b, fmt.Errorf("toxiproxy-cli is neither in %s nor on PATH: run `make tools`", toolsDir)
+		}
+	}
+	return b, nil
+}
+
+func isFile(path string) bool {
+	info, err := os.Stat(path)
+	return err == nil && !info.IsDir()
+}
+
+// bench is the platform under test and what the benchmark drives it with.
+type bench struct {
+	bin       binaries
+	dir       string
+	frontend  string
+	toxiproxy string // host:port of toxiproxy's API
+	keyFile   string
+	env       []string
+
+	platform   *process
+	worker     *process
+	workerArgs []string
+	client     client.Client
+	chat       *chatReceiver
+	target     *http.Server
+	// proxied is the address of the toxiproxy proxy in front of the target:
+	// what the game days' probes measure.
+	proxied string
+}
+
+// startBench starts the platform (`worker --dev`: server, toxiproxy, chat),
+// the separate worker that runs the game days, the HTTP target and the proxy.
+func startBench(ctx context.Context, bin binaries, dir string) (b *bench, err error) {
+	b = &bench{bin: bin, dir: dir, env: isolatedEnv(dir), chat: newChatReceiver()}
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, b.stop())
+		}
+	}()
+	addrs := make([]string, 5)
+	for i := range addrs {
+		if addrs[i], err = freeAddr(); err != nil {
+			return b, err
+		}
+	}
+	b.frontend, b.toxiproxy = addrs[0], addrs[1]
+	platformDir := filepath.Join(dir, "platform")
+	b.keyFile = filepath.Join(platformDir, "codec-keys")
+	b.platform, err = startProcess(ctx, "platform", b.env, bin.worker,
+		"--dev", "--data-dir", platformDir, "--tools-dir", bin.toolsDir,
+		"--frontend-address", b.frontend, "--toxiproxy-address", b.toxiproxy,
+		// Free ports, not the defaults a `make dev` beside the benchmark holds.
+		"--chat-address", addrs[2], "--prometheus-address", addrs[3],
+		"--ui-address", "", "--metrics-address", "", "--codec-address", "",
+		// A game day on a proxy needs neither a control plane nor AWS.
+		"--kube-address", "", "--moto-address", "",
+		"--chat-webhook-url", b.chat.url(), "--task-queue", idleQueue)
+	if err != nil {
+		return b, err
+	}
+	if err := b.checkToxiproxy(); err != nil {
+		return b, err
+	}
+	dirFile, err := sharedDirectory(platformDir, dir)
+	if err != nil {
+		return b, err
+	}
+	b.workerArgs = []string{"--address", b.frontend, "--task-queue", gameDayQueue, "--tools-dir", bin.toolsDir,
+		"--toxiproxy-url", "http://" + b.toxiproxy, "--codec-keys", b.keyFile, "--data-dir", filepath.Join(dir, "worker"),
+		"--metrics-address", "", "--directory", dirFile, "--chat-webhook-url", b.chat.url()}
+	if err := b.startWorker(ctx); err != nil {
+		return b, err
+	}
+	if b.client, err = dial(b.frontend, b.keyFile); err != nil {
+		return b, err
+	}
+	target, err := startTarget(addrs[4])
+	if err != nil {
+		return b, err
+	}
+	b.target = target
+	if b.proxied, err = b.createProxy(addrs[4]); err != nil {
+		return b, err
+	}
+	return b, nil
+}
+
+func (b *bench) startWorker(ctx context.Context) error {
+	w, err := startProcess(ctx, "worker", b.env, b.bin.worker, b.workerArgs...)
+	if err != nil {
+		return err
+	}
+	b.worker = w
+	return nil
+}
+
+// stop interrupts the worker before the platform, as an operator would.
+func (b *bench) stop() error {
+	if b.client != nil {
+		b.client.Close()
+	}
+	if b.target != nil {
+		_ = b.target.Close()
+	}
+	b.chat.close()
+	var errs []error
+	for _, p := range []*process{b.worker, b.platform} {
+		if p != nil {
+			errs = append(errs, p.interrupt())
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// sharedDirectory writes the directory the --dev platform judges approvals
+// by (the built-in example, trusting the platform's chat relay), so the
+// separate worker that runs the approvals judges them the same way.
+func sharedDirectory(platformDir, dir string) (string, error) {
+	relayKeyFile := filepath.Join(platformDir, "chat-relay-key")
+	relay, err := keyfile.Load(relayKeyFile)
+	if err != nil {
+		return "", fmt.Errorf("the platform's chat relay key %s: %w", relayKeyFile, err)
+	}
+	raw, err := json.Marshal(directory.Example().WithRelay("chatops-dev", signing.AuthorizedKey(keyfile.Public(relay), "chatops-dev")))
+	if err != nil {
+		return "", err
+	}
+	path := filepath.Join(dir, "directory.json")
+	return path, os.WriteFile(path, raw, 0o644)
+}
+
+func dial(frontend, keyFile string) (client.Client, error) {
+	keys, err := payloadcodec.LoadKeyFile(keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("the platform's codec keys: %w", err)
+	}
+	codec, err := payloadcodec.New(keys, "codec key file "+keyFile)
+	if err != nil {
+		return nil, err
+	}
+	c, err := client.Dial(client.Options{HostPort: frontend, Namespace: namespace, DataConverter: payloadcodec.DataConverter(codec),
+		// The SDK logs every reconnect while the worker is down; the sweep's
+		// table says what happened.
+		Logger: sdklog.NewStructuredLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})))})
+	if err != nil {
+		return nil, fmt.Errorf("connecting the benchmark's client to %s: %w", frontend, err)
+	}
+	return c, nil
+}
+
+// startTarget serves what the game days put latency in front of: a quick
+// HTTP answer.
+func startTarget(addr string) (*http.Server, error) {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("the HTTP target on %s: %w", addr, err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })}
+	go func() { _ = srv.Serve(l) }()
+	return srv, nil
+}
+
+// createProxy makes the proxy "app" in front of upstream with the real
+// toxiproxy-cli, as a person setting up a game day would.
+func (b *bench) createProxy(upstream string) (string, error) {
+	listen, err := freeAddr()
+	if err != nil {
+		return "", err
+	}
+	out, err := exec.Command(b.bin.toxiproxyCLI, "-h", "http://"+b.toxiproxy, "create", "-l", listen, "-u", upstream, proxyName).CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("toxiproxy-cli create %s: %v\n%s", proxyName, err, out)
+	}
+	return listen, nil
+}
+
+// checkToxiproxy fails early when the platform has no toxiproxy: --dev only
+// notes a missing toxiproxy-server in its banner.
+func (b *bench) checkToxiproxy() error {
+	resp, err := http.Get("http://" + b.toxiproxy + "/version")
+	if err != nil {
+		return fmt.Errorf("the platform's toxiproxy does not answer at %s (is toxiproxy-server installed? `make tools`): %v\n%s", b.toxiproxy, err, b.platform.out)
+	}
+	resp.Body.Close()
+	return nil
+}
+
+// toxics lists every toxic on every proxy, as toxiproxy's API reports them.
+func (b *bench) toxics() ([]string, error) {
+	resp, err := http.Get("http://" + b.toxiproxy + "/proxies")
+	if err != nil {
+		return nil, fmt.Errorf("listing toxiproxy's proxies: %w", err)
+	}
+	defer resp.Body.Close()
+	var proxies map[string]struct {
+		Toxics []struct {
+			Name string `json:"name"`
+		} `json:"toxics"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&proxies); err != nil {
+		return nil, fmt.Errorf("toxiproxy's proxy list: %w", err)
+	}
+	var names []string
+	for proxy, p := range proxies {
+		for _, t := range p.Toxics {
+			names = append(names, proxy+"/"+t.Name)
+		}
+	}
+	return names, nil
+}
+
+// removeToxic takes a toxic a game day left behind off its proxy, after it
+// has been counted, so the runs after it measure a healthy proxy.
+func (b *bench) removeToxic(proxyAndName string) error {
+	proxy, name, _ := strings.Cut(proxyAndName, "/")
+	out, err := exec.Command(b.bin.toxiproxyCLI, "-h", "http://"+b.toxiproxy, "toxic", "remove", "-n", name, proxy).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("toxiproxy-cli toxic remove %s: %v\n%s", proxyAndName, err, out)
+	}
+	return nil
+}
+
+// pendingApproval waits for the game day's approval child to be pending and
+// returns its workflow ID, found as an operator finds it: by a visibility
+// query.
+func (b *bench) pendingApproval(ctx context.Context, gameDayID string) (string, error) {
+	query := fmt.Sprintf("InfraflowApprovalState='pending' AND WorkflowId STARTS_WITH '%s-approval-'", gameDayID)
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		resp, err := b.client.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Namespace: namespace, Query: query})
+		if err == nil && len(resp.Executions) == 1 {
+			return resp.Executions[0].Execution.WorkflowId, nil
+		}
+		if time.Now().After(deadline) {
+			return "", fmt.Errorf("no pending approval for %s after 2 minutes (visibility query %q; last error %v)", gameDayID, query, err)
+		}
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// approve decides the approval with the real starter binary as alice (an
+// sre), exactly as an operator at a terminal would.
+func (b *bench) approve(ctx context.Context, approvalID string) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, b.bin.starter, "approve", approvalID, "--as", "alice", "--reason", "bench game day window",
+		"--address", b.frontend, "--task-queue", gameDayQueue)
+	cmd.Env = append(b.env, "INFRAFLOW_CODEC_KEY_FILE="+b.keyFile)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if out, err := cmd.Output(); err != nil {
+		return fmt.Errorf("starter approve %s: %v\nstdout: %s\nstderr: %s", approvalID, err, out, stderr.String())
+	}
+	return nil
+}
+
+// executions lists every run of a workflow ID with its status and close
+// time, as visibility records them.
+func (b *bench) executions(ctx context.Context, id string) ([]execution, error) {
+	resp, err := b.client.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Namespace: namespace, Query: fmt.Sprintf("WorkflowId = '%s'", id)})
+	if err != nil {
+		return nil, fmt.Errorf("listing the runs of %s: %w", id, err)
+	}
+	var out []execution
+	for _, e := range resp.Executions {
+		x := execution{RunID: e.Execution.RunId, Status: e.Status}
+		if e.CloseTime != nil {
+			x.ClosedAt = e.CloseTime.AsTime()
+		}
+		out = append(out, x)
+	}
+	return out, nil
+}
+
+type execution struct {
+	RunID    string
+	Status   enumspb.WorkflowExecutionStatus
+	ClosedAt time.Time
+}
+
+// chatReceiver is the chat webhook the platform and worker post to.
+type chatReceiver struct {
+	server *httptest.Server
+	mu     sync.Mutex
+	texts  []string
+}
+
+func newChatReceiver() *chatReceiver {
+	c := &chatReceiver{}
+	c.server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var post struct {
+			Text string `json:"text"`
+		}
+		_ = json.NewDecoder(r.Body).Decode(&post)
+		c.mu.Lock()
+		c.texts = append(c.texts, post.Text)
+		c.mu.Unlock()
+	}))
+	return c
+}
+
+func (c *chatReceiver) url() string { return c.server.URL }
+func (c *chatReceiver) close()      { c.server.Close() }
+
+// posts returns how many posts came, and how many of them contain want.
+func (c *chatReceiver) posts(want string) (all, matching int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, t := range c.texts {
+		if strings.Contains(t, want) {
+			matching++
+		}
+	}
+	return len(c.texts), matching
+}
+
+// process is one running worker binary.
+type process struct {
+	name    string
+	cmd     *exec.Cmd
+	out     *tailBuffer
+	exited  chan struct{}
+	waitErr error
+}
+
+func startProcess(ctx context.Context, name string, env []string, bin string, args ...string) (*process, error) {
+	// Not CommandContext: that would SIGKILL on cancel, and a platform should
+	// stop through its SIGINT path and take its toxiproxy with it.
+	cmd := exec.Command(bin, args...)
+	cmd.Env = env
+	out := &tailBuffer{limit: 64 << 10}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("starting the %s process: %w", name, err)
+	}
+	p := &process{name: name, cmd: cmd, out: out, exited: make(chan struct{})}
+	go func() {
+		p.waitErr = cmd.Wait()
+		close(p.exited)
+	}()
+	deadline := time.After(startTimeout)
+	for !strings.Contains(out.String(), readyMarker) {
+		select {
+		case <-p.exited:
+			return nil, fmt.Errorf("the %s process exited before it was ready: %v\n%s", name, p.waitErr, out)
+		case <-deadline:
+			_ = p.interrupt()
+			return nil, fmt.Errorf("the %s process was not ready after %s:\n%s", name, startTimeout, out)
+		case <-ctx.Done():
+			_ = p.interrupt()
+			return nil, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return p, nil
+}
+
+// kill is SIGKILL: no shutdown code runs, as in a crash.
+func (p *process) kill() error {
+	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		return fmt.Errorf("SIGKILL to the %s process: %w", p.name, err)
+	}
+	<-p.exited
+	return nil
+}
+
+// interrupt sends SIGINT and waits; a process that hangs is killed so the
+// benchmark never leaves one behind.
+func (p *process) interrupt() error {
+	select {
+	case <-p.exited:
+		return nil
+	default:
+	}
+	if err := p.cmd.Process.Signal(os.Interrupt); err != nil {
+		return fmt.Errorf("interrupting the %s process: %w", p.name, err)
+	}
+	select {
+	case <-p.exited:
+		return nil
+	case <-time.After(stopTimeout):
+		_ = p.cmd.Process.Kill()
+		<-p.exited
+		return fmt.Errorf("the %s process did not stop within %s of SIGINT; killed it", p.name, stopTimeout)
+	}
+}
+
+// tailBuffer keeps the end of a process's output, for error messages.
+type tailBuffer struct {
+	mu    sync.Mutex
+	buf   []byte
+	limit int
+}
+
+func (w *tailBuffer) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf = append(w.buf, p...)
+	if over := len(w.buf) - w.limit; over > 0 {
+		w.buf = append(w.buf[:0], w.buf[over:]...)
+	}
+	return len(p), nil
+}
+
+func (w *tailBuffer) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return string(w.buf)
+}
+
+// isolatedEnv keeps the developer's own settings out of the processes:
+// TEMPORAL_* would point them at another server, INFRAFLOW_* could post to a
+// real chat webhook or sign with a personal key, and a personal temporal.toml
+// profile (found through the user config dir) could switch on TLS.
+func isolatedEnv(dir string) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if strings.HasPrefix(kv, "TEMPORAL_") || strings.HasPrefix(kv, "INFRAFLOW_") || strings.HasPrefix(kv, "XDG_CONFIG_HOME=") {
+			continue
+		}
+		env = append(env, kv)
+	}
+	return append(env, "XDG_CONFIG_HOME="+filepath.Join(dir, "config"))
+}
+
+func freeAddr() (string, error) {
+	addr, err := freeport.Addr("127.0.0.1")
+	if err != nil {
+		return "", fmt.Errorf("finding a free port: %w", err)
+	}
+	return addr, nil
+}
