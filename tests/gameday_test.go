@@ -290,6 +290,26 @@ func TestGameDayLatencyFaultAbortsAndRollsBack(t *testing.T) {
 		}
 	})
 
+	t.Run("a dry run followed to its end", func(t *testing.T) {
+		dry := spec
+		dry.DryRun, dry.Approval = true, nil
+		out, stderr, err := p.starter("gameday", "run", "-f", writeSpecYAML(t, dry), "--requester", "dave", "--wait")
+		if err != nil {
+			t.Fatalf("starter gameday run --wait: %v\n%s", err, stderr)
+		}
+		// The default ID is the title's first 40 characters and the time.
+		if !regexp.MustCompile(`workflow ID: gameday-app-keeps-p95-under-200ms-with-300ms-add-\d{8}-\d{6}\n`).MatchString(stderr) || strings.Contains(stderr, "approval:") {
+			t.Errorf("want the default workflow ID and no approval to decide:\n%s", stderr)
+		}
+		if !regexp.MustCompile(`(?m)^outcome: +dry-run — dry run: the steady state held; no fault was injected$`).MatchString(out) ||
+			!regexp.MustCompile(`(?m)^slow-app +latency +- +- +- +slow-app: add 300ms latency on proxy app`).MatchString(out) {
+			t.Errorf("the report of a dry run: want its outcome and the fault it would inject:\n%s", out)
+		}
+		if left := p.toxics(t, "app"); len(left) != 0 {
+			t.Errorf("a dry run left toxics: %v", left)
+		}
+	})
+
 	t.Run("a paused Schedule of the same spec", func(t *testing.T) {
 		file := writeSpecYAML(t, spec)
 		if out, stderr, err := p.starter("gameday", "schedule", "create", "nightly-latency", "-f", file, "--every", "24h", "--paused", "--requester", "dave"); err != nil ||
