@@ -18,8 +18,8 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/infraflow/infraflow/internal/chaos"
-	"github.com/infraflow/infraflow/internal/chart"
 	"github.com/infraflow/infraflow/internal/gameday"
+	"github.com/infraflow/infraflow/internal/gamedayreport"
 	"github.com/infraflow/infraflow/internal/scaletarget"
 	"github.com/infraflow/infraflow/internal/stackop"
 )
@@ -323,43 +323,12 @@ func (a *Activities) processes() *chaos.Processes {
 // WriteGameDayReport plots every probe's values over time, one panel per
 // probe, with the fault windows shaded, under <data-dir>/reports.
 func (a *Activities) WriteGameDayReport(ctx context.Context, in gameday.ReportRequest) (gameday.ReportFiles, error) {
-	var panels []chart.Panel
-	index := map[string]int{}
-	for _, round := range in.Rounds {
-		for _, r := range round.Results {
-			i, ok := index[r.Probe]
-			if !ok {
-				i = len(panels)
-				index[r.Probe] = i
-				panels = append(panels, chart.Panel{Title: r.Probe, YLabel: string(r.Kind),
-					Series: []chart.Series{{Name: r.Probe}, {Name: r.Probe + " out of tolerance", Style: chart.Dots}}})
-			}
-			point := chart.Point{At: round.At, Value: r.Value}
-			panels[i].Series[0].Points = append(panels[i].Series[0].Points, point)
-			if !r.OK {
-				panels[i].Series[1].Points = append(panels[i].Series[1].Points, point)
-			}
-		}
-	}
-	for i := range panels {
-		if len(panels[i].Series[1].Points) == 0 {
-			panels[i].Series = panels[i].Series[:1]
-		}
-	}
-	var windows []chart.Window
-	for _, f := range in.Faults {
-		end := f.End
-		if end.IsZero() {
-			end = in.Rounds[len(in.Rounds)-1].At
-		}
-		windows = append(windows, chart.Window{Label: f.Fault, From: f.Start, To: end})
-	}
 	dir := filepath.Join(a.Chaos.DataDir, "reports")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return gameday.ReportFiles{}, err
 	}
 	base := filepath.Join(dir, "gameday-"+safeFileName(in.WorkflowID))
-	files, err := chart.Chart{Title: in.Title, Panels: panels, Windows: windows}.Write(base)
+	files, err := gamedayreport.Chart(in.Title, in.Rounds, in.Faults).Write(base)
 	if err != nil {
 		return gameday.ReportFiles{}, fmt.Errorf("plotting game day %s: %w", in.WorkflowID, err)
 	}

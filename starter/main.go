@@ -31,7 +31,15 @@ func (a *app) dial() (client.Client, string, error) {
 }
 
 func main() {
-	a := &app{}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if err := newRootCommand(&app{}).ExecuteContext(ctx); err != nil {
+		os.Exit(1)
+	}
+}
+
+// newRootCommand is the whole CLI, every subcommand sharing a.
+func newRootCommand(a *app) *cobra.Command {
 	root := &cobra.Command{
 		Use:           "starter",
 		Short:         "Launch and follow infraflow workflows",
@@ -47,18 +55,19 @@ func main() {
 	pf.StringVar(&a.uiURL, "ui-url", envOr("INFRAFLOW_UI_URL", "http://127.0.0.1:8233"), "Temporal Web UI base URL, for links (env INFRAFLOW_UI_URL)")
 
 	for _, def := range workflows.All() {
+		// A game day starts from a spec file, and has its report and
+		// Schedules beside it, rather than the generic --input command.
+		if def.Name == gameDayWorkflow {
+			root.AddCommand(a.gameDayCommand(def))
+			continue
+		}
 		root.AddCommand(a.workflowCommand(def))
 	}
 	root.AddCommand(a.destroyCommand(), a.doctorCommand(), a.listCommand(),
 		a.decideCommand(workflows.DecisionApprove), a.decideCommand(workflows.DecisionReject),
 		a.pendingCommand(), a.auditCommand(), a.chatopsCommand(), a.keysCommand(), a.codecServerCommand())
 	root.AddCommand(a.scheduleCommand(), a.reportCommand())
-
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
-	if err := root.ExecuteContext(ctx); err != nil {
-		os.Exit(1)
-	}
+	return root
 }
 
 func envOr(key, fallback string) string {

@@ -282,7 +282,7 @@ func oneRunTick(ctx context.Context, c client.Client, namespace, id string) ([]s
 		return []scalereport.Tick{{WorkflowID: id, RunID: runID, Record: tick, Running: true}}, fmt.Sprintf("workflow %s: 1 tick, still running", id), nil
 	default:
 		return nil, "", fmt.Errorf("workflow %s ended %s and recorded no tick: temporal workflow show --workflow-id %s says why",
-			id, strings.ToLower(strings.TrimPrefix(status.String(), "WORKFLOW_EXECUTION_STATUS_")), id)
+			id, statusWord(status), id)
 	}
 }
 

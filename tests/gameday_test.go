@@ -1,15 +1,22 @@
 package tests
 
 import (
+	"bytes"
 	"encoding/json"
+	"encoding/xml"
 	"image/png"
+	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"gopkg.in/yaml.v3"
 
 	"github.com/infraflow/infraflow/internal/freeport"
 	"github.com/infraflow/infraflow/internal/gameday"
@@ -103,6 +110,49 @@ func (p *platform) startGameDay(t *testing.T, id string, spec gameday.Experiment
 	}
 }
 
+// writeSpecYAML writes the spec as a person would, in YAML, for the
+// starter to read.
+func writeSpecYAML(t *testing.T, spec gameday.Experiment) string {
+	t.Helper()
+	raw, err := json.Marshal(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tree any
+	if err := json.Unmarshal(raw, &tree); err != nil {
+		t.Fatal(err)
+	}
+	text, err := yaml.Marshal(tree)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "gameday.yaml")
+	if err := os.WriteFile(path, text, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// runGameDay starts a game day from a spec file with the starter, as dave,
+// and approves it as alice with the approval the starter named.
+func (p *platform) runGameDay(t *testing.T, id string, spec gameday.Experiment) {
+	t.Helper()
+	_, stderr, err := p.starter("gameday", "run", "-f", writeSpecYAML(t, spec), "--id", id, "--requester", "dave")
+	if err != nil {
+		t.Fatalf("starter gameday run: %v\n%s", err, stderr)
+	}
+	named := regexp.MustCompile(`(?m)^  approval: +(\S+)`).FindStringSubmatch(stderr)
+	if named == nil || !strings.Contains(stderr, "workflow ID: "+id) {
+		t.Fatalf("starter gameday run named no approval or another workflow ID:\n%s", stderr)
+	}
+	if pending := waitPendingApproval(t, p, id); pending != named[1] {
+		t.Fatalf("the starter named approval %s, the pending one is %s", named[1], pending)
+	}
+	if _, stderr, err := p.starter("approve", named[1], "--as", "alice", "--reason", "game day window"); err != nil {
+		t.Fatalf("approve: %v %s", err, stderr)
+	}
+}
+
 // latencyGameDay is 300ms of latency on the proxy against a 200ms p95 SLO.
 func latencyGameDay(proxied string, faultFor string, abortAfter int) gameday.Experiment {
 	spec := gameday.Experiment{
@@ -133,7 +183,8 @@ func TestGameDayLatencyFaultAbortsAndRollsBack(t *testing.T) {
 	p.start()
 	proxied := p.createProxy(t, startAppTarget(t))
 	id := "gameday-latency"
-	p.startGameDay(t, id, latencyGameDay(proxied, "2m", 2))
+	spec := latencyGameDay(proxied, "2m", 2)
+	p.runGameDay(t, id, spec)
 	res, status := p.gameDayOutcome(t, id)
 	if status != "COMPLETED" || res.Outcome != workflows.GameDayAborted || !strings.Contains(res.Reason, "app-latency failed 2 rounds in a row") {
 		t.Fatalf("%s %s: %s", status, res.Outcome, res.Reason)
@@ -179,6 +230,128 @@ func TestGameDayLatencyFaultAbortsAndRollsBack(t *testing.T) {
 		t.Errorf("SVG plot %s lacks the fault window's label slow-app: %v", res.Plot.SVG, err)
 	}
 	p.webhook.waitFor(t, "Game day", "aborted", "detected in")
+
+	t.Run("starter report", func(t *testing.T) {
+		base := filepath.Join(t.TempDir(), "gd")
+		out, stderr, err := p.starter("gameday", "report", id, "--out", base)
+		if err != nil {
+			t.Fatalf("starter gameday report: %v\n%s", err, stderr)
+		}
+		for _, want := range []string{
+			`(?m)^outcome: +aborted — app-latency failed 2 rounds in a row`,
+			`(?m)^hypothesis held: +no$`,
+			`(?m)^approval: +approved by alice: game day window$`,
+			`(?m)^time to detect: +` + regexp.QuoteMeta(res.TimeToDetect) + `$`,
+			`(?m)^time to recover: +` + regexp.QuoteMeta(res.TimeToRecover) + `$`,
+			`(?m)^slow-app +latency +\S+ +\S+ +yes +`,
+		} {
+			if !regexp.MustCompile(want).MatchString(out) {
+				t.Errorf("report has no line matching %s:\n%s", want, out)
+			}
+		}
+		rows := regexp.MustCompile(`(?m)^\d\d:\d\d:\d\d\.\d{3} +(before|method|recovery) +(ok|FAIL) `).FindAllStringSubmatch(out, -1)
+		if len(rows) != len(res.Timeline) {
+			t.Fatalf("%d timeline rows for %d probe rounds:\n%s", len(rows), len(res.Timeline), out)
+		}
+		for i, r := range res.Timeline {
+			if rows[i][1] != r.Phase || (rows[i][2] == "ok") != r.OK {
+				t.Errorf("timeline row %d is %s %s, the round was %s ok=%v", i, rows[i][1], rows[i][2], r.Phase, r.OK)
+			}
+		}
+		f, err := os.Open(base + ".png")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		if _, err := png.Decode(f); err != nil {
+			t.Errorf("%s.png does not decode: %v", base, err)
+		}
+		svg, err := os.ReadFile(base + ".svg")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var text strings.Builder
+		for dec := xml.NewDecoder(bytes.NewReader(svg)); ; {
+			tok, err := dec.Token()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatalf("%s.svg does not parse: %v", base, err)
+			}
+			if cd, ok := tok.(xml.CharData); ok {
+				text.Write(cd)
+			}
+		}
+		for _, label := range []string{"slow-app", "app-latency", spec.Title} {
+			if !strings.Contains(text.String(), label) {
+				t.Errorf("%s.svg has no text %q", base, label)
+			}
+		}
+	})
+
+	t.Run("a dry run followed to its end", func(t *testing.T) {
+		dry := spec
+		dry.DryRun, dry.Approval = true, nil
+		out, stderr, err := p.starter("gameday", "run", "-f", writeSpecYAML(t, dry), "--requester", "dave", "--wait")
+		if err != nil {
+			t.Fatalf("starter gameday run --wait: %v\n%s", err, stderr)
+		}
+		// The default ID is the title's first 40 characters and the time.
+		if !regexp.MustCompile(`workflow ID: gameday-app-keeps-p95-under-200ms-with-300ms-add-\d{8}-\d{6}\n`).MatchString(stderr) || strings.Contains(stderr, "approval:") {
+			t.Errorf("want the default workflow ID and no approval to decide:\n%s", stderr)
+		}
+		if !regexp.MustCompile(`(?m)^outcome: +dry-run — dry run: the steady state held; no fault was injected$`).MatchString(out) ||
+			!regexp.MustCompile(`(?m)^slow-app +latency +- +- +- +slow-app: add 300ms latency on proxy app`).MatchString(out) {
+			t.Errorf("the report of a dry run: want its outcome and the fault it would inject:\n%s", out)
+		}
+		if left := p.toxics(t, "app"); len(left) != 0 {
+			t.Errorf("a dry run left toxics: %v", left)
+		}
+	})
+
+	t.Run("a paused Schedule of the same spec", func(t *testing.T) {
+		file := writeSpecYAML(t, spec)
+		if out, stderr, err := p.starter("gameday", "schedule", "create", "nightly-latency", "-f", file, "--every", "24h", "--paused", "--requester", "dave"); err != nil ||
+			!strings.Contains(out, "schedule nightly-latency: GameDay every 24h0m0s") || !strings.Contains(out, "(paused)") {
+			t.Fatalf("starter gameday schedule create: %v\n%s%s", err, out, stderr)
+		}
+		// Schedules are listed through visibility, which may lag a moment.
+		listed := func(list func() string, want bool) string {
+			t.Helper()
+			var out string
+			for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(300 * time.Millisecond) {
+				if out = list(); strings.Contains(out, "nightly-latency") == want {
+					return out
+				}
+			}
+			t.Fatalf("after 30s, listed=%v wanted:\n%s", !want, out)
+			return out
+		}
+		starterList := func() string {
+			out, stderr, err := p.starter("gameday", "schedule", "list")
+			if err != nil {
+				t.Fatalf("starter gameday schedule list: %v\n%s", err, stderr)
+			}
+			return out
+		}
+		temporalList := func() string { return p.mustTemporal("schedule", "list") }
+		if out := listed(starterList, true); !regexp.MustCompile(`(?m)^nightly-latency +24h0m0s +paused `).MatchString(out) {
+			t.Errorf("starter lists the schedule otherwise:\n%s", out)
+		}
+		listed(temporalList, true)
+		describe := p.mustTemporal("schedule", "describe", "--schedule-id", "nightly-latency", "-o", "json")
+		if !regexp.MustCompile(`"paused":\s*true`).MatchString(describe) || !strings.Contains(describe, `"GameDay"`) {
+			t.Errorf("temporal schedule describe: want a paused schedule of GameDay:\n%s", describe)
+		}
+		if out, stderr, err := p.starter("gameday", "schedule", "delete", "nightly-latency"); err != nil || !strings.Contains(out, "schedule nightly-latency: deleted") {
+			t.Fatalf("starter gameday schedule delete: %v\n%s%s", err, out, stderr)
+		}
+		listed(temporalList, false)
+		if runs := p.mustTemporal("workflow", "list", "--query", "TemporalScheduledById = 'nightly-latency'"); strings.Contains(runs, "nightly-latency") {
+			t.Errorf("the paused schedule started game days:\n%s", runs)
+		}
+	})
 }
 
 // The rollback runs however the game day ends: cancelled from the temporal
@@ -210,6 +383,14 @@ func TestGameDayRollsBackWhenCancelledOrItsWorkerDies(t *testing.T) {
 		}
 		if left := p.toxics(t, "app"); len(left) != 0 {
 			t.Errorf("toxics left after the cancel: %v", left)
+		}
+		// A cancelled run has no result; its query still has the report,
+		// rollback included.
+		out, stderr, err := p.starter("gameday", "report", id)
+		if err != nil || !strings.Contains(stderr, "ended canceled without a result; read through its gameday query") ||
+			!regexp.MustCompile(`(?m)^outcome: +aborted — cancelled during the method$`).MatchString(out) ||
+			!regexp.MustCompile(`(?m)^slow-app +latency +\S+ +\S+ +yes +`).MatchString(out) {
+			t.Errorf("starter gameday report of a cancelled game day: %v\n%s%s", err, out, stderr)
 		}
 	})
 

@@ -74,6 +74,19 @@ type GameDayResult struct {
 	PeopleNeeded bool `json:"peopleNeeded,omitempty"`
 }
 
+// FaultWindows are the spans of the faults that were injected, for the plot
+// (the worker's, and `starter gameday report --out`); a fault still in has
+// no end.
+func (r GameDayResult) FaultWindows() []gameday.FaultWindow {
+	var windows []gameday.FaultWindow
+	for _, f := range r.Faults {
+		if !f.InjectedAt.IsZero() {
+			windows = append(windows, gameday.FaultWindow{Fault: f.Name, Start: f.InjectedAt, End: f.UndoneAt})
+		}
+	}
+	return windows
+}
+
 // GameDayFault is one fault's record.
 type GameDayFault struct {
 	Name        string             `json:"name"`
@@ -286,14 +299,8 @@ func (g *gameDayRun) report(ctx workflow.Context) {
 		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, MaximumAttempts: 3},
 	})
 	if len(g.result.Timeline) > 0 {
-		var windows []gameday.FaultWindow
-		for _, f := range g.result.Faults {
-			if !f.InjectedAt.IsZero() {
-				windows = append(windows, gameday.FaultWindow{Fault: f.Name, Start: f.InjectedAt, End: f.UndoneAt})
-			}
-		}
 		files, err := activityref.WriteGameDayReport.Run(actx, gameday.ReportRequest{
-			WorkflowID: info.WorkflowExecution.ID, Title: g.spec.Title, Rounds: g.result.Timeline, Faults: windows})
+			WorkflowID: info.WorkflowExecution.ID, Title: g.spec.Title, Rounds: g.result.Timeline, Faults: g.result.FaultWindows()})
 		if err != nil {
 			workflow.GetLogger(ctx).Warn("Game day plot not written", "error", err)
 		} else {

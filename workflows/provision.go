@@ -387,7 +387,14 @@ func askApproval(ctx workflow.Context, title string, reasons []string, payload s
 // approvalID is the workflow ID of this run's Approval.
 func approvalID(ctx workflow.Context) string {
 	info := workflow.GetInfo(ctx)
-	return info.WorkflowExecution.ID + "-approval-" + info.WorkflowExecution.RunID[:8]
+	return ApprovalWorkflowID(info.WorkflowExecution.ID, info.WorkflowExecution.RunID)
+}
+
+// ApprovalWorkflowID is the workflow ID of the Approval a run asks (the
+// first, for a provisioning that asks again): a client that started the run
+// knows it as soon as it has the run ID, before the request is open.
+func ApprovalWorkflowID(workflowID, runID string) string {
+	return workflowID + "-approval-" + runID[:min(8, len(runID))]
 }
 
 // askApprovalAs is askApproval with the Approval's workflow ID.

@@ -68,6 +68,26 @@ func Parse(data []byte) (Experiment, error) {
 	return e, nil
 }
 
+// Locate is where field ("method[0].duration") is written in data, or else
+// the nearest enclosing field that is, as Parse reports its own problems; 0, 0
+// when data cannot be read. It places problems found after Parse, such as a
+// workflow's checks of the whole input, in the file the spec came from.
+func Locate(data []byte, field string) (line, column int) {
+	if len(data) > maxSpecBytes {
+		return 0, 0
+	}
+	root, problem := parseTree(data)
+	if problem != nil {
+		return 0, 0
+	}
+	var e Experiment
+	d := &decoder{positions: map[string]position{}, budget: maxValues}
+	d.positions[""] = positionOf(root)
+	d.value(root, reflect.ValueOf(&e).Elem(), "")
+	at := d.locate(field)
+	return at.line, at.column
+}
+
 // explained reports whether a validation error follows from a decoding
 // error already reported: a field that could not be read (or was misspelt)
 // is empty, and "is required" would only repeat the problem.

@@ -410,3 +410,36 @@ func TestAliasesAreFollowed(t *testing.T) {
 		t.Fatalf("input = %s, want %s", got, want)
 	}
 }
+
+func TestLocateFindsAFieldOrItsNearestWrittenParent(t *testing.T) {
+	spec := `title: t
+probeInterval: 1s
+method:
+  - name: slow
+    kind: latency
+    duration: 1m
+  - {name: stall, kind: timeout, duration: 30s}
+`
+	// A field is where its name is, as Parse reports its problems.
+	for _, c := range []struct {
+		field     string
+		line, col int
+	}{
+		{"probeInterval", 2, 1},
+		{"method[0].duration", 6, 5},
+		{"method[1].duration", 7, 34},
+		// Not written: where its parent is.
+		{"method[1].toxic.latency", 7, 5},
+		{"recoveryTimeout", 1, 1},
+	} {
+		if line, col := Locate([]byte(spec), c.field); line != c.line || col != c.col {
+			t.Errorf("%s: %d:%d, want %d:%d", c.field, line, col, c.line, c.col)
+		}
+	}
+	if line, col := Locate([]byte(`{"title": "t",`+"\n"+` "probeInterval": "1s"}`), "probeInterval"); line != 2 || col != 2 {
+		t.Errorf("probeInterval in JSON: %d:%d, want 2:2", line, col)
+	}
+	if line, col := Locate([]byte("title: [unclosed\n"), "title"); line != 0 || col != 0 {
+		t.Errorf("a field of malformed YAML: %d:%d, want 0:0", line, col)
+	}
+}
