@@ -41,7 +41,7 @@ func TestPlatformCheckFromTemporalCLISurvivesSIGKILL(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []string{"temporal-server", "temporal", "pulumi", "pulumi-resource-infraflow", "etcd", "kube-apiserver",
-		"kube-controller-manager", "kube-scheduler", "kwok", "ansible-playbook", "ansible-lint", "ssh", "sshd", "prometheus", "moto"}
+		"kube-controller-manager", "kube-scheduler", "kwok", "toxiproxy-server", "toxiproxy-cli", "ansible-playbook", "ansible-lint", "ssh", "sshd", "prometheus", "moto"}
 	if len(result.Tools) != len(want) || len(result.Missing) != 0 {
 		t.Fatalf("result = %+v, want one ok row for each of %v", result, want)
 	}
