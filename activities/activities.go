@@ -4,6 +4,7 @@ package activities
 
 import (
 	"context"
+
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 

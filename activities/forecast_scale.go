@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/temporal"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/infraflow/infraflow/internal/forecast"
 	"github.com/infraflow/infraflow/internal/promrange"
@@ -176,17 +177,24 @@ func checkForecasts(w scaleop.MetricsWindow, y []float64, pending []scaleop.Fore
 	return checks, still
 }
 
+// kubernetesClient reaches the cluster that scale targets and game days act
+// on: --kubeconfig, else the local stack's (the control plane of --dev). No
+// cluster is an error of errType, which no retry can fix.
+func (a *Activities) kubernetesClient(errType string) (kubernetes.Interface, error) {
+	kubeconfig := a.Scale.Kubeconfig
+	if kubeconfig == "" {
+		kubeconfig = a.Pulumi.Kubeconfig
+	}
+	if kubeconfig == "" {
+		return nil, temporal.NewNonRetryableApplicationError("this worker has no Kubernetes cluster configured (worker --kubeconfig, or --dev with the control plane built by `make tools`)", errType, nil)
+	}
+	return scaletarget.KubernetesClient(kubeconfig)
+}
+
 func (a *Activities) scaleTarget(ctx context.Context, ref scaleop.ScaleTargetRef) (scaletarget.Target, error) {
 	switch ref.Kind {
 	case "deployment", "statefulset":
-		kubeconfig := a.Scale.Kubeconfig
-		if kubeconfig == "" {
-			kubeconfig = a.Pulumi.Kubeconfig
-		}
-		if kubeconfig == "" {
-			return nil, temporal.NewNonRetryableApplicationError("this worker has no Kubernetes cluster configured (worker --kubeconfig, or --dev with the control plane built by `make tools`)", scaleop.ErrTypeScaleNotAllowed, nil)
-		}
-		cs, err := scaletarget.KubernetesClient(kubeconfig)
+		cs, err := a.kubernetesClient(scaleop.ErrTypeScaleNotAllowed)
 		if err != nil {
 			return nil, err
 		}

@@ -20,7 +20,6 @@ import (
 	"github.com/infraflow/infraflow/internal/chaos"
 	"github.com/infraflow/infraflow/internal/gameday"
 	"github.com/infraflow/infraflow/internal/gamedayreport"
-	"github.com/infraflow/infraflow/internal/scaletarget"
 	"github.com/infraflow/infraflow/internal/stackop"
 )
 
@@ -294,14 +293,7 @@ func (a *Activities) toxiproxy() (*chaos.Toxiproxy, error) {
 }
 
 func (a *Activities) chaosKubernetes() (*chaos.Kubernetes, error) {
-	kubeconfig := a.Scale.Kubeconfig
-	if kubeconfig == "" {
-		kubeconfig = a.Pulumi.Kubeconfig
-	}
-	if kubeconfig == "" {
-		return nil, temporal.NewNonRetryableApplicationError("this worker has no Kubernetes cluster configured (worker --kubeconfig, or --dev)", ErrTypeChaosRefused, nil)
-	}
-	cs, err := scaletarget.KubernetesClient(kubeconfig)
+	cs, err := a.kubernetesClient(ErrTypeChaosRefused)
 	if err != nil {
 		return nil, err
 	}
@@ -309,7 +301,7 @@ func (a *Activities) chaosKubernetes() (*chaos.Kubernetes, error) {
 }
 
 func (a *Activities) chaosAutoScaling(ctx context.Context) (*chaos.AutoScaling, error) {
-	c, err := scaletarget.AutoScalingClient(ctx, a.Scale.AWSRegion, a.Scale.AWSEndpoint, a.Scale.AWSLocalMoto)
+	c, err := a.autoScalingClient(ctx)
 	if err != nil {
 		return nil, err
 	}
