@@ -21,6 +21,7 @@ import (
 
 	"github.com/infraflow/infraflow/internal/freeport"
 	"github.com/infraflow/infraflow/internal/payloadcodec"
+	"github.com/infraflow/infraflow/tests/bench/internal/benchenv"
 )
 
 const (
@@ -63,11 +64,11 @@ func startPlatform(ctx context.Context, bin, dir string) (p *platform, err error
 			p.stop()
 		}
 	}()
-	p.frontend, err = freeAddr()
+	p.frontend, err = freeport.Addr("127.0.0.1")
 	if err != nil {
 		return p, err
 	}
-	chat, err := freeAddr()
+	chat, err := freeport.Addr("127.0.0.1")
 	if err != nil {
 		return p, err
 	}
@@ -158,7 +159,7 @@ func startProcess(ctx context.Context, name, bin, dir string, args ...string) (*
 	// clean SIGINT path.
 	cmd := exec.Command(bin, args...)
 	cmd.Dir = dir
-	cmd.Env = isolatedEnv(dir)
+	cmd.Env = benchenv.Isolated(dir)
 	out := newTailWriter(64<<10, readyMarker)
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
@@ -244,29 +245,6 @@ func (p *process) memory() (memory, error) {
 		return memory{}, fmt.Errorf("%s has no VmRSS/VmHWM lines", path)
 	}
 	return m, nil
-}
-
-// isolatedEnv keeps the developer's own settings out of the measured
-// processes: TEMPORAL_* would point them elsewhere, INFRAFLOW_* could post to
-// a real chat webhook, and a personal temporal.toml profile (found through
-// the user config dir) could switch on TLS or another namespace.
-func isolatedEnv(dir string) []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if strings.HasPrefix(kv, "TEMPORAL_") || strings.HasPrefix(kv, "INFRAFLOW_") || strings.HasPrefix(kv, "XDG_CONFIG_HOME=") {
-			continue
-		}
-		env = append(env, kv)
-	}
-	return append(env, "XDG_CONFIG_HOME="+filepath.Join(dir, "config"))
-}
-
-func freeAddr() (string, error) {
-	addr, err := freeport.Addr("127.0.0.1")
-	if err != nil {
-		return "", fmt.Errorf("finding a free port: %w", err)
-	}
-	return addr, nil
 }
 
 // tailWriter keeps only the end of a process's output: a worker logs a line

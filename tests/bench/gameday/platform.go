@@ -28,6 +28,7 @@ import (
 	"github.com/infraflow/infraflow/internal/payloadcodec"
 	"github.com/infraflow/infraflow/internal/signing"
 	"github.com/infraflow/infraflow/internal/signing/keyfile"
+	"github.com/infraflow/infraflow/tests/bench/internal/benchenv"
 )
 
 const (
@@ -109,7 +110,7 @@ type bench struct {
 // startBench starts the platform (`worker --dev`: server, toxiproxy, chat),
 // the separate worker that runs the game days, the HTTP target and the proxy.
 func startBench(ctx context.Context, bin binaries, dir string) (b *bench, err error) {
-	b = &bench{bin: bin, dir: dir, env: isolatedEnv(dir), chat: newChatReceiver()}
+	b = &bench{bin: bin, dir: dir, env: benchenv.Isolated(dir), chat: newChatReceiver()}
 	defer func() {
 		if err != nil {
 			err = errors.Join(err, b.stop())
@@ -117,7 +118,7 @@ func startBench(ctx context.Context, bin binaries, dir string) (b *bench, err er
 	}()
 	addrs := make([]string, 5)
 	for i := range addrs {
-		if addrs[i], err = freeAddr(); err != nil {
+		if addrs[i], err = freeport.Addr("127.0.0.1"); err != nil {
 			return b, err
 		}
 	}
@@ -241,7 +242,7 @@ func startTarget(addr string) (*http.Server, error) {
 // createProxy makes the proxy "app" in front of upstream with the real
 // toxiproxy-cli, as a person setting up a game day would.
 func (b *bench) createProxy(upstream string) (string, error) {
-	listen, err := freeAddr()
+	listen, err := freeport.Addr("127.0.0.1")
 	if err != nil {
 		return "", err
 	}
@@ -488,27 +489,4 @@ func (w *tailBuffer) String() string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return string(w.buf)
-}
-
-// isolatedEnv keeps the developer's own settings out of the processes:
-// TEMPORAL_* would point them at another server, INFRAFLOW_* could post to a
-// real chat webhook or sign with a personal key, and a personal temporal.toml
-// profile (found through the user config dir) could switch on TLS.
-func isolatedEnv(dir string) []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if strings.HasPrefix(kv, "TEMPORAL_") || strings.HasPrefix(kv, "INFRAFLOW_") || strings.HasPrefix(kv, "XDG_CONFIG_HOME=") {
-			continue
-		}
-		env = append(env, kv)
-	}
-	return append(env, "XDG_CONFIG_HOME="+filepath.Join(dir, "config"))
-}
-
-func freeAddr() (string, error) {
-	addr, err := freeport.Addr("127.0.0.1")
-	if err != nil {
-		return "", fmt.Errorf("finding a free port: %w", err)
-	}
-	return addr, nil
 }
