@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
+
 	"github.com/infraflow/infraflow/internal/scaleop"
 	"github.com/infraflow/infraflow/internal/scaletarget"
 )

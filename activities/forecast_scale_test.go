@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"math"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -170,21 +169,8 @@ func TestForecastDemandForecastsAndChecksEarlierForecasts(t *testing.T) {
 	}
 }
 
-// kubeBinaries puts etcd and kube-apiserver on PATH from where `make tools`
-// links them (an absolute path: exec refuses programs found through a
-// relative PATH entry); StartKubernetes names any that are missing.
-func kubeBinaries(t *testing.T) {
-	t.Helper()
-	testtier.RealTools(t, "etcd and kube-apiserver")
-	bin, err := filepath.Abs(filepath.Join("..", ".infraflow", "bin"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
-}
-
 func TestKubernetesScaleIsACompareAndSetOnTheRealAPIServer(t *testing.T) {
-	kubeBinaries(t)
+	testtier.PinnedTools(t, "etcd and kube-apiserver")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	addr, err := freeport.Addr("127.0.0.1")

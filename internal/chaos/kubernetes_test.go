@@ -24,8 +24,7 @@ import (
 // created here stay pending, and deleted ones are not recreated).
 func apiServer(t *testing.T) kubernetes.Interface {
 	t.Helper()
-	testtier.RealTools(t, "etcd and kube-apiserver")
-	toolsOnPath(t)
+	testtier.PinnedTools(t, "etcd and kube-apiserver")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	addr, err := freeport.Addr("127.0.0.1")

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -14,17 +12,6 @@ import (
 	"github.com/infraflow/infraflow/internal/localenv"
 	"github.com/infraflow/infraflow/internal/testtier"
 )
-
-// toolsOnPath puts the repository's .infraflow/bin (where `make tools` links
-// what it built) first on PATH, as the worker does with --tools-dir.
-func toolsOnPath(t *testing.T) {
-	t.Helper()
-	bin, err := filepath.Abs(filepath.Join("..", "..", ".infraflow", "bin"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
-}
 
 // bigBody is what /big serves: enough bytes that a bandwidth limit shows.
 const bigBody = 100_000
@@ -34,8 +21,7 @@ const bigBody = 100_000
 // the service's URL through the proxy.
 func proxiedService(t *testing.T) (*Toxiproxy, string) {
 	t.Helper()
-	testtier.RealTools(t, "toxiproxy-server")
-	toolsOnPath(t)
+	testtier.PinnedTools(t, "toxiproxy-server")
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -16,12 +16,7 @@ import (
 )
 
 func TestStartToxiproxyAnswersOnItsAPIAndStopFreesThePort(t *testing.T) {
-	testtier.RealTools(t, "toxiproxy-server")
-	bin, err := filepath.Abs(filepath.Join("..", "..", ".infraflow", "bin"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+	testtier.PinnedTools(t, "toxiproxy-server")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	dataDir := t.TempDir()

@@ -20,9 +20,7 @@ import (
 // file runs its program with those values, its state is read from the
 // checkpoint as the CLI would export it, and closing it leaves no workspace.
 func TestOpenConfiguresTheStackAndCloseRemovesItsWorkspace(t *testing.T) {
-	testtier.RealTools(t, "the pulumi CLI")
-	bin, _ := filepath.Abs(filepath.Join("..", "..", ".infraflow", "bin"))
-	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+	testtier.PinnedTools(t, "the pulumi CLI")
 	if _, err := exec.LookPath("pulumi"); err != nil {
 		t.Fatalf("no pulumi CLI (make tools builds it): %v", err)
 	}

@@ -37,3 +37,30 @@ func TraceFile(t testing.TB, name string) string {
 	}
 	return path
 }
+
+// PinnedTools is RealTools for a test that runs the tools `make tools` links
+// into the repository's .infraflow/bin: it puts that directory first on PATH
+// (as an absolute path: exec refuses programs found through a relative PATH
+// entry) and returns it. The repository is the nearest directory up from the
+// test's with a go.mod.
+func PinnedTools(t testing.TB, what string) string {
+	t.Helper()
+	RealTools(t, what)
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			break
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("no go.mod above the test's directory: run the tests inside the repository")
+		}
+		dir = parent
+	}
+	bin := filepath.Join(dir, ".infraflow", "bin")
+	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+	return bin
+}

@@ -13,11 +13,7 @@ import (
 // tools` built really print, so a release that changes its wording shows up
 // here rather than as a "missing" tool in PlatformCheck.
 func TestToxiproxyProgramsReportThePinnedVersion(t *testing.T) {
-	testtier.RealTools(t, "toxiproxy-server and toxiproxy-cli")
-	bin, err := filepath.Abs(filepath.Join("..", "..", ".infraflow", "bin"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	bin := testtier.PinnedTools(t, "toxiproxy-server and toxiproxy-cli")
 	for _, tool := range Catalog() {
 		if tool.Name != "toxiproxy-server" && tool.Name != "toxiproxy-cli" {
 			continue
