@@ -72,12 +72,11 @@ func TestMain(m *testing.M) {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
 		}
-		for _, name := range nextReleaseTests {
+		for name, r := range releaseTests {
 			if willRun(name) {
 				// Linking a worker takes a CPU-minute: it starts now, beside
 				// the first platforms, not when a release test's turn comes.
-				go func() { _, _ = buildNextRelease() }()
-				break
+				go func() { _, _ = r.build() }()
 			}
 		}
 		return m.Run()

@@ -25,7 +25,7 @@ import (
 // completes when decided; a new Approval runs B's code from its first step.
 func TestApprovalMovesToTheNextBuildAndCompletes(t *testing.T) {
 	t.Parallel()
-	nextBin := nextReleaseBinary(t)
+	nextBin := nextRelease.binary(t)
 	p := newPlatform(t).withoutKubernetes()
 	workerArgs, _ := p.startWithSeparateWorker("versioned")
 	workerArgs = append(workerArgs, "--chat-webhook-url", p.webhook.url(), "--deployment-name", "infraflow-e2e")
@@ -81,41 +81,54 @@ func TestApprovalMovesToTheNextBuildAndCompletes(t *testing.T) {
 // nextReleaseChange is the GetVersion change ID of the next release's Approval.
 const nextReleaseChange = "next-release-announces-itself"
 
-// buildNextRelease builds, once per test run, the worker as the next release
-// would ship it: with tests/testdata/nextrelease compiled into the workflows
-// (a changed Approval) and stacks (a tightened catalog) packages.
-func buildNextRelease() (string, error) {
-	nextReleaseOnce.Do(func() {
-		nextReleaseBin, nextReleaseErr = buildWithOverlay(map[string]string{
-			"workflows/zz_next_release.go":    "tests/testdata/nextrelease/approval_change.go",
-			"stacks/zz_next_release.go":       "tests/testdata/nextrelease/catalog_change.go",
-			"stacks/local/zz_next_release.go": "tests/testdata/nextrelease/program_change.go",
-		})
-	})
-	return nextReleaseBin, nextReleaseErr
+// release is a worker as a next release would ship it: the files of
+// tests/testdata/nextrelease compiled into its packages with `go build
+// -overlay`, once per test run.
+type release struct {
+	// files maps a file the release adds (repository-relative) to its source.
+	files map[string]string
+	once  sync.Once
+	bin   string
+	err   error
 }
 
-// nextReleaseBinary waits for the next release's worker, which TestMain
-// starts building when a test that needs it will run. A test waits before it
-// takes a platform slot: a slot held while the linker works keeps another
-// test from running.
-func nextReleaseBinary(t *testing.T) string {
+func (r *release) build() (string, error) {
+	r.once.Do(func() { r.bin, r.err = buildWithOverlay(r.files) })
+	return r.bin, r.err
+}
+
+// binary waits for the release's worker, which TestMain starts building when
+// a test that needs it will run. A test waits before it takes a platform
+// slot: a slot held while the linker works keeps another test from running.
+func (r *release) binary(t *testing.T) string {
 	t.Helper()
-	bin, err := buildNextRelease()
+	bin, err := r.build()
 	if err != nil {
 		t.Fatal(err)
 	}
 	return bin
 }
 
-// nextReleaseTests need the next release's worker.
-var nextReleaseTests = []string{"TestApprovalMovesToTheNextBuildAndCompletes", "TestRunningProvisionSurvivesATightenedCatalog"}
-
 var (
-	nextReleaseOnce sync.Once
-	nextReleaseBin  string
-	nextReleaseErr  error
+	// nextRelease changes Approval, tightens the catalog and changes the
+	// local program.
+	nextRelease = &release{files: map[string]string{
+		"workflows/zz_next_release.go":    "tests/testdata/nextrelease/approval_change.go",
+		"stacks/zz_next_release.go":       "tests/testdata/nextrelease/catalog_change.go",
+		"stacks/local/zz_next_release.go": "tests/testdata/nextrelease/program_change.go",
+	}}
+	// policyRelease changes only the policies: one more deny rule.
+	policyRelease = &release{files: map[string]string{
+		"stacks/policies/zz_next_release.rego": "tests/testdata/nextrelease/policy_change.rego",
+	}}
 )
+
+// releaseTests are the tests that need a release's worker.
+var releaseTests = map[string]*release{
+	"TestApprovalMovesToTheNextBuildAndCompletes":     nextRelease,
+	"TestRunningProvisionSurvivesATightenedCatalog":   nextRelease,
+	"TestApprovedPlanIsDeniedByTheNextReleasesPolicy": policyRelease,
+}
 
 func buildWithOverlay(files map[string]string) (string, error) {
 	dir, err := os.MkdirTemp("", "infraflow-next-release-")
@@ -149,7 +162,7 @@ type buildError struct {
 }
 
 func (e *buildError) Error() string {
-	return "building the next release: " + e.err.Error() + "\n" + e.out
+	return "building a next release: " + e.err.Error() + "\n" + e.out
 }
 
 // setCurrentBuild makes a build the deployment's current version, as an
@@ -205,7 +218,7 @@ func completedBy(t *testing.T, c client.Client, id, build string) bool {
 // it: the approver is asked again, and the re-approved plan is applied.
 func TestRunningProvisionSurvivesATightenedCatalog(t *testing.T) {
 	t.Parallel()
-	nextBin := nextReleaseBinary(t)
+	nextBin := nextRelease.binary(t)
 	p := newPlatform(t)
 	workerArgs, _ := p.startWithSeparateWorker("release")
 	workerArgs = append(workerArgs, "--chat-webhook-url", p.webhook.url())
@@ -249,5 +262,41 @@ func TestRunningProvisionSurvivesATightenedCatalog(t *testing.T) {
 	}
 	if got := p.mustKubectl(t, "get", "namespace", "e2e-tight", "-o", `jsonpath={.metadata.labels.infraflow\.io/release}`); got != "next" {
 		t.Errorf("the namespace's release label = %q, want the re-approved program's", got)
+	}
+}
+
+// A ProvisionStack waits for approval when a release withdraws its image by
+// policy. Nothing else changes, so the approved plan is still what would
+// happen; the new release's policies are asked again before the apply, deny
+// it, and nothing is applied.
+func TestApprovedPlanIsDeniedByTheNextReleasesPolicy(t *testing.T) {
+	t.Parallel()
+	nextBin := policyRelease.binary(t)
+	p := newPlatform(t)
+	workerArgs, _ := p.startWithSeparateWorker("policy")
+	current := startProcess(t, workerBin, workerArgs...)
+
+	id := workflows.ProvisionWorkflowID("local", "withdrawn")
+	p.mustTemporal("workflow", "start", "--type", "ProvisionStack", "--task-queue", p.taskQueue, "--workflow-id", id, "--input",
+		`{"program": "local", "stack": "withdrawn", "requester": "dave", "approval": {"always": true, "approvers": ["alice"]},
+		  "config": {"namespace": "e2e-withdrawn", "image": "nginx:1.25", "replicas": 1}}`)
+	approval := waitPendingApproval(t, p, id)
+
+	current.kill()
+	startProcess(t, nextBin, workerArgs...)
+	if _, stderr, err := p.starter("approve", approval, "--as", "alice", "--reason", "approved before the release"); err != nil {
+		t.Fatalf("approve: %v %s", err, stderr)
+	}
+	res, status, err := p.provisionOutcome(t, id)
+	if err != nil || res.Status != workflows.ProvisionDenied || len(res.StalePlans) != 0 ||
+		!strings.Contains(res.Reason, "the approved plan is unchanged, but the policies now deny it") || !strings.Contains(res.Reason, "withdrawn by this release") {
+		t.Fatalf("the approved plan after the release: %s %+v %v, want denied by the release's policy", status, res, err)
+	}
+	shown := p.decodedHistory(t, id)
+	if strings.Count(shown, `"CheckPolicy"`) != 2 || strings.Contains(shown, `"ApplyStack"`) {
+		t.Errorf("history: want the policies asked before the approval and again before the apply, and no ApplyStack")
+	}
+	if out, err := p.kubectl(t, "get", "namespace", "e2e-withdrawn"); err == nil || !strings.Contains(out, "NotFound") {
+		t.Errorf("namespace e2e-withdrawn: %v %s, want nothing applied", err, out)
 	}
 }

@@ -20,6 +20,13 @@ import (
 // applied whatever the program said at apply time, and replay so.
 const savedPlansChange = "saved-plans"
 
+// policyAtApplyChange marks the runs (version 1) whose policies decide again
+// before an approved plan is applied, even when the plan is unchanged: a
+// release may tighten the policies while people take hours to decide, and a
+// plan the new policies deny is not applied on the old approval. Older runs
+// applied an unchanged plan without asking them, and replay so.
+const policyAtApplyChange = "policy-at-apply"
+
 // ProvisionPlanRefused is the outcome of an apply whose saved plan was
 // missing or changed after approval: nothing was applied.
 const ProvisionPlanRefused = "plan-refused"
@@ -56,10 +63,11 @@ type planApproved struct {
 
 // recheck previews the stack again before an apply that waited (for people,
 // or after the engine stopped at a step the plan lacked). When the changes it
-// would make now are among those approved, the approved plan is applied.
-// Otherwise the policies decide on the new plan and, when people approved
-// the old one or the policies ask for it, people approve the new one, shown
-// beside the old. ok is false when the new plan was denied or rejected; the
+// would make now are among those approved, the policies are asked again (a
+// release may have changed them meanwhile) and the approved plan is applied
+// unless they now deny it or want people who were not asked. Otherwise the
+// policies decide on the new plan and, when people approved the old one or
+// the policies ask for it, people approve the new one, shown beside the old. ok is false when the new plan was denied or rejected; the
 // result says so.
 func (s *provisionState) recheck(ctx workflow.Context, in ProvisionInput, req stackop.StackRequest, approved planApproved) (planApproved, bool, error) {
 	for round := 1; ; round++ {
@@ -70,16 +78,15 @@ func (s *provisionState) recheck(ctx workflow.Context, in ProvisionInput, req st
 		}
 		if stackop.WithinPlan(approved.preview.Plan, fresh.Plan) {
 			approved.current = fresh.SavedPlan
-			return approved, true, nil
+			if workflow.GetVersion(ctx, policyAtApplyChange, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+				return approved, true, nil
+			}
+			return s.recheckPolicy(ctx, in, approved, fresh, round)
 		}
 		stale := StalePlan{Approved: approved.preview.Plan, Current: fresh.Plan}
 		workflow.GetLogger(ctx).Warn("The approved plan is stale", "stack", s.result.Stack, "approved", stale.Approved.Summary, "now", stale.Current.Summary)
 		s.result.Plan = fresh.Plan
-		s.progress.Phase = "policy"
-		s.result.Policy, err = activityref.CheckPolicy.Run(safeToRetry(ctx, time.Minute), stackop.PolicyInput{
-			Program: in.Program, Stack: in.Stack, Operation: in.operation(), Changes: fresh.Plan.Changes,
-		})
-		if err != nil {
+		if err := s.checkPolicy(ctx, in, fresh.Plan); err != nil {
 			return approved, false, err
 		}
 		if s.result.Policy.Outcome == stackop.PolicyDeny {
@@ -110,6 +117,48 @@ func (s *provisionState) recheck(ctx workflow.Context, in ProvisionInput, req st
 		// That approval may have taken hours too.
 		approved = planApproved{preview: fresh, byPeople: true}
 	}
+}
+
+// recheckPolicy asks the policies (perhaps a new release's) about an
+// approved plan that is still what would happen. A plan they now deny is not
+// applied; one they now send to people is applied only after people approve
+// it, when nobody had.
+func (s *provisionState) recheckPolicy(ctx workflow.Context, in ProvisionInput, approved planApproved, fresh stackop.PreviewResult, round int) (planApproved, bool, error) {
+	if err := s.checkPolicy(ctx, in, fresh.Plan); err != nil {
+		return approved, false, err
+	}
+	switch {
+	case s.result.Policy.Outcome == stackop.PolicyDeny:
+		s.result.Status = ProvisionDenied
+		s.result.Reason = "the approved plan is unchanged, but the policies now deny it: " + strings.Join(s.result.Policy.Deny, "; ") + "; nothing was changed"
+		return approved, false, nil
+	case s.result.Policy.Outcome != stackop.PolicyRequireApproval || approved.byPeople:
+		return approved, true, nil
+	}
+	s.progress.Phase = "waiting for approval required by the policies"
+	decision, err := askApprovalAs(ctx, approvalID(ctx)+fmt.Sprintf("-policy-%d", round),
+		fmt.Sprintf("%s %s", in.operation(), s.result.Stack), s.result.Policy.RequireApproval, fresh.Plan.Text()+planDigestLine(fresh),
+		in.Approval, in.Requester, in.RequesterSignature)
+	if err != nil {
+		return approved, false, err
+	}
+	s.result.Approval = &decision
+	if decision.Status != ApprovalApproved {
+		s.result.Status = ProvisionRejected
+		s.result.Reason = fmt.Sprintf("approval %s by %s: %s; nothing was changed", decision.Status, decision.ClosedBy, decision.Reason)
+		return approved, false, nil
+	}
+	return planApproved{preview: fresh, byPeople: true, current: fresh.SavedPlan}, true, nil
+}
+
+// checkPolicy records what the policies say about a plan.
+func (s *provisionState) checkPolicy(ctx workflow.Context, in ProvisionInput, plan stackop.Plan) error {
+	s.progress.Phase = "policy"
+	var err error
+	s.result.Policy, err = activityref.CheckPolicy.Run(safeToRetry(ctx, time.Minute), stackop.PolicyInput{
+		Program: in.Program, Stack: in.Stack, Operation: in.operation(), Changes: plan.Changes,
+	})
+	return err
 }
 
 // savingPlan asks the preview of an up to save its update plan.

@@ -27,6 +27,11 @@ type planScript struct {
 	applyErrs []error
 	decisions []string
 	policy    string
+	// policyLater, when set, is what the policies say from their second
+	// check on: a release changed them while people decided.
+	policyLater string
+
+	policyChecks int
 
 	previewed int
 	applied   []stackop.StackRequest
@@ -50,10 +55,18 @@ func (p *planScript) env(t *testing.T) *testsuite.TestWorkflowEnvironment {
 		return p.previews[p.previewed-1], nil
 	})
 	onActivity(env, activityref.CheckPolicy, func(context.Context, stackop.PolicyInput) (stackop.PolicyDecision, error) {
-		if p.policy == stackop.PolicyRequireApproval {
-			return stackop.PolicyDecision{Outcome: p.policy, RequireApproval: []string{"replicas change in production"}}, nil
+		p.policyChecks++
+		outcome := p.policy
+		if p.policyChecks > 1 && p.policyLater != "" {
+			outcome = p.policyLater
 		}
-		return stackop.PolicyDecision{Outcome: p.policy}, nil
+		switch outcome {
+		case stackop.PolicyRequireApproval:
+			return stackop.PolicyDecision{Outcome: outcome, RequireApproval: []string{"replicas change in production"}}, nil
+		case stackop.PolicyDeny:
+			return stackop.PolicyDecision{Outcome: outcome, Deny: []string{"nginx:1.27 is withdrawn"}}, nil
+		}
+		return stackop.PolicyDecision{Outcome: outcome}, nil
 	})
 	onActivity(env, activityref.VerifyStack, func(context.Context, stackop.StackRequest) (stackop.Verification, error) {
 		return stackop.Verification{InSync: true, Resources: 2}, nil
@@ -227,5 +240,53 @@ func TestApprovedDestroyIsPreviewedAgain(t *testing.T) {
 	res, err = grown.runInput(t, destroy)
 	if err != nil || res.Status != ProvisionRejected || len(grown.applied) != 0 || len(grown.asked) != 2 || !strings.Contains(grown.asked[1].Payload, "cache") {
 		t.Fatalf("destroy of a stack that grew: %+v %v; applied %+v, asked %d", res, err, grown.applied, len(grown.asked))
+	}
+}
+
+// A release tightened the policies while people decided, and the plan they
+// approved is still what would happen: the new policies deny it, so nothing
+// is applied on the old approval.
+func TestUnchangedPlanDeniedByNewPoliciesAppliesNothing(t *testing.T) {
+	p := &planScript{policy: stackop.PolicyRequireApproval, policyLater: stackop.PolicyDeny, decisions: []string{ApprovalApproved},
+		previews: []stackop.PreviewResult{previewOf("sha256:aa", scaleTo8), previewOf("sha256:bb", scaleTo8)}}
+	res, err := p.run(t)
+	if err != nil || res.Status != ProvisionDenied || !strings.Contains(res.Reason, "policies now deny it: nginx:1.27 is withdrawn") {
+		t.Fatalf("%+v %v, want denied by the new policies", res, err)
+	}
+	if len(p.applied) != 0 || res.AppliedPlan != "" {
+		t.Errorf("applied %+v, want nothing", p.applied)
+	}
+	if p.policyChecks != 2 {
+		t.Errorf("policies checked %d times, want before the approval and again before the apply", p.policyChecks)
+	}
+}
+
+// The plan was allowed by the policies alone; the engine then stopped at a
+// step outside it, and meanwhile the policies began to want people for it:
+// people are asked before the unchanged plan is applied.
+func TestUnchangedPlanThatNewPoliciesSendToPeopleIsApproved(t *testing.T) {
+	p := &planScript{policy: stackop.PolicyAllow, policyLater: stackop.PolicyRequireApproval, decisions: []string{ApprovalApproved},
+		applyErrs: []error{temporal.NewNonRetryableApplicationError("a step outside the plan", stackop.ErrTypePlanStale, nil)},
+		previews:  []stackop.PreviewResult{previewOf("sha256:aa", scaleTo8), previewOf("sha256:bb", scaleTo8)}}
+	res, err := p.run(t)
+	if err != nil || res.Status != ProvisionSucceeded {
+		t.Fatalf("%+v %v", res, err)
+	}
+	if len(p.asked) != 1 || !strings.Contains(p.asked[0].Payload, "Saved plan: sha256:bb") || !strings.Contains(p.asked[0].Summary, "replicas change in production") {
+		t.Errorf("approval requests %+v, want one for plan sha256:bb with the policies' reason", p.asked)
+	}
+	if len(p.applied) != 2 || p.applied[1].Plan == nil || p.applied[1].Plan.Digest != "sha256:bb" {
+		t.Errorf("applied %+v, want the stopped apply then sha256:bb", p.applied)
+	}
+}
+
+// The policies still allow the approved, unchanged plan: it is applied
+// without asking anyone again.
+func TestUnchangedPlanStillAllowedIsAppliedWithoutAskingAgain(t *testing.T) {
+	p := &planScript{policy: stackop.PolicyRequireApproval, policyLater: stackop.PolicyRequireApproval, decisions: []string{ApprovalApproved},
+		previews: []stackop.PreviewResult{previewOf("sha256:aa", scaleTo8), previewOf("sha256:bb", scaleTo8)}}
+	res, err := p.run(t)
+	if err != nil || res.Status != ProvisionSucceeded || len(p.asked) != 1 || p.policyChecks != 2 {
+		t.Fatalf("%+v %v; asked %d times, policies checked %d times; want applied after one approval and two checks", res, err, len(p.asked), p.policyChecks)
 	}
 }
