@@ -22,6 +22,7 @@ func (g *gameDayRun) runMethod(ctx workflow.Context) error {
 		g.result.Faults[i] = GameDayFault{Name: f.ID(), Kind: f.Kind, Token: g.token(f), Description: f.Describe()}
 	}
 	interval := spec.ProbeInterval.Value()
+	fixedRate := workflow.GetVersion(ctx, fixedRateProbesChange, workflow.DefaultVersion, 1) == 1
 	start := workflow.Now(ctx)
 	length := spec.MethodLength()
 	for {
@@ -47,6 +48,7 @@ func (g *gameDayRun) runMethod(ctx workflow.Context) error {
 			return nil
 		}
 		g.progress.Phase = fmt.Sprintf("method: %s of %s", elapsed.Round(time.Second), length)
+		roundStart := workflow.Now(ctx)
 		if _, err := g.probe(ctx, "method"); err != nil {
 			return err
 		}
@@ -57,16 +59,28 @@ func (g *gameDayRun) runMethod(ctx workflow.Context) error {
 			g.methodEnd = g.result.DetectedAt
 			return nil
 		}
-		if err := workflow.Sleep(ctx, g.nextStep(workflow.Now(ctx).Sub(start), interval)); err != nil {
+		untilNextRound := interval
+		if fixedRate {
+			untilNextRound -= workflow.Now(ctx).Sub(roundStart)
+		}
+		if err := workflow.Sleep(ctx, g.nextStep(workflow.Now(ctx).Sub(start), untilNextRound)); err != nil {
 			return err
 		}
 	}
 }
 
-// nextStep is the time until the next probe round or fault start or end,
-// whichever comes first.
-func (g *gameDayRun) nextStep(elapsed, interval time.Duration) time.Duration {
-	next := interval
+// fixedRateProbesChange marks the GameDay runs (version 1) whose method
+// starts a probe round every probe interval, counted from the start of the
+// last round: a round that takes time (slow answers are what a latency fault
+// makes) no longer pushes the next one back, so an abort after N failed
+// rounds comes within N intervals of the injection. Older runs waited a whole
+// interval after each round ended, and replay so.
+const fixedRateProbesChange = "gameday-fixed-rate-probes"
+
+// nextStep is the time until the next probe round (untilNextRound) or fault
+// start or end, whichever comes first.
+func (g *gameDayRun) nextStep(elapsed, untilNextRound time.Duration) time.Duration {
+	next := untilNextRound
 	for i, f := range g.spec.Method {
 		for _, at := range []time.Duration{f.Start.Value(), f.End()} {
 			if at > elapsed && at-elapsed < next && (!g.attempted[i] || at == f.End()) {
