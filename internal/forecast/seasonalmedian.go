@@ -17,7 +17,7 @@ type SeasonalMedian struct {
 	// Seasons is how many past seasons vote; 0 means 3.
 	Seasons int
 	// LevelWindow in steps; 0 means a 24th of the period (an hour of a daily
-	// season), at least 1.
+	// season), at least 3: the fewest whose median outvotes one spike.
 	LevelWindow int
 }
 
@@ -39,7 +39,7 @@ func (m SeasonalMedian) window() int {
 	if m.LevelWindow > 0 {
 		return m.LevelWindow
 	}
-	return max(1, m.period()/24)
+	return max(3, m.period()/24)
 }
 
 // MinPoints asks for every voting season and the level window before them.
