@@ -118,13 +118,14 @@ func mean(x []float64) float64 {
 // Candidates is the default set the automatic choice backtests: the baselines,
 // the seasonal median, Holt-Winters with and without a damped trend, and
 // Fourier regression with AR errors, each with the weekly season too when the
-// training data covers at least three weeks (two to fit on, one to validate).
+// training data covers at least four weeks: the earliest backtest origin, half
+// way, must leave the two weeks they need to fit on.
 func Candidates(period, weeklyPeriod, n int) []Model {
 	period = max(1, period)
 	c := []Model{LastValue{}, SeasonalNaive{Period: period, Label: "daily"}, SeasonalMedian{Period: period},
 		HoltWinters{Period: period, Trend: TrendNone}, HoltWinters{Period: period, Trend: TrendDamped},
 		FourierAR{Period: period}}
-	if weeklyPeriod > 0 && n >= 3*weeklyPeriod {
+	if weeklyPeriod > 0 && n >= 4*weeklyPeriod {
 		c = append(c, SeasonalNaive{Period: weeklyPeriod, Label: "weekly"}, FourierAR{Period: period, WeeklyPeriod: weeklyPeriod})
 	}
 	return c
