@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math"
 	"math/rand/v2"
+	"sort"
 	"testing"
 	"time"
 )
@@ -31,7 +32,8 @@ func TestPureSeasonalSeriesIsForecastExactly(t *testing.T) {
 	const period = 48
 	season := seasonalShape(period)
 	y := repeatSeason(season, 10*period+7)
-	for _, m := range []Model{SeasonalNaive{Period: period}, HoltWinters{Period: period, Trend: TrendNone}, HoltWinters{Period: period, Trend: TrendDamped}} {
+	for _, m := range []Model{SeasonalNaive{Period: period}, SeasonalMedian{Period: period}, HoltWinters{Period: period, Trend: TrendNone},
+		HoltWinters{Period: period, Trend: TrendDamped}, Auto{Period: period, Horizon: 3}} {
 		st, err := m.Fit(y)
 		if err != nil {
 			t.Fatalf("%s: %v", m.Name(), err)
@@ -279,5 +281,131 @@ func BenchmarkFit16k(b *testing.B) {
 				_ = st.Forecast(3)
 			}
 		})
+	}
+}
+
+func TestSelectKthAgreesWithSorting(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	for trial := 0; trial < 200; trial++ {
+		n := 1 + rng.IntN(60)
+		x := make([]float64, n)
+		for i := range x {
+			x[i] = float64(rng.IntN(7)) // many ties
+			if trial%2 == 0 {
+				x[i] = rng.NormFloat64()
+			}
+		}
+		k := rng.IntN(n)
+		sorted := append([]float64(nil), x...)
+		sort.Float64s(sorted)
+		if got := selectKth(x, k); got != sorted[k] {
+			t.Fatalf("trial %d: element %d of %v is %v, sorting says %v", trial, k, sorted, got, sorted[k])
+		}
+	}
+}
+
+func TestSeasonalMedianIgnoresASpikeAndFollowsALevelShift(t *testing.T) {
+	const period = 48
+	season := seasonalShape(period)
+	y := repeatSeason(season, 5*period)
+	// A ×10 spike one season before the 6th step ahead: seasonal naive repeats it.
+	n := len(y)
+	y[n+5-period] *= 10
+	st, err := SeasonalMedian{Period: period}.Fit(y)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := st.Forecast(6)[5]; math.Abs(f-season[(n+5)%period]) > 1e-9 {
+		t.Errorf("after yesterday's spike the forecast is %v, want %v", f, season[(n+5)%period])
+	}
+	naive, _ := SeasonalNaive{Period: period}.Fit(y)
+	if f := naive.Forecast(6)[5]; math.Abs(f-season[(n+5)%period]) < 1 {
+		t.Fatalf("seasonal naive forecasts %v: the spike does not test anything", f)
+	}
+	// A spike today moves nothing either.
+	st.Observe(100 * season[n%period])
+	if f := st.Forecast(1)[0]; math.Abs(f-season[(n+1)%period]) > 1e-9 {
+		t.Errorf("after today's spike the forecast is %v, want %v", f, season[(n+1)%period])
+	}
+	// A lasting +50 is followed once the level window (3 steps, the fewest whose
+	// median outvotes one spike) has seen it.
+	next := n + 1
+	for k := 0; k < 3; k++ {
+		st.Observe(season[next%period] + 50)
+		next++
+	}
+	if f := st.Forecast(1)[0]; math.Abs(f-(season[next%period]+50)) > 1e-9 {
+		t.Errorf("after a level shift the forecast is %v, want %v", f, season[next%period]+50)
+	}
+	// Beyond a season ahead it keeps repeating the shifted season (the slot of
+	// the spikes aside: two spikes in one slot outvote the third day).
+	f := st.Forecast(2*period + 1)
+	for k, v := range f {
+		if (next+k)%period == n%period || (next+k)%period == (n+5)%period {
+			continue
+		}
+		if want := season[(next+k)%period] + 50; math.Abs(v-want) > 1e-9 {
+			t.Fatalf("%d steps ahead: %v, want %v", k+1, v, want)
+		}
+	}
+}
+
+func TestMeanAndMedianCombineStepByStep(t *testing.T) {
+	y := []float64{1, 2, 3, 10, 20, 30, 4}
+	members := []Model{LastValue{}, SeasonalNaive{Period: 3}, SeasonalNaive{Period: 6}}
+	// last value 4; a season of 3 back: 20, 30, 4; of 6 back: 2, 3, 10.
+	for _, c := range []struct {
+		m    Model
+		want []float64
+	}{
+		{Mean{Members: members}, []float64{(4 + 20 + 2) / 3.0, (4 + 30 + 3) / 3.0, (4 + 4 + 10) / 3.0}},
+		{Median{Members: members}, []float64{4, 4, 4}},
+		{Mean{Members: members[:2]}, []float64{12, 17, 4}},
+	} {
+		st, err := c.m.Fit(y)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k, v := range st.Forecast(3) {
+			if math.Abs(v-c.want[k]) > 1e-12 {
+				t.Errorf("%s: %d steps ahead %v, want %v", c.m.Name(), k+1, v, c.want[k])
+			}
+		}
+	}
+}
+
+func TestAutoBacktestsAtTwoOriginsOnTheHorizonStep(t *testing.T) {
+	if got := (Auto{Horizon: 3}).foldOrigins(1000); len(got) != 2 || got[0] != 500 || got[1] != 750 {
+		t.Errorf("fold origins of 1000 points: %v, want [500 750]", got)
+	}
+	if got := (Auto{Horizon: 3, Folds: 4, ValidationShare: 0.4}).foldOrigins(1000); len(got) != 4 || got[0] != 600 || got[3] != 900 {
+		t.Errorf("4 folds over the last 40%% of 1000 points: %v, want [600 700 800 900]", got)
+	}
+	// A series that is exact one step ahead for last value but wrong three steps
+	// ahead: a ramp that turns every 4 steps. Scored at the horizon (3 steps),
+	// last value loses to the seasonal naive forecast of period 4, which is exact.
+	y := make([]float64, 400)
+	for i := range y {
+		y[i] = float64(10 + i%4)
+	}
+	f, err := Auto{Period: 4, Horizon: 3, CombineBest: 1, Candidates: []Model{LastValue{}, SeasonalNaive{Period: 4}}}.FitAuto(y)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Model != "seasonal-naive-4" || f.Backtest[0].MAE != 0 {
+		t.Errorf("chose %s with backtest %+v, want seasonal-naive-4 with no error", f.Model, f.Backtest)
+	}
+	// The horizon step, not the mean over steps 1..h, decides: a model exact one
+	// step ahead but poor at three loses to one that is fair at every step.
+	z := make([]float64, 400)
+	for i := range z {
+		z[i] = float64(i % 8 / 4 * 10) // 0,0,0,0,10,10,10,10,…
+	}
+	f, err = Auto{Horizon: 3, CombineBest: 1, Candidates: []Model{LastValue{}, SeasonalNaive{Period: 8}}}.FitAuto(z)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Model != "seasonal-naive-8" {
+		t.Errorf("chose %s (backtest %+v), want seasonal-naive-8", f.Model, f.Backtest)
 	}
 }

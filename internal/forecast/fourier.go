@@ -46,52 +46,123 @@ func (m FourierAR) harmonics() (daily, weekly int) {
 	return daily, weekly
 }
 
-// features writes the regressors of step t into row.
-func (m FourierAR) features(t int, row []float64) {
+// fourierTable holds the sines and cosines of one season's harmonics, slot by
+// slot, so a row of the design costs lookups instead of trigonometry.
+type fourierTable struct {
+	period, terms int
+	values        []float64 // values[slot*2*terms+2(k-1)] = sin, +1 = cos
+}
+
+func newFourierTable(period, terms int) fourierTable {
+	tb := fourierTable{period: period, terms: terms}
+	if terms <= 0 || period <= 0 {
+		return tb
+	}
+	tb.values = make([]float64, period*2*terms)
+	for slot := 0; slot < period; slot++ {
+		for k := 1; k <= terms; k++ {
+			a := 2 * math.Pi * float64(k) * float64(slot) / float64(period)
+			tb.values[slot*2*terms+2*(k-1)], tb.values[slot*2*terms+2*(k-1)+1] = math.Sin(a), math.Cos(a)
+		}
+	}
+	return tb
+}
+
+// fourierDesign writes the regressors of any step: a constant, then the daily
+// and weekly harmonics.
+type fourierDesign struct{ daily, weekly fourierTable }
+
+func (m FourierAR) design() fourierDesign {
 	daily, weekly := m.harmonics()
+	return fourierDesign{daily: newFourierTable(m.Period, daily), weekly: newFourierTable(m.WeeklyPeriod, weekly)}
+}
+
+func (d fourierDesign) cols() int { return 1 + 2*d.daily.terms + 2*d.weekly.terms }
+
+// cycle is how many steps the regressors take to repeat.
+func (d fourierDesign) cycle() int {
+	c := max(1, d.daily.period)
+	if d.weekly.terms > 0 {
+		c = lcm(c, d.weekly.period)
+	}
+	return c
+}
+
+func lcm(a, b int) int {
+	x, y := a, b
+	for y != 0 {
+		x, y = y, x%y
+	}
+	return a / x * b
+}
+
+// features writes the regressors of step t into row.
+func (d fourierDesign) features(t int, row []float64) {
 	row[0] = 1
-	j := 1
-	for k := 1; k <= daily; k++ {
-		a := 2 * math.Pi * float64(k) * float64(t%m.Period) / float64(m.Period)
-		row[j], row[j+1] = math.Sin(a), math.Cos(a)
-		j += 2
+	j := d.daily.put(t, row, 1)
+	d.weekly.put(t, row, j)
+}
+
+// put writes step t's harmonics into row from column j and returns the next column.
+func (tb *fourierTable) put(t int, row []float64, j int) int {
+	if tb.terms == 0 {
+		return j
 	}
-	for k := 1; k <= weekly; k++ {
-		a := 2 * math.Pi * float64(k) * float64(t%m.WeeklyPeriod) / float64(m.WeeklyPeriod)
-		row[j], row[j+1] = math.Sin(a), math.Cos(a)
-		j += 2
-	}
+	w := 2 * tb.terms
+	slot := t % tb.period
+	copy(row[j:j+w], tb.values[slot*w:(slot+1)*w])
+	return j + w
 }
 
 func (m FourierAR) Fit(train []float64) (State, error) {
 	if err := checkFinite(train, m.MinPoints()); err != nil {
 		return nil, fmt.Errorf("fourier-ar: %w", err)
 	}
-	daily, weekly := m.harmonics()
-	cols := 1 + 2*daily + 2*weekly
+	design := m.design()
+	cols := design.cols()
 	n := len(train)
-	x := mat.NewDense(n, cols, nil)
-	for t := 0; t < n; t++ {
-		m.features(t, x.RawRowView(t))
+	// The regressors repeat every cycle (the week, or the day without a weekly
+	// season), so the weighted normal equations are summed per slot of the cycle:
+	// Σ_t w_t (y_t − x_t·b)² = Σ_slots W_s (ȳ_s − x_s·b)² + a constant, with W_s
+	// the slot's total weight and ȳ_s its weighted mean. The same solution for a
+	// cycle's rows of work instead of n.
+	cycle := min(n, design.cycle())
+	x := mat.NewDense(cycle, cols, nil)
+	for s := 0; s < cycle; s++ {
+		design.features(s, x.RawRowView(s))
 	}
 	weights := make([]float64, n)
 	for i := range weights {
 		weights[i] = 1
 	}
+	slotWeight, slotMean, fitted := make([]float64, cycle), make([]float64, cycle), make([]float64, cycle)
 	var beta []float64
 	resid := make([]float64, n)
+	scale := 0.0
 	for round := 0; round < 3; round++ {
-		b, err := weightedLeastSquares(x, train, weights)
+		clear(slotWeight)
+		clear(slotMean)
+		for t, v := range train {
+			slotWeight[t%cycle] += weights[t]
+			slotMean[t%cycle] += weights[t] * v
+		}
+		for s := range slotMean {
+			if slotWeight[s] > 0 {
+				slotMean[s] /= slotWeight[s]
+			}
+		}
+		b, err := weightedLeastSquares(x, slotMean, slotWeight)
 		if err != nil {
 			return nil, fmt.Errorf("fourier-ar: regression: %w", err)
 		}
 		beta = b
-		row := make([]float64, cols)
-		for t := 0; t < n; t++ {
-			m.features(t, row)
-			resid[t] = train[t] - dot(row, beta)
+		for s := range fitted {
+			fitted[s] = dot(x.RawRowView(s), beta)
 		}
-		scale := robustScale(resid, 1e-9*(1+meanAbs(train)))
+		for t := 0; t < n; t++ {
+			resid[t] = train[t] - fitted[t%cycle]
+		}
+		scale = robustScale(resid, 1e-9*(1+meanAbs(train)))
 		for t := range weights {
 			if a := math.Abs(resid[t]) / scale; a > huberK {
 				weights[t] = huberK / a
@@ -105,12 +176,12 @@ func (m FourierAR) Fit(train []float64) (State, error) {
 		maxLag = 6
 	}
 	ar := fitAR(resid, maxLag)
-	st := &fourierARState{model: m, beta: beta, ar: ar, t: n, row: make([]float64, cols)}
+	st := &fourierARState{design: design, beta: beta, ar: ar, t: n, row: make([]float64, cols)}
 	st.recent = make([]float64, len(ar.coef))
 	for i := range st.recent {
 		st.recent[i] = resid[n-1-i]
 	}
-	st.scale = robustScale(resid, 1e-9*(1+meanAbs(train)))
+	st.scale = scale
 	return st, nil
 }
 
@@ -118,18 +189,28 @@ func (m FourierAR) Fit(train []float64) (State, error) {
 // equations; the design is small (tens of columns), so this is O(n·cols²).
 func weightedLeastSquares(x *mat.Dense, y, w []float64) ([]float64, error) {
 	n, cols := x.Dims()
-	xtx := mat.NewSymDense(cols, nil)
-	xty := mat.NewVecDense(cols, nil)
+	// Accumulate the upper triangle in plain slices: the accessors of mat cost
+	// more than the arithmetic at this size.
+	upper := make([]float64, cols*cols)
+	rhs := make([]float64, cols)
 	for i := 0; i < n; i++ {
 		row := x.RawRowView(i)
 		for a := 0; a < cols; a++ {
 			wa := w[i] * row[a]
-			xty.SetVec(a, xty.AtVec(a)+wa*y[i])
+			rhs[a] += wa * y[i]
+			acc := upper[a*cols : (a+1)*cols]
 			for b := a; b < cols; b++ {
-				xtx.SetSym(a, b, xtx.At(a, b)+wa*row[b])
+				acc[b] += wa * row[b]
 			}
 		}
 	}
+	xtx := mat.NewSymDense(cols, nil)
+	for a := 0; a < cols; a++ {
+		for b := a; b < cols; b++ {
+			xtx.SetSym(a, b, upper[a*cols+b])
+		}
+	}
+	xty := mat.NewVecDense(cols, rhs)
 	// A tiny ridge keeps the solve defined when a harmonic is not identified (a
 	// season longer than the data).
 	for a := 0; a < cols; a++ {
@@ -208,7 +289,7 @@ func allFinite(x []float64) bool {
 }
 
 type fourierARState struct {
-	model  FourierAR
+	design fourierDesign
 	beta   []float64
 	ar     arModel
 	t      int       // index of the next step
@@ -218,7 +299,7 @@ type fourierARState struct {
 }
 
 func (st *fourierARState) regression(t int) float64 {
-	st.model.features(t, st.row)
+	st.design.features(t, st.row)
 	return dot(st.row, st.beta)
 }
 

@@ -3,7 +3,6 @@ package forecast
 import (
 	"fmt"
 	"math"
-	"sort"
 
 	"gonum.org/v1/gonum/optimize"
 )
@@ -105,7 +104,11 @@ func (m HoltWinters) fit(train []float64) (*hwState, error) {
 		if (damped && m.Trend == TrendNone) || (!damped && m.Trend == TrendDamped) {
 			continue
 		}
-		p, loss := m.optimize(train, scale, damped)
+		start := hwParams{alpha: 0.3, gamma: 0.1, damped: damped}
+		if damped {
+			start.beta, start.phi = 0.03, 0.95
+		}
+		p, loss := m.optimize(train, scale, start)
 		// Penalise the damped trend's two extra parameters as AIC would a Gaussian
 		// likelihood, with the robust loss standing in for the sum of squares.
 		k := 2.0
@@ -114,45 +117,50 @@ func (m HoltWinters) fit(train []float64) (*hwState, error) {
 		}
 		score := float64(len(train))*math.Log(loss/float64(len(train))+1e-300) + 2*k
 		if score < bestScore || best == nil {
-			// Re-estimate the clipping scale from this fit's own one-step errors and
-			// run the filter once more with it, so the state carries a scale that
-			// matches the model rather than the raw differences.
-			st := newHWState(train, m.Period, p, scale)
-			resid := st.run(train, nil)
-			st = newHWState(train, m.Period, p, robustScale(resid, scale))
-			st.run(train, nil)
-			best, bestScore = st, score
+			best, bestScore = m.finish(train, p, scale), score
 		}
 	}
 	return best, nil
 }
 
-// optimize minimises the Huber loss of one-step errors over the parameters.
-func (m HoltWinters) optimize(y []float64, scale float64, damped bool) (hwParams, float64) {
-	start := hwParams{alpha: 0.3, gamma: 0.1, damped: damped}
-	if damped {
-		start.beta, start.phi = 0.03, 0.95
+func (m HoltWinters) evaluations() int {
+	if m.MaxEvaluations <= 0 {
+		return 200
 	}
+	return m.MaxEvaluations
+}
+
+// finish re-estimates the clipping scale from the fit's own one-step errors and
+// runs the filter once more with it, so the state carries a scale that matches
+// the model rather than the raw differences.
+func (m HoltWinters) finish(train []float64, p hwParams, scale float64) *hwState {
+	st := newHWState(train, m.Period, p, scale)
+	resid := st.run(train, nil)
+	st = newHWState(train, m.Period, p, robustScale(resid, scale))
+	st.run(train, nil)
+	return st
+}
+
+// optimize minimises the Huber loss of one-step errors over the parameters,
+// from start.
+func (m HoltWinters) optimize(y []float64, scale float64, start hwParams) (hwParams, float64) {
+	evals, runs := m.evaluations(), 2
+	damped := start.damped
+	inv := 1 / scale
 	objective := func(x []float64) float64 {
-		st := newHWState(y, m.Period, decodeHW(x, damped), scale)
-		loss := 0.0
-		st.run(y, func(e float64) { loss += huber(e / scale) })
+		loss := newHWState(y, m.Period, decodeHW(x, damped), scale).huberLoss(y, inv)
 		if !finite(loss) {
 			return math.MaxFloat64
 		}
 		return loss
 	}
-	evals := m.MaxEvaluations
-	if evals <= 0 {
-		evals = 200
-	}
 	// Nelder-Mead can stall on the ridge where α and β trade off; one restart from
 	// its best point, with a fresh simplex, is the usual cure and costs one more run.
 	x := encodeHW(start)
 	bestF := objective(x)
-	for restart := 0; restart < 2; restart++ {
+	for restart := 0; restart < runs; restart++ {
 		result, err := optimize.Minimize(optimize.Problem{Func: objective}, x, &optimize.Settings{
-			FuncEvaluations: evals / 2,
+			FuncEvaluations: evals / runs,
 			Converger:       &optimize.FunctionConverge{Relative: 1e-6, Iterations: 40},
 		}, &optimize.NelderMead{})
 		// Minimize reports an error when it hits the evaluation cap; its best point
@@ -164,12 +172,50 @@ func (m HoltWinters) optimize(y []float64, scale float64, damped bool) (hwParams
 	return decodeHW(x, damped), bestF
 }
 
-func huber(z float64) float64 {
-	a := math.Abs(z)
-	if a <= huberK {
-		return 0.5 * z * z
+// huberLoss filters y from the start and sums the Huber loss of the one-step
+// errors in units of 1/inv: the optimizer's objective. It is update unrolled
+// into local variables (the same arithmetic in the same order), because this
+// loop is where fitting spends its time.
+func (st *hwState) huberLoss(y []float64, inv float64) float64 {
+	level, trend, next, run := st.level, st.trend, st.next, st.outlierRun
+	season, clip := st.season, st.clip
+	alpha, beta, gamma, phi, damped := st.p.alpha, st.p.beta, st.p.gamma, st.p.phi, st.p.damped
+	loss := 0.0
+	for _, v := range y {
+		phiB := 0.0
+		if damped {
+			phiB = phi * trend
+		}
+		e := v - (level + phiB + season[next]) // the caller checked y is finite
+		used := e
+		switch {
+		case e > clip:
+			run = max(1, run+1)
+		case e < -clip:
+			run = min(-1, run-1)
+		default:
+			run = 0
+		}
+		if run != 0 && run < shiftSteps && run > -shiftSteps {
+			used = math.Copysign(clip, e)
+		}
+		level += phiB + alpha*used
+		if damped {
+			trend = phiB + beta*used
+		}
+		season[next] += gamma * used
+		if next++; next == len(season) {
+			next = 0
+		}
+		z := e * inv
+		if a := math.Abs(z); a <= huberK {
+			loss += 0.5 * z * z
+		} else {
+			loss += huberK * (a - 0.5*huberK)
+		}
 	}
-	return huberK * (a - 0.5*huberK)
+	st.level, st.trend, st.next, st.outlierRun = level, trend, next, run
+	return loss
 }
 
 // robustDiffScale is the robust standard deviation of first differences: a
@@ -189,17 +235,58 @@ func robustScale(x []float64, fallback float64) float64 {
 		return fallback
 	}
 	s := append([]float64(nil), x...)
-	sort.Float64s(s)
-	med := s[len(s)/2]
+	med := selectKth(s, len(s)/2)
 	for i := range s {
 		s[i] = math.Abs(s[i] - med)
 	}
-	sort.Float64s(s)
-	mad := 1.4826 * s[len(s)/2]
+	mad := 1.4826 * selectKth(s, len(s)/2)
 	if !(mad > fallback) {
 		return math.Max(fallback, 1e-12)
 	}
 	return mad
+}
+
+// selectKth reorders x and returns the value that sorting would put at index k
+// (Hoare's selection: linear time on average, where a sort is n log n).
+func selectKth(x []float64, k int) float64 {
+	lo, hi := 0, len(x)-1
+	for lo < hi {
+		// Median of three as the pivot keeps sorted input linear.
+		mid := lo + (hi-lo)/2
+		if x[mid] < x[lo] {
+			x[mid], x[lo] = x[lo], x[mid]
+		}
+		if x[hi] < x[lo] {
+			x[hi], x[lo] = x[lo], x[hi]
+		}
+		if x[hi] < x[mid] {
+			x[hi], x[mid] = x[mid], x[hi]
+		}
+		pivot := x[mid]
+		i, j := lo, hi
+		for i <= j {
+			for x[i] < pivot {
+				i++
+			}
+			for x[j] > pivot {
+				j--
+			}
+			if i <= j {
+				x[i], x[j] = x[j], x[i]
+				i++
+				j--
+			}
+		}
+		switch {
+		case k <= j:
+			hi = j
+		case k >= i:
+			lo = i
+		default:
+			return x[k]
+		}
+	}
+	return x[k]
 }
 
 func meanAbs(y []float64) float64 {

@@ -24,12 +24,24 @@ func newPredictive(tr trace.Trace, split int, capacity float64, delay int) ([]sc
 	}
 	// A variant sized by the SLO rather than by a utilisation target: the 98%
 	// interval's upper bound (the 99th percentile) must fit in full capacity, and
-	// so must current demand (the reactive floor at 100%).
+	// so must current demand (the reactive floor at 100%). It has no accuracy
+	// fallback: the fallback judges the point forecast (1 − WAPE), but this
+	// policy sizes by the upper quantile, and the reactive rule it would fall back
+	// to has no headroom at full utilisation. On a spiky trace the point forecast
+	// can be poor while its 99th percentile still covers the spikes.
 	q99 := policy
 	q99.TargetUtilization = 1.0
+	q99.MinAccuracy = 0
 	v, err := scaling.NewPredictiveController("infraflow-q99", q99, tr.Step, tr.Values[:split], 0.98)
 	if err != nil {
 		return nil, err
 	}
-	return []scaling.Controller{c, v}, nil
+	// The same with the accuracy fallback, to show what it costs.
+	q99f := q99
+	q99f.MinAccuracy = policy.MinAccuracy
+	vf, err := scaling.NewPredictiveController("infraflow-q99-fallback", q99f, tr.Step, tr.Values[:split], 0.98)
+	if err != nil {
+		return nil, err
+	}
+	return []scaling.Controller{c, v, vf}, nil
 }
