@@ -71,9 +71,15 @@ func (a *Activities) runProbe(ctx context.Context, p gameday.Probe) gameday.Prob
 	switch p.Kind {
 	case gameday.ProbeHTTP:
 		h := p.HTTP
+		probe := chaos.HTTPProbe{URL: h.URL, Method: h.Method, Requests: h.Samples, ExpectStatus: h.Status,
+			MaxLatency: h.MaxLatency.Value(), Timeout: h.Timeout.Value()}
+		// With no maxLatency the spec leaves the percentile out too: the
+		// statuses alone decide, and the engine reports its default p95.
+		if h.Percentile > 0 {
+			probe.Percentile = fmt.Sprintf("p%g", h.Percentile)
+		}
 		var hm chaos.HTTPMeasurement
-		hm, err = chaos.ProbeHTTP(ctx, chaos.HTTPProbe{URL: h.URL, Method: h.Method, Requests: h.Samples, ExpectStatus: h.Status,
-			Percentile: fmt.Sprintf("p%g", h.Percentile), MaxLatency: h.MaxLatency.Value(), Timeout: h.Timeout.Value()})
+		hm, err = chaos.ProbeHTTP(ctx, probe)
 		m = hm.Measurement
 	case gameday.ProbePrometheus:
 		m, err = a.probePrometheus(ctx, *p.Prometheus)

@@ -152,7 +152,7 @@ func TestHTTPProbeCountsWrongStatusesAndChecksItsInput(t *testing.T) {
 		field string
 	}{
 		{HTTPProbe{URL: "127.0.0.1:80", MaxLatency: time.Second}, "url"},
-		{HTTPProbe{URL: srv.URL}, "maxLatency"},
+		{HTTPProbe{URL: srv.URL, MaxLatency: -time.Second}, "maxLatency"},
 		{HTTPProbe{URL: srv.URL, MaxLatency: time.Second, Percentile: "95"}, "percentile"},
 		{HTTPProbe{URL: srv.URL, MaxLatency: time.Second, Percentile: "p0"}, "percentile"},
 		{HTTPProbe{URL: srv.URL, MaxLatency: time.Second, Requests: -1}, "requests"},
@@ -161,6 +161,35 @@ func TestHTTPProbeCountsWrongStatusesAndChecksItsInput(t *testing.T) {
 		if _, err := ProbeHTTP(ctx, tc.p); !errors.As(err, &inputErr) || inputErr.Field != tc.field {
 			t.Errorf("%+v: err = %v, want an InputError naming %s", tc.p, err, tc.field)
 		}
+	}
+}
+
+// Without MaxLatency the statuses alone decide; the latency is still
+// measured and reported.
+func TestHTTPProbeWithoutMaxLatencyJudgesTheStatusAlone(t *testing.T) {
+	var failing atomic.Bool
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		time.Sleep(5 * time.Millisecond)
+		if failing.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	}))
+	defer srv.Close()
+	ctx := context.Background()
+	probe := HTTPProbe{URL: srv.URL, Requests: 3}
+	ok, err := ProbeHTTP(ctx, probe)
+	if err != nil || !ok.WithinTolerance || ok.Tolerance != "status 200" || ok.Value < 0.005 || ok.Statuses[200] != 3 {
+		t.Errorf("healthy service: %+v %v, want within tolerance on status 200 alone, with its p95 latency (at least 5ms)", ok, err)
+	}
+	failing.Store(true)
+	down, err := ProbeHTTP(ctx, probe)
+	if err != nil || down.WithinTolerance || down.Failed != 3 || !strings.Contains(down.Detail, "3 of 3 requests failed") {
+		t.Errorf("service answering 503: %+v %v, want out of tolerance with every request failed", down, err)
+	}
+	srv.Close()
+	gone, err := ProbeHTTP(ctx, probe)
+	if err != nil || gone.WithinTolerance || gone.Failed != 3 || len(gone.Errors) == 0 {
+		t.Errorf("service gone: %+v %v, want out of tolerance with the connection errors", gone, err)
 	}
 }
 

@@ -15,8 +15,8 @@ import (
 
 // HTTPProbe sends Requests requests to URL, one after another, each on a new
 // connection (as a new client's would be, so faults on connection set-up
-// show). It is within tolerance when every answer has ExpectStatus and the
-// Percentile of the latencies is at most MaxLatency.
+// show). It is within tolerance when every answer has ExpectStatus and, when
+// MaxLatency is set, the Percentile of the latencies is at most MaxLatency.
 type HTTPProbe struct {
 	URL string `json:"url"`
 	// Method defaults to GET.
@@ -26,8 +26,11 @@ type HTTPProbe struct {
 	// ExpectStatus defaults to 200.
 	ExpectStatus int `json:"expectStatus,omitempty"`
 	// Percentile is p50, p95 (the default) or p99; any pNN works.
-	Percentile string        `json:"percentile,omitempty"`
-	MaxLatency time.Duration `json:"maxLatency"`
+	Percentile string `json:"percentile,omitempty"`
+	// MaxLatency bounds the Percentile of the latencies. Zero leaves the
+	// latency unjudged (it is still measured): the statuses alone decide, as
+	// a game day's HTTP probe without maxLatency asks.
+	MaxLatency time.Duration `json:"maxLatency,omitempty"`
 	// Timeout bounds each request; it defaults to 10s. A request that times
 	// out counts as failed, its latency as the timeout.
 	Timeout time.Duration `json:"timeout,omitempty"`
@@ -77,8 +80,8 @@ func (p HTTPProbe) withDefaults() (HTTPProbe, float64, error) {
 		return p, 0, &InputError{Field: "requests", Problem: fmt.Sprintf("is %d", p.Requests), Fix: "give from 1 to 10000 requests"}
 	case p.ExpectStatus < 100 || p.ExpectStatus > 599:
 		return p, 0, &InputError{Field: "expectStatus", Problem: fmt.Sprintf("is %d", p.ExpectStatus), Fix: "give an HTTP status code such as 200"}
-	case p.MaxLatency <= 0:
-		return p, 0, &InputError{Field: "maxLatency", Problem: "is missing or not positive", Fix: "give the latency the percentile must stay under, e.g. 500ms"}
+	case p.MaxLatency < 0:
+		return p, 0, &InputError{Field: "maxLatency", Problem: fmt.Sprintf("is negative (%s)", p.MaxLatency), Fix: "give the latency the percentile must stay under, e.g. 500ms, or leave it out to judge the status alone"}
 	case p.Timeout < 0 || p.Interval < 0:
 		return p, 0, &InputError{Field: "timeout", Problem: "or interval is negative", Fix: "give positive durations"}
 	}
@@ -131,8 +134,13 @@ func ProbeHTTP(ctx context.Context, p HTTPProbe) (HTTPMeasurement, error) {
 	}
 	slices.Sort(latencies)
 	m.P50, m.P95, m.P99 = nearestRank(latencies, 50), nearestRank(latencies, 95), nearestRank(latencies, 99)
-	m.Measurement = measure(nearestRank(latencies, percentile), "s", LessEqual, p.MaxLatency.Seconds())
-	m.Tolerance = fmt.Sprintf("%s %s and status %d", p.Percentile, m.Tolerance, p.ExpectStatus)
+	if p.MaxLatency > 0 {
+		m.Measurement = measure(nearestRank(latencies, percentile), "s", LessEqual, p.MaxLatency.Seconds())
+		m.Tolerance = fmt.Sprintf("%s %s and status %d", p.Percentile, m.Tolerance, p.ExpectStatus)
+	} else {
+		m.Measurement = measure(nearestRank(latencies, percentile), "s", LessEqual, math.Inf(1))
+		m.Tolerance = fmt.Sprintf("status %d", p.ExpectStatus)
+	}
 	if m.Failed > 0 {
 		m.WithinTolerance = false
 		m.Detail = fmt.Sprintf("%d of %d requests failed (want status %d)", m.Failed, m.Requests, p.ExpectStatus)
