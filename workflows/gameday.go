@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -190,7 +191,24 @@ func GameDay(ctx workflow.Context, in GameDayInput) (GameDayResult, error) {
 	case g.result.RecoveredAt.IsZero() || len(g.result.Remediation) > 0:
 		outcome, reason = GameDayNotHeld, "the steady state did not return within "+string(spec.RecoveryTimeout)
 	}
-	return g.finish(ctx, outcome, reason)
+	return g.finish(ctx, outcome, reason+g.remediated())
+}
+
+// remediated says, for the reason (and so chat), what the remediation did
+// when it ran: whether the steady state came back after it, and how each
+// action went.
+func (g *gameDayRun) remediated() string {
+	if len(g.result.Remediation) == 0 {
+		return ""
+	}
+	var actions []string
+	for _, a := range g.result.Remediation {
+		actions = append(actions, a.Name+" "+a.Status)
+	}
+	if g.result.PeopleNeeded {
+		return "; nor after the remediation (" + strings.Join(actions, ", ") + ")"
+	}
+	return "; it returned after the remediation (" + strings.Join(actions, ", ") + ")"
 }
 
 // gameDayRun is one game day's state.

@@ -212,6 +212,9 @@ func TestGameDayRemediatesAndCallsPeopleWhenTheSystemStaysDown(t *testing.T) {
 	if res.Outcome != GameDayNotHeld || !res.PeopleNeeded || len(res.Remediation) != 1 || res.Remediation[0].Status != "done" || res.Score != 0 {
 		t.Errorf("outcome %q people %v remediation %+v score %d", res.Outcome, res.PeopleNeeded, res.Remediation, res.Score)
 	}
+	if !strings.HasSuffix(res.Reason, "; nor after the remediation (tell-sre done)") {
+		t.Errorf("reason %q, want it to say the remediation did not bring the steady state back", res.Reason)
+	}
 	if len(s.notices) != 2 || s.notices[0] != "web is still slow: look at it" || !strings.Contains(s.notices[1], "People are needed") {
 		t.Errorf("notices %q, want the remediation's, then the outcome asking for people", s.notices)
 	}
@@ -236,6 +239,12 @@ func TestGameDayRecoveredByRemediationScoresHalf(t *testing.T) {
 	}
 	if res.Outcome != GameDayNotHeld || res.PeopleNeeded || res.RecoveredAt.IsZero() || res.Score != 0 {
 		t.Errorf("outcome %q people %v recovered %s score %d", res.Outcome, res.PeopleNeeded, res.RecoveredAt, res.Score)
+	}
+	// Chat hears the reason: the remediation ran and the steady state came
+	// back after it.
+	if want := "the steady state did not return within 20s; it returned after the remediation (tell-sre done)"; res.Reason != want ||
+		len(s.notices) != 2 || !strings.Contains(s.notices[1], want) {
+		t.Errorf("reason %q, notices %q: want %q in both", res.Reason, s.notices, want)
 	}
 }
 
