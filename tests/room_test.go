@@ -92,6 +92,7 @@ func (r *room) grant() {
 // each ran in a `make test` on 2 cores: they take room before the others.
 var longTests = map[string]int{
 	"TestConfigureStackHostsFromTemporalCLI":        365,
+	"TestGameDayRemediatesAKilledApp":               280, // alone, on 2 cores others kept at a load of 6-7
 	"TestProvisionSurvivesWorkerSIGKILL":            195,
 	"TestConfigureSurvivesWorkerSIGKILL":            182,
 	"TestRunningProvisionSurvivesATightenedCatalog": 140,
