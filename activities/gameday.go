@@ -190,7 +190,10 @@ func (a *Activities) InjectFault(ctx context.Context, in gameday.FaultRequest) (
 		out.Targets = res.Terminated
 		out.Detail = fmt.Sprintf("terminated %d of %d InService instances of %s; undo: %s", len(res.Terminated), res.Matched, res.Group, res.Undo)
 	case f.Kind == gameday.FaultProcessKill:
-		res, err := a.processes().Kill(ctx, chaos.ProcessKill{Name: in.Token, Match: a.killablePattern(f.Process.Name), Limit: 1})
+		// Every process of that name this worker may signal (the spec's
+		// promise); the bound only stops a pattern gone wrong.
+		res, err := a.processes().Kill(ctx, chaos.ProcessKill{Name: in.Token, Match: a.killablePattern(f.Process.Name),
+			Limit: maxProcessesKilled, Signal: f.Process.Signal})
 		if err != nil {
 			return out, chaosFailure(err)
 		}
@@ -362,6 +365,10 @@ func (a *Activities) LastGoodConfig(ctx context.Context, ref stackop.Ref) (map[s
 	}
 	return config, nil
 }
+
+// maxProcessesKilled bounds a process kill: the local stack's hosts run one
+// app each, and a stack has at most a few dozen hosts.
+const maxProcessesKilled = 64
 
 // killablePattern limits a process kill to the processes this worker's local
 // platform started (the local stack's hosts and their apps): their command

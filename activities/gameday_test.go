@@ -1,15 +1,21 @@
 package activities
 
 import (
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/infraflow/infraflow/internal/gameday"
+	"github.com/infraflow/infraflow/internal/procs"
 )
 
 // An HTTP probe written without maxLatency (the spec makes it optional)
@@ -54,5 +60,66 @@ func TestRunProbesHTTPWithoutMaxLatencyJudgesTheStatus(t *testing.T) {
 	failing.Store(true)
 	if r := round(); r.OK || !strings.Contains(r.Results[0].Detail, "2 of 2 requests failed") {
 		t.Errorf("a service answering 500: %+v, want the round to fail on its status", r)
+	}
+}
+
+// A process kill signals every process of that name the worker may touch
+// (those whose command line names its data directory) with the spec's
+// signal, and spares one of the same name elsewhere.
+func TestInjectProcessKillSignalsEveryProcessOfThatNameUnderTheDataDir(t *testing.T) {
+	dataDir := t.TempDir()
+	name := fmt.Sprintf("victim-%d.sh", time.Now().UnixNano()%1e9)
+	start := func(dir string) *exec.Cmd {
+		t.Helper()
+		script := filepath.Join(dir, name)
+		if err := os.WriteFile(script, []byte("#!/bin/bash\ntrap 'exit 0' TERM\nwhile :; do sleep 0.05; done\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command("bash", script)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+			if p, ok := procs.Get(cmd.Process.Pid); ok && len(p.Args) > 1 && p.Args[1] == script {
+				return cmd
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s never showed its command line", script)
+			}
+		}
+	}
+	hostA, hostB := filepath.Join(dataDir, "a"), filepath.Join(dataDir, "b")
+	for _, d := range []string{hostA, hostB} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mine := []*exec.Cmd{start(hostA), start(hostB)}
+	elsewhere := start(t.TempDir())
+
+	a := &Activities{Chaos: ChaosConfig{DataDir: dataDir, Identity: "test@host"}}
+	env := (&testsuite.WorkflowTestSuite{}).NewTestActivityEnvironment()
+	env.RegisterActivity(a.InjectFault)
+	fault := gameday.Fault{Name: "term-app", Kind: gameday.FaultProcessKill, Duration: "1s", Process: &gameday.ProcessTarget{Name: name, Signal: "SIGTERM"}}
+	v, err := env.ExecuteActivity(a.InjectFault, gameday.FaultRequest{Token: "gameday-test-term", Fault: fault})
+	if err != nil {
+		t.Fatalf("InjectFault: %v", err)
+	}
+	var got gameday.Injection
+	if err := v.Get(&got); err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Targets) != 2 {
+		t.Errorf("targets %v, want both processes under the data directory", got.Targets)
+	}
+	for _, cmd := range mine {
+		// exit status 0: its TERM trap ran, so SIGTERM (not SIGKILL) came.
+		if err := cmd.Wait(); err != nil {
+			t.Errorf("process %d: %v, want it ended by its TERM handler", cmd.Process.Pid, err)
+		}
+	}
+	if !procs.Running(elsewhere.Process.Pid) {
+		t.Error("the process of the same name outside the data directory was signalled")
 	}
 }

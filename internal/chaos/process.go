@@ -34,6 +34,16 @@ type ProcessKill struct {
 	PIDFile string `json:"pidFile,omitempty"`
 	Match   string `json:"match,omitempty"`
 	Limit   int    `json:"limit,omitempty"`
+	// Signal is SIGKILL (the default), SIGTERM, SIGINT, SIGHUP or SIGQUIT.
+	// Only after SIGKILL does Kill wait for the processes to be gone: the
+	// others are the process's to handle (a SIGHUP may only reload it).
+	Signal string `json:"signal,omitempty"`
+}
+
+// processSignals are the signals a process kill may send, by name.
+var processSignals = map[string]syscall.Signal{
+	"SIGKILL": syscall.SIGKILL, "SIGTERM": syscall.SIGTERM, "SIGINT": syscall.SIGINT,
+	"SIGHUP": syscall.SIGHUP, "SIGQUIT": syscall.SIGQUIT,
 }
 
 // KilledProcess is one process a kill took.
@@ -69,6 +79,12 @@ func (in ProcessKill) validate() (ProcessKill, *regexp.Regexp, error) {
 	if in.Limit == 0 {
 		in.Limit = 1
 	}
+	if in.Signal == "" {
+		in.Signal = "SIGKILL"
+	}
+	if _, ok := processSignals[in.Signal]; !ok {
+		return in, nil, &InputError{Field: "signal", Problem: fmt.Sprintf("is %q", in.Signal), Fix: "use SIGKILL, SIGTERM, SIGINT, SIGHUP or SIGQUIT"}
+	}
 	if in.Limit < 0 {
 		return in, nil, &InputError{Field: "limit", Problem: fmt.Sprintf("is %d", in.Limit), Fix: "give how many processes the match may take, at least 1"}
 	}
@@ -82,7 +98,8 @@ func (in ProcessKill) validate() (ProcessKill, *regexp.Regexp, error) {
 	return in, re, nil
 }
 
-// Kill kills the processes and waits (up to 5s) until each is gone.
+// Kill signals the processes and, for SIGKILL, waits (up to 5s) until each
+// is gone.
 func (p *Processes) Kill(ctx context.Context, in ProcessKill) (ProcessKillResult, error) {
 	in, re, err := in.validate()
 	if err != nil {
@@ -138,9 +155,12 @@ func (p *Processes) Kill(ctx context.Context, in ProcessKill) (ProcessKillResult
 		if now, ok := procs.Get(k.PID); !ok || now.StartTicks != k.StartTicks || now.State == "Z" {
 			continue // dead already; the PID may belong to another process now
 		}
-		if err := syscall.Kill(k.PID, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
-			return result, fmt.Errorf("killing process %d (%s): %w", k.PID, k.Command, err)
+		if err := syscall.Kill(k.PID, processSignals[in.Signal]); err != nil && !errors.Is(err, syscall.ESRCH) {
+			return result, fmt.Errorf("sending %s to process %d (%s): %w", in.Signal, k.PID, k.Command, err)
 		}
+	}
+	if in.Signal != "SIGKILL" {
+		return result, nil
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for _, k := range record.Killed {

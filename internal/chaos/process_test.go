@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -145,5 +146,41 @@ func TestProcessKillByCommandLineIsLimitedAndSparesRestartedProcesses(t *testing
 	}
 	if _, err := p.Kill(ctx, ProcessKill{Name: "gameday-p2-3", Match: "x", PIDFile: "/run/x.pid"}); !errors.As(err, &inputErr) || inputErr.Field != "pidFile" {
 		t.Errorf("both pidFile and match: err = %v, want an InputError", err)
+	}
+}
+
+// A SIGTERM reaches the process, which may handle it: here it leaves a file
+// and exits. A signal the spec does not allow is refused, naming signal.
+func TestProcessKillSendsTheSpecsSignal(t *testing.T) {
+	ctx := context.Background()
+	p := &Processes{RecordDir: t.TempDir()}
+	marker := strconv.FormatInt(time.Now().UnixNano()%1e9, 10)
+	handled := filepath.Join(t.TempDir(), "handled")
+	cmd := exec.Command("bash", "-c", `trap 'echo TERM >"$0"; exit 0' TERM; while :; do sleep 0.05; done`, handled, marker)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if pr, ok := procs.Get(cmd.Process.Pid); ok && len(pr.Args) > 0 && pr.Args[0] == "bash" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("bash never showed its command line")
+		}
+	}
+	result, err := p.Kill(ctx, ProcessKill{Name: "gameday-sig-0", Match: `^bash -c .* ` + regexp.QuoteMeta(marker) + `$`, Signal: "SIGTERM"})
+	if err != nil || len(result.Killed) != 1 {
+		t.Fatalf("SIGTERM: %+v %v", result, err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("the process did not exit by its own TERM handler: %v", err)
+	}
+	if got, err := os.ReadFile(handled); err != nil || strings.TrimSpace(string(got)) != "TERM" {
+		t.Errorf("handler output %q %v, want TERM", got, err)
+	}
+	var inputErr *InputError
+	if _, err := p.Kill(ctx, ProcessKill{Name: "gameday-sig-1", Match: "x", Signal: "SIGSTOP"}); !errors.As(err, &inputErr) || inputErr.Field != "signal" {
+		t.Errorf("SIGSTOP: err = %v, want an InputError naming signal", err)
 	}
 }
