@@ -14,8 +14,8 @@ import (
 	"github.com/infraflow/infraflow/workflows"
 )
 
-// appPID is the PID of the app site.yml runs on a local host, from its PID
-// file, and whether that process is alive and is the app.
+// appPID is the PID of the app on a local host, from its PID file, and
+// whether that process is alive and is the app.
 func appPID(t *testing.T, h sshHost) (int, bool) {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join(h.Root, "run", "web.pid"))
@@ -81,12 +81,12 @@ func (p *platform) childRuns(t *testing.T, id string) map[string][2]string {
 	return runs
 }
 
-// A fault with no undo that leaves the system down: the app site.yml
-// deploys on a local host is killed, and nothing restarts it (the rollback,
-// an up of the stack, does not touch the app). The steady state
-// does not return within the bound, the remediation (ConfigureHosts with
-// site.yml) starts the app again, and the report and chat say so. Then the
-// same with a remediation that fails: people are called for.
+// A fault with no undo that leaves the system down: the app (deployed by
+// app.yml, the app role of site.yml) is killed on a local host, and nothing
+// restarts it (the rollback, an up of the stack, does not touch the app).
+// The steady state does not return within the bound, the remediation
+// (ConfigureHosts with app.yml) starts the app again, and the report and chat
+// say so. Then the same with a remediation that fails: people are called for.
 func TestGameDayRemediatesAKilledApp(t *testing.T) {
 	t.Parallel()
 	p := newPlatform(t)
@@ -94,7 +94,7 @@ func TestGameDayRemediatesAKilledApp(t *testing.T) {
 	provisioning := time.Now()
 	res, status, err := p.provision(t, "gdkill", `{"program": "local", "stack": "gdkill", "requester": "dave",
 		"config": {"namespace": "gdkill", "image": "nginx:1.27", "replicas": 1, "hosts": 1},
-		"configure": {"playbook": "site.yml"}}`)
+		"configure": {"playbook": "app.yml"}}`)
 	if err != nil || status != "COMPLETED" || res.Status != workflows.ProvisionSucceeded || res.Configuration == nil {
 		t.Fatalf("provision with configuration: %s %+v %v", status, res, err)
 	}
@@ -102,7 +102,7 @@ func TestGameDayRemediatesAKilledApp(t *testing.T) {
 	host := hostsOf(t, res.Outputs)[0]
 	before, alive := appPID(t, host)
 	if _, ok := appAnswers(t, host); !ok || !alive {
-		t.Fatalf("the app on %s does not run after site.yml (PID %d alive: %v)", host.Name, before, alive)
+		t.Fatalf("the app on %s does not run after app.yml (PID %d alive: %v)", host.Name, before, alive)
 	}
 	stackInventory := `"inventory": {"stack": {"program": "local", "stack": "gdkill"}}`
 	spec := func(title string, remediation gameday.Action) gameday.Experiment {
@@ -166,7 +166,7 @@ func TestGameDayRemediatesAKilledApp(t *testing.T) {
 	t.Run("remediation brings the app back", func(t *testing.T) {
 		id := "gameday-kill-app"
 		remediation := gameday.Action{Name: "restart-app", Kind: gameday.ActionConfigureHosts,
-			Input: json.RawMessage(`{"playbook": "site.yml", ` + stackInventory + `}`)}
+			Input: json.RawMessage(`{"playbook": "app.yml", ` + stackInventory + `}`)}
 		p.startGameDay(t, id, spec("the app comes back after its process is killed", remediation))
 		res, status := p.gameDayOutcome(t, id)
 		t.Logf("%s %s: %s; recovered in %s, score %d", status, res.Outcome, res.Reason, res.TimeToRecover, res.Score)
@@ -220,7 +220,7 @@ func TestGameDayRemediatesAKilledApp(t *testing.T) {
 		// The remediation names a host the stack does not have (as after a
 		// rename): ConfigureHosts refuses it, and the app stays down.
 		remediation := gameday.Action{Name: "restart-app", Kind: gameday.ActionConfigureHosts,
-			Input: json.RawMessage(`{"playbook": "site.yml", "limit": ["gdkill-web-host-9"], ` + stackInventory + `}`)}
+			Input: json.RawMessage(`{"playbook": "app.yml", "limit": ["gdkill-web-host-9"], ` + stackInventory + `}`)}
 		p.startGameDay(t, id, spec("the app stays down after its process is killed", remediation))
 		res, status := p.gameDayOutcome(t, id)
 		t.Logf("%s %s: %s; people needed %v", status, res.Outcome, res.Reason, res.PeopleNeeded)
