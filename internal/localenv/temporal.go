@@ -1,5 +1,6 @@
 // Package localenv runs infraflow's local platform in-process: a Temporal
-// server on a SQLite file (history survives restarts) and the Temporal Web UI.
+// server on a SQLite file (history survives restarts) or on PostgreSQL, and
+// the Temporal Web UI; and the local infrastructure beside it.
 package localenv
 
 import (
@@ -33,6 +34,9 @@ import (
 type Options struct {
 	// DataDir holds temporal.db (the SQLite persistence) and server.log.
 	DataDir string
+	// Postgres, when set, holds persistence and visibility instead of
+	// DataDir/temporal.db; the schemas are set up or updated at start.
+	Postgres *PostgresDB
 	// FrontendAddress is the gRPC frontend, host:port.
 	FrontendAddress string
 	// UIAddress is the Web UI, host:port; empty runs no UI.
@@ -74,15 +78,16 @@ func StartTemporal(opts Options) (*Temporal, error) {
 		}
 	}
 
-	sqlConf, err := sqliteStore(filepath.Join(opts.DataDir, "temporal.db"), opts.Namespace)
+	logPath := filepath.Join(opts.DataDir, "server.log")
+	logger := serverLogger(logPath)
+	stores, err := chooseStores(opts, logger)
 	if err != nil {
 		return nil, err
 	}
-	conf, err := serverConfig(frontendHost, frontendPort, sqlConf)
+	conf, err := serverConfig(frontendHost, frontendPort, stores)
 	if err != nil {
 		return nil, err
 	}
-	logger := serverLogger(filepath.Join(opts.DataDir, "server.log"))
 	server, err := temporal.NewServer(
 		temporal.WithConfig(conf),
 		temporal.ForServices(temporal.DefaultServices),
@@ -94,9 +99,17 @@ func StartTemporal(opts Options) (*Temporal, error) {
 		return nil, fmt.Errorf("building temporal server: %w", err)
 	}
 	if err := server.Start(); err != nil {
-		return nil, fmt.Errorf("starting temporal server (log: %s): %w", filepath.Join(opts.DataDir, "server.log"), err)
+		return nil, fmt.Errorf("starting temporal server (log: %s): %w", logPath, err)
 	}
 	t := &Temporal{server: server}
+	if opts.Postgres != nil {
+		// The SQLite store is given its namespace before start; on PostgreSQL
+		// it is registered through the API, as on any cluster.
+		if err := registerNamespace(opts.FrontendAddress, opts.Namespace); err != nil {
+			t.Stop()
+			return nil, err
+		}
+	}
 	if opts.UIAddress != "" {
 		if err := t.startUI(opts); err != nil {
 			t.Stop()
@@ -183,7 +196,38 @@ func sqliteStore(dbFile, namespace string) (*config.SQL, error) {
 	return conf, nil
 }
 
-func serverConfig(host string, frontendPort int, sqlConf *config.SQL) (*config.Config, error) {
+// stores are the server's persistence and visibility stores.
+type stores struct {
+	defaultStore, visibilityStore string
+	dataStores                    map[string]config.DataStore
+	historyShards                 int32
+}
+
+// chooseStores is PostgreSQL when opts name it, else the SQLite file.
+func chooseStores(opts Options, logger serverlog.Logger) (stores, error) {
+	if opts.Postgres != nil {
+		persistence, visibility, err := postgresStores(opts.Postgres, logger)
+		if err != nil {
+			return stores{}, err
+		}
+		return stores{
+			defaultStore: "postgres", visibilityStore: "postgres-visibility",
+			dataStores: map[string]config.DataStore{
+				"postgres":            {SQL: persistence},
+				"postgres-visibility": {SQL: visibility},
+			},
+			historyShards: postgresHistoryShards,
+		}, nil
+	}
+	sqlConf, err := sqliteStore(filepath.Join(opts.DataDir, "temporal.db"), opts.Namespace)
+	if err != nil {
+		return stores{}, err
+	}
+	return stores{defaultStore: "sqlite", visibilityStore: "sqlite",
+		dataStores: map[string]config.DataStore{"sqlite": {SQL: sqlConf}}, historyShards: 1}, nil
+}
+
+func serverConfig(host string, frontendPort int, st stores) (*config.Config, error) {
 	httpPort, err := freePort(host)
 	if err != nil {
 		return nil, err
@@ -191,10 +235,10 @@ func serverConfig(host string, frontendPort int, sqlConf *config.SQL) (*config.C
 	conf := &config.Config{}
 	conf.Global.Membership.MaxJoinDuration = 30 * time.Second
 	conf.Global.Membership.BroadcastAddress = host
-	conf.Persistence.DefaultStore = "sqlite"
-	conf.Persistence.VisibilityStore = "sqlite"
-	conf.Persistence.NumHistoryShards = 1
-	conf.Persistence.DataStores = map[string]config.DataStore{"sqlite": {SQL: sqlConf}}
+	conf.Persistence.DefaultStore = st.defaultStore
+	conf.Persistence.VisibilityStore = st.visibilityStore
+	conf.Persistence.NumHistoryShards = st.historyShards
+	conf.Persistence.DataStores = st.dataStores
 	conf.ClusterMetadata = &cluster.Config{
 		FailoverVersionIncrement: 10,
 		MasterClusterName:        clusterName,
