@@ -134,6 +134,16 @@ func run(ctx context.Context, o options) error {
 	if (o.deploymentName == "") != (o.buildID == "") {
 		return errors.New("--deployment-name and --build-id go together: give both to run a versioned worker, or neither")
 	}
+	var postgres *localenv.PostgresDB
+	if o.temporalDB != "" {
+		if !o.dev {
+			return errors.New("--temporal-db (INFRAFLOW_TEMPORAL_DB) chooses the database of --dev's embedded server: add --dev, or drop it and give the cluster's address with --address")
+		}
+		var err error
+		if postgres, err = localenv.ParsePostgresURL(o.temporalDB); err != nil {
+			return fmt.Errorf("--temporal-db (INFRAFLOW_TEMPORAL_DB): %w; or leave it empty for SQLite in --data-dir", err)
+		}
+	}
 	if err := putToolsOnPath(o.toolsDir); err != nil {
 		return err
 	}
@@ -162,15 +172,6 @@ func run(ctx context.Context, o options) error {
 		fmt.Fprint(os.Stderr, insecureWarning)
 	}
 
-	var postgres *localenv.PostgresDB
-	if o.temporalDB != "" {
-		if !o.dev {
-			return errors.New("--temporal-db (INFRAFLOW_TEMPORAL_DB) chooses the database of --dev's embedded server: add --dev, or drop it and give the cluster's address with --address")
-		}
-		if postgres, err = localenv.ParsePostgresURL(o.temporalDB); err != nil {
-			return fmt.Errorf("--temporal-db (INFRAFLOW_TEMPORAL_DB): %w; or leave it empty for SQLite in --data-dir", err)
-		}
-	}
 	if o.dev {
 		if o.conn.Address != "" || os.Getenv("TEMPORAL_ADDRESS") != "" {
 			return errors.New("--dev runs its own server: drop --address/TEMPORAL_ADDRESS, or drop --dev to use that cluster")
