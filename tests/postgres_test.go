@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -116,4 +117,42 @@ func pgQuery(ctx context.Context, t *testing.T, pg *localenv.Postgres, db, sql s
 		t.Fatal(err)
 	}
 	return out
+}
+
+// TestTemporalDBMistakesAreNamed: a wrong --temporal-db stops the worker at
+// once with the flag, the problem and the fix; nothing is started.
+func TestTemporalDBMistakesAreNamed(t *testing.T) {
+	t.Parallel()
+	nobody := freeAddr(t) // nothing listens there
+	cases := []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"--dev", "--temporal-db", "mysql://temporal@127.0.0.1:3306/temporal"},
+			[]string{`--temporal-db (INFRAFLOW_TEMPORAL_DB): scheme "mysql" is not supported; want postgres://USER[:PASSWORD]@HOST:PORT/DATABASE`, "or leave it empty for SQLite"}},
+		{[]string{"--dev", "--temporal-db", "postgres://127.0.0.1:5432"},
+			[]string{"--temporal-db (INFRAFLOW_TEMPORAL_DB): no DATABASE, no user; want postgres://"}},
+		{[]string{"--temporal-db", "postgres://temporal@127.0.0.1:5432/temporal", "--address", "127.0.0.1:7233"},
+			[]string{"--temporal-db (INFRAFLOW_TEMPORAL_DB) chooses the database of --dev's embedded server: add --dev"}},
+		{[]string{"--dev", "--temporal-db", "postgres://temporal@" + nobody + "/temporal", "--frontend-address", freeAddr(t),
+			"--ui-address", "", "--kube-address", "", "--metrics-address", "", "--codec-address", "", "--chat-address", freeAddr(t),
+			"--prometheus-address", "", "--moto-address", "", "--toxiproxy-address", ""},
+			[]string{`setting up Temporal's schema in PostgreSQL database "temporal" on ` + nobody + `: connecting as "temporal"`, "is PostgreSQL running there"}},
+	}
+	for _, c := range cases {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		cmd := exec.CommandContext(ctx, workerBin, append(c.args, "--data-dir", t.TempDir())...)
+		cmd.Env = withoutTemporalEnv()
+		out, err := cmd.CombinedOutput()
+		cancel()
+		if err == nil {
+			t.Errorf("worker %v succeeded, want it refused:\n%s", c.args, out)
+			continue
+		}
+		for _, want := range c.want {
+			if !strings.Contains(string(out), want) {
+				t.Errorf("worker %v output lacks %q:\n%s", c.args, want, out)
+			}
+		}
+	}
 }

@@ -173,23 +173,34 @@ func setupPostgresSchema(conf *config.SQL, schemaName, targetVersion string, log
 	return nil
 }
 
-// ensurePostgresDatabase creates conf's database unless it exists. A user
-// without the right to create databases can still use ones made for it.
+// ensurePostgresDatabase creates conf's database unless it can be used as
+// it is. A user without the right to create databases can still use ones
+// made for it.
 func ensurePostgresDatabase(conf *config.SQL, logger serverlog.Logger) error {
-	admin := *conf
-	createErr := schematool.DoCreateDatabase(&admin, "postgres", logger)
-	if createErr == nil {
+	useErr := usePostgresDatabase(conf, logger)
+	if useErr == nil {
 		return nil
 	}
+	admin := *conf
+	createErr := schematool.DoCreateDatabase(&admin, "postgres", logger)
+	switch {
+	case createErr == nil:
+		return nil
+	case createErr.Error() == useErr.Error():
+		return fmt.Errorf("connecting as %q: %w (is PostgreSQL running there, and are the user and password right?)", conf.User, useErr)
+	default:
+		return fmt.Errorf("the database cannot be used (%v), and creating it failed: %w", useErr, createErr)
+	}
+}
+
+func usePostgresDatabase(conf *config.SQL, logger serverlog.Logger) error {
 	conn, err := schematool.NewConnection(conf, logger)
-	if err == nil {
-		_, err = conn.ListTables()
-		conn.Close()
-	}
 	if err != nil {
-		return fmt.Errorf("creating the database: %w; and it cannot be used as it is: %w", createErr, err)
+		return err
 	}
-	return nil
+	defer conn.Close()
+	_, err = conn.ListTables()
+	return err
 }
 
 // registerNamespace registers namespace through the frontend unless it
