@@ -131,6 +131,13 @@ func TestComposeWorkersAreBuiltHereAndScraped(t *testing.T) {
 	if _, err := os.Stat(filepath.Join("..", "..", w.Build.Dockerfile)); err != nil {
 		t.Errorf("worker's Dockerfile: %v", err)
 	}
+	// Every service that runs the worker image builds it: Compose would
+	// otherwise try to pull infraflow-worker:local from a registry.
+	for name, svc := range c.Services {
+		if svc.Image == w.Image && (svc.Build == nil || *svc.Build != *w.Build) {
+			t.Errorf("service %s runs the worker image %s without building it as the worker does", name, svc.Image)
+		}
+	}
 	if w.Deploy.Replicas != 2 {
 		t.Errorf("worker replicas = %d, want 2", w.Deploy.Replicas)
 	}
