@@ -64,6 +64,17 @@ func TestTemporalOnPostgreSQLSurvivesServerSIGKILL(t *testing.T) {
 		t.Errorf("current_executions has %s of the 3 runs", n)
 	}
 
+	// A second embedded server on the same database would take every shard
+	// from the first: it is refused, naming the way to join instead.
+	second := exec.CommandContext(ctx, workerBin, "--dev", "--temporal-db", pg.URL("temporal"), "--data-dir", t.TempDir(),
+		"--frontend-address", freeAddr(t), "--ui-address", "", "--kube-address", "", "--metrics-address", "", "--codec-address", "",
+		"--chat-address", freeAddr(t), "--prometheus-address", "", "--moto-address", "", "--toxiproxy-address", "")
+	second.Env = withoutTemporalEnv()
+	if out, err := second.CombinedOutput(); err == nil || !strings.Contains(string(out), "another embedded Temporal server (worker --dev) is running on postgres://temporal@"+pg.Addr+"/temporal") ||
+		!strings.Contains(string(out), "with --address instead of --dev") {
+		t.Errorf("a second worker --dev on the same database: %v, want it refused:\n%s", err, out)
+	}
+
 	p.kill()
 	killed := time.Now()
 	p.start()
@@ -137,7 +148,7 @@ func TestTemporalDBMistakesAreNamed(t *testing.T) {
 		{[]string{"--dev", "--temporal-db", "postgres://temporal@" + nobody + "/temporal", "--frontend-address", freeAddr(t),
 			"--ui-address", "", "--kube-address", "", "--metrics-address", "", "--codec-address", "", "--chat-address", freeAddr(t),
 			"--prometheus-address", "", "--moto-address", "", "--toxiproxy-address", ""},
-			[]string{`setting up Temporal's schema in PostgreSQL database "temporal" on ` + nobody + `: connecting as "temporal"`, "is PostgreSQL running there"}},
+			[]string{`PostgreSQL database "temporal" on ` + nobody + `: connecting as "temporal"`, "is PostgreSQL running there"}},
 	}
 	for _, c := range cases {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)

@@ -54,6 +54,8 @@ type Temporal struct {
 	ui     *uiserver.Server
 	// uiDone reports the UI server's exit; its Start blocks until Stop.
 	uiDone chan error
+	// unlock releases the PostgreSQL database's lock (nil on SQLite).
+	unlock func()
 }
 
 const clusterName = "active"
@@ -84,6 +86,12 @@ func StartTemporal(opts Options) (*Temporal, error) {
 	if err != nil {
 		return nil, err
 	}
+	started := false
+	defer func() {
+		if !started && stores.unlock != nil {
+			stores.unlock()
+		}
+	}()
 	conf, err := serverConfig(frontendHost, frontendPort, stores)
 	if err != nil {
 		return nil, err
@@ -101,7 +109,8 @@ func StartTemporal(opts Options) (*Temporal, error) {
 	if err := server.Start(); err != nil {
 		return nil, fmt.Errorf("starting temporal server (log: %s): %w", logPath, err)
 	}
-	t := &Temporal{server: server}
+	started = true
+	t := &Temporal{server: server, unlock: stores.unlock}
 	if opts.Postgres != nil {
 		// The SQLite store is given its namespace before start; on PostgreSQL
 		// it is registered through the API, as on any cluster.
@@ -126,6 +135,9 @@ func (t *Temporal) Stop() {
 		<-t.uiDone
 	}
 	_ = t.server.Stop()
+	if t.unlock != nil {
+		t.unlock()
+	}
 }
 
 func (t *Temporal) startUI(opts Options) error {
@@ -201,16 +213,30 @@ type stores struct {
 	defaultStore, visibilityStore string
 	dataStores                    map[string]config.DataStore
 	historyShards                 int32
+	// unlock releases the database's lock, once the server has stopped.
+	unlock func()
 }
 
 // chooseStores is PostgreSQL when opts name it, else the SQLite file.
 func chooseStores(opts Options, logger serverlog.Logger) (stores, error) {
 	if opts.Postgres != nil {
-		persistence, visibility, err := postgresStores(opts.Postgres, logger)
+		// The persistence database must exist to hold the lock, and the lock
+		// is held before the schema tool runs: two servers starting at once
+		// would race through the schema updates.
+		if err := ensurePostgresDatabase(opts.Postgres.sqlConfig(opts.Postgres.Database, 1), logger); err != nil {
+			return stores{}, fmt.Errorf("PostgreSQL database %q on %s: %w", opts.Postgres.Database, opts.Postgres.Addr, err)
+		}
+		unlock, err := lockPostgres(opts.Postgres)
 		if err != nil {
 			return stores{}, err
 		}
+		persistence, visibility, err := postgresStores(opts.Postgres, logger)
+		if err != nil {
+			unlock()
+			return stores{}, err
+		}
 		return stores{
+			unlock:       unlock,
 			defaultStore: "postgres", visibilityStore: "postgres-visibility",
 			dataStores: map[string]config.DataStore{
 				"postgres":            {SQL: persistence},

@@ -2,6 +2,7 @@ package localenv
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver, as the server's postgres12_pgx plugin uses
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
@@ -239,4 +241,50 @@ func registerNamespace(frontend, namespace string) error {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+// postgresLockKey names the advisory lock an embedded server holds on its
+// persistence database (any number: only this program takes it).
+const postgresLockKey = 0x696e667261666c6f // "infraflo"
+
+// lockPostgres takes a session-level advisory lock on the persistence
+// database and holds it on a connection of its own until release. Two
+// embedded servers on one database would each take every history shard from
+// the other; the second is refused instead. The lock goes with the session,
+// so a SIGKILLed server leaves none behind.
+func lockPostgres(db *PostgresDB) (release func(), err error) {
+	attrs := url.Values{}
+	for k, v := range db.Attributes {
+		attrs.Set(k, v)
+	}
+	if attrs.Get("sslmode") == "" {
+		attrs.Set("sslmode", "disable") // as the server's own driver does without TLS
+	}
+	u := url.URL{Scheme: "postgres", User: url.UserPassword(db.User, db.Password), Host: db.Addr, Path: "/" + db.Database, RawQuery: attrs.Encode()}
+	pool, err := sql.Open("pgx", u.String())
+	if err != nil {
+		return nil, fmt.Errorf("opening a connection to %s for the server's lock: %w", db, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pool.Conn(ctx)
+	if err != nil {
+		_ = pool.Close()
+		return nil, fmt.Errorf("connecting to %s for the server's lock: %w", db, err)
+	}
+	var locked bool
+	if err := conn.QueryRowContext(ctx, "SELECT pg_try_advisory_lock($1)", int64(postgresLockKey)).Scan(&locked); err != nil {
+		_ = conn.Close()
+		_ = pool.Close()
+		return nil, fmt.Errorf("taking the server's lock on %s: %w", db, err)
+	}
+	if !locked {
+		_ = conn.Close()
+		_ = pool.Close()
+		return nil, fmt.Errorf("another embedded Temporal server (worker --dev) is running on %s: stop it, or point this worker at it with --address instead of --dev", db)
+	}
+	return func() {
+		_ = conn.Close()
+		_ = pool.Close()
+	}, nil
 }
