@@ -137,23 +137,24 @@ func TestTemporalDBMistakesAreNamed(t *testing.T) {
 	nobody := freeAddr(t) // nothing listens there
 	cases := []struct {
 		args []string
+		env  string // INFRAFLOW_TEMPORAL_DB
 		want []string
 	}{
-		{[]string{"--dev", "--temporal-db", "mysql://temporal@127.0.0.1:3306/temporal"},
+		{[]string{"--dev", "--temporal-db", "mysql://temporal@127.0.0.1:3306/temporal"}, "",
 			[]string{`--temporal-db (INFRAFLOW_TEMPORAL_DB): scheme "mysql" is not supported; want postgres://USER[:PASSWORD]@HOST:PORT/DATABASE`, "or leave it empty for SQLite"}},
-		{[]string{"--dev", "--temporal-db", "postgres://127.0.0.1:5432"},
+		{[]string{"--dev"}, "postgres://127.0.0.1:5432",
 			[]string{"--temporal-db (INFRAFLOW_TEMPORAL_DB): no DATABASE, no user; want postgres://"}},
-		{[]string{"--temporal-db", "postgres://temporal@127.0.0.1:5432/temporal", "--address", "127.0.0.1:7233"},
+		{[]string{"--temporal-db", "postgres://temporal@127.0.0.1:5432/temporal", "--address", "127.0.0.1:7233"}, "",
 			[]string{"--temporal-db (INFRAFLOW_TEMPORAL_DB) chooses the database of --dev's embedded server: add --dev"}},
 		{[]string{"--dev", "--temporal-db", "postgres://temporal@" + nobody + "/temporal", "--frontend-address", freeAddr(t),
 			"--ui-address", "", "--kube-address", "", "--metrics-address", "", "--codec-address", "", "--chat-address", freeAddr(t),
-			"--prometheus-address", "", "--moto-address", "", "--toxiproxy-address", ""},
+			"--prometheus-address", "", "--moto-address", "", "--toxiproxy-address", ""}, "",
 			[]string{`PostgreSQL database "temporal" on ` + nobody + `: connecting as "temporal"`, "is PostgreSQL running there"}},
 	}
 	for _, c := range cases {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		cmd := exec.CommandContext(ctx, workerBin, append(c.args, "--data-dir", t.TempDir())...)
-		cmd.Env = withoutTemporalEnv()
+		cmd.Env = append(withoutTemporalEnv(), "INFRAFLOW_TEMPORAL_DB="+c.env)
 		out, err := cmd.CombinedOutput()
 		cancel()
 		if err == nil {

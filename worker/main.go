@@ -105,7 +105,8 @@ func main() {
 	f.StringVar(&o.buildID, "build-id", os.Getenv("INFRAFLOW_BUILD_ID"), "this release's build ID within --deployment-name (env INFRAFLOW_BUILD_ID)")
 	f.BoolVar(&o.dev, "dev", false, "start the local platform (Temporal server on SQLite, or PostgreSQL with --temporal-db, + Web UI) in this process")
 	f.StringVar(&o.dataDir, "data-dir", ".infraflow", "local state: the SQLite database and server log (--dev), the chat ops audit log")
-	f.StringVar(&o.temporalDB, "temporal-db", os.Getenv("INFRAFLOW_TEMPORAL_DB"), "with --dev: keep the embedded server's persistence and visibility in PostgreSQL, postgres://USER[:PASSWORD]@HOST:PORT/DATABASE (visibility in DATABASE_visibility; both created and their schemas set up or updated at start); empty: SQLite in --data-dir (env INFRAFLOW_TEMPORAL_DB)")
+	// Not defaulted from the environment here: --help would print its password.
+	f.StringVar(&o.temporalDB, "temporal-db", "", "with --dev: keep the embedded server's persistence and visibility in PostgreSQL, postgres://USER[:PASSWORD]@HOST:PORT/DATABASE (visibility in DATABASE_visibility; both created and their schemas set up or updated at start); empty: SQLite in --data-dir (env INFRAFLOW_TEMPORAL_DB)")
 	f.StringVar(&o.frontendAddress, "frontend-address", temporalclient.DefaultAddress, "with --dev: Temporal frontend gRPC address")
 	f.StringVar(&o.uiAddress, "ui-address", "127.0.0.1:8233", "with --dev: Web UI address; empty disables the UI")
 	f.StringVar(&o.codecAddress, "codec-address", "127.0.0.1:8235", "with --dev: serve the payload codec endpoint the Web UI and `temporal --codec-endpoint` decode with on host:port; empty disables")
@@ -135,6 +136,9 @@ func run(ctx context.Context, o options) error {
 		return errors.New("--deployment-name and --build-id go together: give both to run a versioned worker, or neither")
 	}
 	var postgres *localenv.PostgresDB
+	if o.temporalDB == "" {
+		o.temporalDB = os.Getenv("INFRAFLOW_TEMPORAL_DB")
+	}
 	if o.temporalDB != "" {
 		if !o.dev {
 			return errors.New("--temporal-db (INFRAFLOW_TEMPORAL_DB) chooses the database of --dev's embedded server: add --dev, or drop it and give the cluster's address with --address")

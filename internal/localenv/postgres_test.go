@@ -44,11 +44,12 @@ func TestParsePostgresURL(t *testing.T) {
 		"postgres://temporal@127.0.0.1:5432/t?visibility_database=t":          "visibility_database is the persistence database",
 		"postgres://temporal@127.0.0.1:5432/t?sslmode=require&sslmode=verify": "parameter sslmode given 2 times",
 		"/var/lib/temporal.db":                                                `scheme "" is not supported`,
+		"postgres://temporal:s3cret@127.0.0.1:5432/t\x7f":                     "not a URL",
 	}
 	for raw, want := range bad {
 		_, err := ParsePostgresURL(raw)
-		if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "want postgres://USER") {
-			t.Errorf("%s: err = %v, want it to say %q and show the form", raw, err, want)
+		if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "want postgres://USER") || strings.Contains(err.Error(), "s3cret") {
+			t.Errorf("%s: err = %v, want it to say %q and show the form, never the password", raw, err, want)
 		}
 	}
 }

@@ -51,7 +51,8 @@ const postgresURLForm = "postgres://USER[:PASSWORD]@HOST:PORT/DATABASE[?visibili
 func ParsePostgresURL(raw string) (*PostgresDB, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
-		return nil, fmt.Errorf("not a URL (%v); want %s", err, postgresURLForm)
+		// url.Parse's error quotes the whole URL, password included.
+		return nil, fmt.Errorf("not a URL; want %s", postgresURLForm)
 	}
 	if u.Scheme != "postgres" && u.Scheme != "postgresql" {
 		return nil, fmt.Errorf("scheme %q is not supported; want %s", u.Scheme, postgresURLForm)
