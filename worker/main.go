@@ -56,6 +56,7 @@ type options struct {
 
 	dev             bool
 	dataDir         string
+	temporalDB      string
 	frontendAddress string
 	uiAddress       string
 	kubeAddress     string
@@ -65,8 +66,9 @@ type options struct {
 	buildID        string
 
 	// Filled in by run for the banner.
-	codec    payloadcodec.Resolved
-	codecURL string
+	codec          payloadcodec.Resolved
+	codecURL       string
+	temporalDBNote string
 }
 
 func main() {
@@ -101,8 +103,10 @@ func main() {
 	o.chaos.addFlags(f)
 	f.StringVar(&o.deploymentName, "deployment-name", os.Getenv("INFRAFLOW_DEPLOYMENT_NAME"), "Worker Deployment this worker belongs to; with --build-id, the worker is versioned and the server routes each workflow by its versioning behavior (env INFRAFLOW_DEPLOYMENT_NAME)")
 	f.StringVar(&o.buildID, "build-id", os.Getenv("INFRAFLOW_BUILD_ID"), "this release's build ID within --deployment-name (env INFRAFLOW_BUILD_ID)")
-	f.BoolVar(&o.dev, "dev", false, "start the local platform (Temporal server on SQLite + Web UI) in this process")
+	f.BoolVar(&o.dev, "dev", false, "start the local platform (Temporal server on SQLite, or PostgreSQL with --temporal-db, + Web UI) in this process")
 	f.StringVar(&o.dataDir, "data-dir", ".infraflow", "local state: the SQLite database and server log (--dev), the chat ops audit log")
+	// Not defaulted from the environment here: --help would print its password.
+	f.StringVar(&o.temporalDB, "temporal-db", "", "with --dev: keep the embedded server's persistence and visibility in PostgreSQL, postgres://USER[:PASSWORD]@HOST:PORT/DATABASE (visibility in DATABASE_visibility; both created and their schemas set up or updated at start); empty: SQLite in --data-dir (env INFRAFLOW_TEMPORAL_DB)")
 	f.StringVar(&o.frontendAddress, "frontend-address", temporalclient.DefaultAddress, "with --dev: Temporal frontend gRPC address")
 	f.StringVar(&o.uiAddress, "ui-address", "127.0.0.1:8233", "with --dev: Web UI address; empty disables the UI")
 	f.StringVar(&o.codecAddress, "codec-address", "127.0.0.1:8235", "with --dev: serve the payload codec endpoint the Web UI and `temporal --codec-endpoint` decode with on host:port; empty disables")
@@ -130,6 +134,19 @@ func (o options) deployment() worker.DeploymentOptions {
 func run(ctx context.Context, o options) error {
 	if (o.deploymentName == "") != (o.buildID == "") {
 		return errors.New("--deployment-name and --build-id go together: give both to run a versioned worker, or neither")
+	}
+	var postgres *localenv.PostgresDB
+	if o.temporalDB == "" {
+		o.temporalDB = os.Getenv("INFRAFLOW_TEMPORAL_DB")
+	}
+	if o.temporalDB != "" {
+		if !o.dev {
+			return errors.New("--temporal-db (INFRAFLOW_TEMPORAL_DB) chooses the database of --dev's embedded server: add --dev, or drop it and give the cluster's address with --address")
+		}
+		var err error
+		if postgres, err = localenv.ParsePostgresURL(o.temporalDB); err != nil {
+			return fmt.Errorf("--temporal-db (INFRAFLOW_TEMPORAL_DB): %w; or leave it empty for SQLite in --data-dir", err)
+		}
 	}
 	if err := putToolsOnPath(o.toolsDir); err != nil {
 		return err
@@ -173,6 +190,7 @@ func run(ctx context.Context, o options) error {
 		}
 		server, err := localenv.StartTemporal(localenv.Options{
 			DataDir:         o.dataDir,
+			Postgres:        postgres,
 			FrontendAddress: o.frontendAddress,
 			UIAddress:       o.uiAddress,
 			Namespace:       clientOpts.Namespace,
@@ -180,6 +198,9 @@ func run(ctx context.Context, o options) error {
 		})
 		if err != nil {
 			return err
+		}
+		if postgres != nil {
+			o.temporalDBNote = "PostgreSQL " + postgres.String()
 		}
 		// Deferred first, so it runs last: the worker stops before the server.
 		defer func() {
@@ -341,7 +362,12 @@ func printBanner(o options, c client.Options) {
 		if o.uiAddress != "" {
 			fmt.Printf("  Web UI:      http://%s/namespaces/%s/workflows\n", o.uiAddress, c.Namespace)
 		}
-		fmt.Printf("  Data:        %s (SQLite temporal.db, server.log)\n", o.dataDir)
+		if o.temporalDBNote != "" {
+			fmt.Printf("  Temporal DB: %s\n", o.temporalDBNote)
+			fmt.Printf("  Data:        %s (server.log)\n", o.dataDir)
+		} else {
+			fmt.Printf("  Data:        %s (SQLite temporal.db, server.log)\n", o.dataDir)
+		}
 	}
 	fmt.Printf("  Temporal:    %s, namespace %s\n", c.HostPort, c.Namespace)
 	fmt.Printf("  Task queue:  %s\n", o.taskQueue)

@@ -261,6 +261,12 @@ type managedProcess struct {
 }
 
 func startManaged(logDir, name string, args ...string) (*managedProcess, error) {
+	return startManagedAs(nil, logDir, name, args...)
+}
+
+// startManagedAs is startManaged running the program as another user (cred
+// nil: as this process), for programs that refuse to run as root.
+func startManagedAs(cred *syscall.Credential, logDir, name string, args ...string) (*managedProcess, error) {
 	if err := os.MkdirAll(logDir, 0o755); err != nil {
 		return nil, err
 	}
@@ -273,7 +279,7 @@ func startManaged(logDir, name string, args ...string) (*managedProcess, error) 
 	cmd.Stdout, cmd.Stderr = log, log
 	// If infraflow dies, even by SIGKILL, the control plane goes with it
 	// instead of holding its ports against the next start.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true, Credential: cred}
 	if err := cmd.Start(); err != nil {
 		_ = log.Close()
 		return nil, fmt.Errorf("starting %s: %w", name, err)

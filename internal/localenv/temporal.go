@@ -1,5 +1,6 @@
 // Package localenv runs infraflow's local platform in-process: a Temporal
-// server on a SQLite file (history survives restarts) and the Temporal Web UI.
+// server on a SQLite file (history survives restarts) or on PostgreSQL, and
+// the Temporal Web UI; and the local infrastructure beside it.
 package localenv
 
 import (
@@ -33,6 +34,9 @@ import (
 type Options struct {
 	// DataDir holds temporal.db (the SQLite persistence) and server.log.
 	DataDir string
+	// Postgres, when set, holds persistence and visibility instead of
+	// DataDir/temporal.db; the schemas are set up or updated at start.
+	Postgres *PostgresDB
 	// FrontendAddress is the gRPC frontend, host:port.
 	FrontendAddress string
 	// UIAddress is the Web UI, host:port; empty runs no UI.
@@ -50,6 +54,8 @@ type Temporal struct {
 	ui     *uiserver.Server
 	// uiDone reports the UI server's exit; its Start blocks until Stop.
 	uiDone chan error
+	// unlock releases the PostgreSQL database's lock (nil on SQLite).
+	unlock func()
 }
 
 const clusterName = "active"
@@ -74,15 +80,22 @@ func StartTemporal(opts Options) (*Temporal, error) {
 		}
 	}
 
-	sqlConf, err := sqliteStore(filepath.Join(opts.DataDir, "temporal.db"), opts.Namespace)
+	logPath := filepath.Join(opts.DataDir, "server.log")
+	logger := serverLogger(logPath)
+	stores, err := chooseStores(opts, logger)
 	if err != nil {
 		return nil, err
 	}
-	conf, err := serverConfig(frontendHost, frontendPort, sqlConf)
+	started := false
+	defer func() {
+		if !started && stores.unlock != nil {
+			stores.unlock()
+		}
+	}()
+	conf, err := serverConfig(frontendHost, frontendPort, stores)
 	if err != nil {
 		return nil, err
 	}
-	logger := serverLogger(filepath.Join(opts.DataDir, "server.log"))
 	server, err := temporal.NewServer(
 		temporal.WithConfig(conf),
 		temporal.ForServices(temporal.DefaultServices),
@@ -94,9 +107,18 @@ func StartTemporal(opts Options) (*Temporal, error) {
 		return nil, fmt.Errorf("building temporal server: %w", err)
 	}
 	if err := server.Start(); err != nil {
-		return nil, fmt.Errorf("starting temporal server (log: %s): %w", filepath.Join(opts.DataDir, "server.log"), err)
+		return nil, fmt.Errorf("starting temporal server (log: %s): %w", logPath, err)
 	}
-	t := &Temporal{server: server}
+	started = true
+	t := &Temporal{server: server, unlock: stores.unlock}
+	if opts.Postgres != nil {
+		// The SQLite store is given its namespace before start; on PostgreSQL
+		// it is registered through the API, as on any cluster.
+		if err := registerNamespace(opts.FrontendAddress, opts.Namespace); err != nil {
+			t.Stop()
+			return nil, err
+		}
+	}
 	if opts.UIAddress != "" {
 		if err := t.startUI(opts); err != nil {
 			t.Stop()
@@ -113,6 +135,9 @@ func (t *Temporal) Stop() {
 		<-t.uiDone
 	}
 	_ = t.server.Stop()
+	if t.unlock != nil {
+		t.unlock()
+	}
 }
 
 func (t *Temporal) startUI(opts Options) error {
@@ -183,7 +208,52 @@ func sqliteStore(dbFile, namespace string) (*config.SQL, error) {
 	return conf, nil
 }
 
-func serverConfig(host string, frontendPort int, sqlConf *config.SQL) (*config.Config, error) {
+// stores are the server's persistence and visibility stores.
+type stores struct {
+	defaultStore, visibilityStore string
+	dataStores                    map[string]config.DataStore
+	historyShards                 int32
+	// unlock releases the database's lock, once the server has stopped.
+	unlock func()
+}
+
+// chooseStores is PostgreSQL when opts name it, else the SQLite file.
+func chooseStores(opts Options, logger serverlog.Logger) (stores, error) {
+	if opts.Postgres != nil {
+		// The persistence database must exist to hold the lock, and the lock
+		// is held before the schema tool runs: two servers starting at once
+		// would race through the schema updates.
+		if err := ensurePostgresDatabase(opts.Postgres.sqlConfig(opts.Postgres.Database, 1), logger); err != nil {
+			return stores{}, fmt.Errorf("PostgreSQL database %q on %s: %w", opts.Postgres.Database, opts.Postgres.Addr, err)
+		}
+		unlock, err := lockPostgres(opts.Postgres)
+		if err != nil {
+			return stores{}, err
+		}
+		persistence, visibility, err := postgresStores(opts.Postgres, logger)
+		if err != nil {
+			unlock()
+			return stores{}, err
+		}
+		return stores{
+			unlock:       unlock,
+			defaultStore: "postgres", visibilityStore: "postgres-visibility",
+			dataStores: map[string]config.DataStore{
+				"postgres":            {SQL: persistence},
+				"postgres-visibility": {SQL: visibility},
+			},
+			historyShards: postgresHistoryShards,
+		}, nil
+	}
+	sqlConf, err := sqliteStore(filepath.Join(opts.DataDir, "temporal.db"), opts.Namespace)
+	if err != nil {
+		return stores{}, err
+	}
+	return stores{defaultStore: "sqlite", visibilityStore: "sqlite",
+		dataStores: map[string]config.DataStore{"sqlite": {SQL: sqlConf}}, historyShards: 1}, nil
+}
+
+func serverConfig(host string, frontendPort int, st stores) (*config.Config, error) {
 	httpPort, err := freePort(host)
 	if err != nil {
 		return nil, err
@@ -191,10 +261,10 @@ func serverConfig(host string, frontendPort int, sqlConf *config.SQL) (*config.C
 	conf := &config.Config{}
 	conf.Global.Membership.MaxJoinDuration = 30 * time.Second
 	conf.Global.Membership.BroadcastAddress = host
-	conf.Persistence.DefaultStore = "sqlite"
-	conf.Persistence.VisibilityStore = "sqlite"
-	conf.Persistence.NumHistoryShards = 1
-	conf.Persistence.DataStores = map[string]config.DataStore{"sqlite": {SQL: sqlConf}}
+	conf.Persistence.DefaultStore = st.defaultStore
+	conf.Persistence.VisibilityStore = st.visibilityStore
+	conf.Persistence.NumHistoryShards = st.historyShards
+	conf.Persistence.DataStores = st.dataStores
 	conf.ClusterMetadata = &cluster.Config{
 		FailoverVersionIncrement: 10,
 		MasterClusterName:        clusterName,

@@ -16,6 +16,8 @@ var (
 	TemporalCLIVersion    = pinned("TEMPORAL_CLI_VERSION")
 	PulumiVersion         = pinned("PULUMI_VERSION")
 	TemporalServerVersion = pinned("TEMPORAL_SERVER_VERSION")
+	TemporalUIVersion     = pinned("TEMPORAL_UI_VERSION")
+	PostgreSQLVersion     = pinned("POSTGRESQL_VERSION")
 	KubernetesVersion     = pinned("KUBERNETES_VERSION")
 	EtcdVersion           = pinned("ETCD_VERSION")
 	KwokVersion           = pinned("KWOK_VERSION")
