@@ -182,10 +182,9 @@ func stopHostsUnder(t *testing.T, dir string) {
 // without (approvals, chat, codec, hostile input) one. A test holds its units
 // from its platform's first start to its end, and a start slot while its
 // platform starts. Four full platforms on 2 cores drove the load to 30, and a
-// crash test's deadline passed before its playbook got halfway. One more
-// light platform runs in a lane of its own (see room).
+// crash test's deadline passed before its playbook got halfway.
 var (
-	platformUnits = newRoom(2*runtime.NumCPU(), 1)
+	platformUnits = newRoom(2 * runtime.NumCPU())
 	startSlots    = make(chan struct{}, 1)
 )
 
@@ -200,10 +199,10 @@ func (p *platform) takeSlot() {
 			units = 1
 		}
 		queued := time.Now()
-		inLane := platformUnits.acquire(units, roomPriority(p.t.Name()))
+		platformUnits.acquire(units, roomPriority(p.t.Name()))
 		// tests/report takes this line off the test's time: queuing is not the test's cost.
 		p.t.Logf("platform slot: waited %.1fs", time.Since(queued).Seconds())
-		p.t.Cleanup(func() { platformUnits.release(units, inLane) })
+		p.t.Cleanup(func() { platformUnits.release(units) })
 	})
 }
 
