@@ -42,24 +42,12 @@ lint:
 		go vet -vettool=$(BIN)/workflowcheck -config=$$config ./workflows/...
 
 ## test: lint, unit tests and end-to-end tests against the real local platform
-# The end-to-end package starts first, in the background, and its output
-# follows the other packages': its platforms mostly wait (approvals, timers,
-# hosts booting), so lint and the unit packages run in that time instead of
-# before it (go test -p 2 would start it after every other package).
 # -parallel 32 lets every end-to-end test queue for platform room, which goes to
 # the longest first (tests/room_test.go); with -parallel 8 the long tests of the
 # last files started last and the run ended with them alone.
-test: tools build
-	@echo "==> go test ./tests/ (end-to-end tests start real platforms on free ports; their results follow the other packages')"
-	@e2e=$$(mktemp -t infraflow-e2e-XXXXXX.json); \
-	INFRAFLOW_TEST_BIN=$(BIN) INFRAFLOW_TRACES=$(abspath $(TRACES)) setsid go test $(TESTBUILD) -json -timeout 60m -parallel 32 ./tests/ >$$e2e 2>&1 & e2e_pid=$$!; \
-	trap 'kill -- -$$e2e_pid 2>/dev/null; rm -f $$e2e' EXIT; \
-	$(MAKE) --no-print-directory lint || exit 1; \
-	echo "==> go test every other package"; \
-	set -o pipefail; \
-	{ INFRAFLOW_TEST_BIN=$(BIN) INFRAFLOW_TRACES=$(abspath $(TRACES)) go test $(TESTBUILD) -json $$(go list ./... | grep -v '/tests$$'); tail -n +1 -f --pid=$$e2e_pid $$e2e; } | go run ./tests/report; status=$$?; \
-	wait $$e2e_pid || status=1; \
-	trap 'rm -f $$e2e' EXIT; exit $$status
+test: lint tools build
+	@echo "==> go test ./... (end-to-end tests start real platforms on free ports)"
+	@set -o pipefail; INFRAFLOW_TEST_BIN=$(BIN) INFRAFLOW_TRACES=$(abspath $(TRACES)) go test $(TESTBUILD) -json -timeout 60m -parallel 32 ./... | go run ./tests/report
 
 ## test-unit: the hermetic unit tier alone (no tools, no platform; go test -short), with the race detector
 test-unit:
