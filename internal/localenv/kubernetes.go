@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -161,11 +162,20 @@ func StartKubernetes(ctx context.Context, opts KubernetesOptions) (k *Kubernetes
 	for _, s := range stages {
 		kwokArgs = append(kwokArgs, "--config", s)
 	}
-	if err := start("kwok", kwokArgs...); err != nil {
+	// kwok v0.8.0 can die at start with "concurrent map writes": its node
+	// and pod controllers build their CEL environments at the same moment,
+	// and the CEL library keeps global maps. Without kwok no pod ever becomes
+	// ready, so it is started again; it keeps no state of its own.
+	kwok, err := startRestarting(kwokRestarts, logs, "kwok", kwokArgs...)
+	if err != nil {
 		return k, err
 	}
+	k.procs = append(k.procs, kwok)
 	return k, k.ensureFakeNode(ctx)
 }
+
+// kwokRestarts bounds how often kwok is started again after dying on its own.
+const kwokRestarts = 5
 
 func stagesBesideKwok() string {
 	kwok, err := exec.LookPath("kwok")
@@ -254,43 +264,96 @@ current-context: infraflow-local
 // managedProcess is one control-plane program, logging to its own file.
 type managedProcess struct {
 	name    string
-	cmd     *exec.Cmd
+	args    []string
+	cred    *syscall.Credential
 	logPath string
 	done    chan struct{}
 	err     error
+
+	mu  sync.Mutex
+	cmd *exec.Cmd
+	// restarts left: a program that dies on its own is started again while
+	// some are left, unless it is being stopped.
+	restarts int
+	stopping bool
 }
 
 func startManaged(logDir, name string, args ...string) (*managedProcess, error) {
 	return startManagedAs(nil, logDir, name, args...)
 }
 
+// startRestarting is startManaged for a program that keeps no state of its
+// own and is started again, up to restarts times, when it dies on its own.
+func startRestarting(restarts int, logDir, name string, args ...string) (*managedProcess, error) {
+	return startProcess(&managedProcess{name: name, args: args, restarts: restarts}, logDir)
+}
+
 // startManagedAs is startManaged running the program as another user (cred
 // nil: as this process), for programs that refuse to run as root.
 func startManagedAs(cred *syscall.Credential, logDir, name string, args ...string) (*managedProcess, error) {
+	return startProcess(&managedProcess{name: name, args: args, cred: cred}, logDir)
+}
+
+func startProcess(p *managedProcess, logDir string) (*managedProcess, error) {
 	if err := os.MkdirAll(logDir, 0o755); err != nil {
 		return nil, err
 	}
-	logPath := filepath.Join(logDir, filepath.Base(name)+".log")
-	log, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	p.logPath = filepath.Join(logDir, filepath.Base(p.name)+".log")
+	p.done = make(chan struct{})
+	cmd, log, err := p.launch(os.O_TRUNC)
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(name, args...)
+	p.cmd = cmd
+	go p.wait(cmd, log)
+	return p, nil
+}
+
+// launch starts the program, its output going to its log (truncated at the
+// first start, appended to after a restart).
+func (p *managedProcess) launch(logMode int) (*exec.Cmd, *os.File, error) {
+	log, err := os.OpenFile(p.logPath, os.O_CREATE|os.O_WRONLY|logMode, 0o644)
+	if err != nil {
+		return nil, nil, err
+	}
+	cmd := exec.Command(p.name, p.args...)
 	cmd.Stdout, cmd.Stderr = log, log
 	// If infraflow dies, even by SIGKILL, the control plane goes with it
 	// instead of holding its ports against the next start.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true, Credential: cred}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true, Credential: p.cred}
 	if err := cmd.Start(); err != nil {
 		_ = log.Close()
-		return nil, fmt.Errorf("starting %s: %w", name, err)
+		return nil, nil, fmt.Errorf("starting %s: %w", p.name, err)
 	}
-	p := &managedProcess{name: name, cmd: cmd, logPath: logPath, done: make(chan struct{})}
-	go func() {
-		p.err = cmd.Wait()
+	return cmd, log, nil
+}
+
+// wait waits for the program to end and, while restarts are left and it is
+// not being stopped, starts it again.
+func (p *managedProcess) wait(cmd *exec.Cmd, log *os.File) {
+	for {
+		err := cmd.Wait()
+		p.mu.Lock()
+		if p.stopping || p.restarts <= 0 {
+			_ = log.Close()
+			p.err = err
+			p.mu.Unlock()
+			close(p.done)
+			return
+		}
+		p.restarts--
+		fmt.Fprintf(log, "infraflow: %s ended on its own (%v); starting it again\n", filepath.Base(p.name), err)
 		_ = log.Close()
-		close(p.done)
-	}()
-	return p, nil
+		next, nextLog, startErr := p.launch(os.O_APPEND)
+		if startErr != nil {
+			p.err = fmt.Errorf("%v; then %w", err, startErr)
+			p.mu.Unlock()
+			close(p.done)
+			return
+		}
+		cmd, log, p.cmd = next, nextLog, next
+		p.mu.Unlock()
+	}
 }
 
 // exited returns the exit error once the process has ended, else nil.
@@ -307,13 +370,21 @@ func (p *managedProcess) exited() error {
 }
 
 func (p *managedProcess) stop() {
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	p.signal(syscall.SIGTERM)
 	select {
 	case <-p.done:
 	case <-time.After(15 * time.Second):
-		_ = p.cmd.Process.Kill()
+		p.signal(syscall.SIGKILL)
 		<-p.done
 	}
+}
+
+// signal sends sig to the running program, which is then not restarted.
+func (p *managedProcess) signal(sig syscall.Signal) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.stopping = true
+	_ = p.cmd.Process.Signal(sig)
 }
 
 func freeAddrOn(host string) string {

@@ -205,11 +205,11 @@ func (p *Postgres) Stop() {
 func (p *Postgres) stopProcess() {
 	// SIGTERM is PostgreSQL's "smart" shutdown, which waits for every client
 	// to disconnect; SIGINT ends their sessions.
-	_ = p.proc.cmd.Process.Signal(syscall.SIGINT)
+	p.proc.signal(syscall.SIGINT)
 	select {
 	case <-p.proc.done:
 	case <-time.After(30 * time.Second):
-		_ = p.proc.cmd.Process.Kill()
+		p.proc.signal(syscall.SIGKILL)
 		<-p.proc.done
 	}
 }
