@@ -72,7 +72,10 @@ func TestInjectProcessKillSignalsEveryProcessOfThatNameUnderTheDataDir(t *testin
 	start := func(dir string) *exec.Cmd {
 		t.Helper()
 		script := filepath.Join(dir, name)
-		if err := os.WriteFile(script, []byte("#!/bin/bash\ntrap 'exit 0' TERM\nwhile :; do sleep 0.05; done\n"), 0o755); err != nil {
+		// Ready once its trap is set (a signal before that would end it by
+		// default); it waits in a builtin, since a forked sleep would briefly
+		// be another process with the same command line.
+		if err := os.WriteFile(script, []byte("#!/bin/bash\ntrap 'exit 0' TERM\nmkfifo \"$0.fifo\"; exec 9<>\"$0.fifo\"\n: >\"$0.ready\"\nwhile :; do read -r -t 1 -u 9; done\n"), 0o755); err != nil {
 			t.Fatal(err)
 		}
 		cmd := exec.Command("bash", script)
@@ -80,12 +83,12 @@ func TestInjectProcessKillSignalsEveryProcessOfThatNameUnderTheDataDir(t *testin
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
-			if p, ok := procs.Get(cmd.Process.Pid); ok && len(p.Args) > 1 && p.Args[1] == script {
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+			if _, err := os.Stat(script + ".ready"); err == nil {
 				return cmd
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("%s never showed its command line", script)
+				t.Fatalf("%s never set its TERM trap", script)
 			}
 		}
 	}

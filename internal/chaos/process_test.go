@@ -156,17 +156,20 @@ func TestProcessKillSendsTheSpecsSignal(t *testing.T) {
 	p := &Processes{RecordDir: t.TempDir()}
 	marker := strconv.FormatInt(time.Now().UnixNano()%1e9, 10)
 	handled := filepath.Join(t.TempDir(), "handled")
-	cmd := exec.Command("bash", "-c", `trap 'echo TERM >"$0"; exit 0' TERM; while :; do sleep 0.05; done`, handled, marker)
+	// The script says it is ready once its trap is set (a signal before
+	// that would end it by default), and waits in a builtin: a forked sleep
+	// would briefly be a second process with the same command line.
+	cmd := exec.Command("bash", "-c", `trap 'echo TERM >"$0"; exit 0' TERM; mkfifo "$0.fifo"; exec 9<>"$0.fifo"; : >"$0.ready"; while :; do read -r -t 1 -u 9; done`, handled, marker)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill() })
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
-		if pr, ok := procs.Get(cmd.Process.Pid); ok && len(pr.Args) > 0 && pr.Args[0] == "bash" {
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if _, err := os.Stat(handled + ".ready"); err == nil {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("bash never showed its command line")
+			t.Fatal("bash never set its TERM trap")
 		}
 	}
 	result, err := p.Kill(ctx, ProcessKill{Name: "gameday-sig-0", Match: `^bash -c .* ` + regexp.QuoteMeta(marker) + `$`, Signal: "SIGTERM"})
