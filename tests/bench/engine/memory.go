@@ -94,9 +94,9 @@ func fillApprovals(ctx context.Context, c client.Client, prefix string, n int, o
 }
 
 func readMemory(p *platform) (server, worker memory, err error) {
-	if server, err = p.server.memory(); err != nil {
+	if server, err = processMemory(p.server); err != nil {
 		return server, worker, err
 	}
-	worker, err = p.worker.memory()
+	worker, err = processMemory(p.worker)
 	return server, worker, err
 }

@@ -12,8 +12,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
-	"time"
 
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
@@ -25,15 +23,11 @@ import (
 )
 
 const (
-	readyMarker = "infraflow worker is running"
 	// benchQueue is polled by the measured worker only; the server process
 	// polls idleQueue, which nobody uses, so it does next to no worker work.
 	benchQueue = "bench"
 	idleQueue  = "bench-idle"
 	namespace  = "default"
-
-	startTimeout = 2 * time.Minute
-	stopTimeout  = 30 * time.Second
 )
 
 // buildWorker builds the worker binary the way `make build` does, so the
@@ -51,8 +45,8 @@ func buildWorker(ctx context.Context, dir string) (string, error) {
 // Two processes, not one `worker --dev`, so that server and worker memory can
 // be read separately.
 type platform struct {
-	server   *process
-	worker   *process
+	server   *benchenv.Process
+	worker   *benchenv.Process
 	client   client.Client
 	frontend string
 }
@@ -123,9 +117,9 @@ func (p *platform) stop() error {
 		p.client.Close()
 	}
 	var errs []error
-	for _, proc := range []*process{p.worker, p.server} {
+	for _, proc := range []*benchenv.Process{p.worker, p.server} {
 		if proc != nil {
-			errs = append(errs, proc.interrupt())
+			errs = append(errs, proc.Interrupt())
 		}
 	}
 	return errors.Join(errs...)
@@ -133,80 +127,12 @@ func (p *platform) stop() error {
 
 // outputTails is what to show when the harness fails.
 func (p *platform) outputTails() string {
-	var b strings.Builder
-	for _, proc := range []*process{p.server, p.worker} {
-		if proc != nil {
-			fmt.Fprintf(&b, "--- last output of the %s process ---\n%s\n", proc.name, proc.out.String())
-		}
-	}
-	return b.String()
+	return benchenv.OutputTails(p.server, p.worker)
 }
 
-// process is one running worker binary.
-type process struct {
-	name    string
-	cmd     *exec.Cmd
-	out     *tailWriter
-	exited  chan struct{}
-	waitErr error
-}
-
-func startProcess(ctx context.Context, name, bin, dir string, args ...string) (*process, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("creating %s dir: %w", name, err)
-	}
-	// Not CommandContext: that would SIGKILL, and the shutdown should be the
-	// clean SIGINT path.
-	cmd := exec.Command(bin, args...)
-	cmd.Dir = dir
-	cmd.Env = benchenv.Isolated(dir)
-	out := newTailWriter(64<<10, readyMarker)
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("starting the %s process: %w", name, err)
-	}
-	p := &process{name: name, cmd: cmd, out: out, exited: make(chan struct{})}
-	go func() {
-		p.waitErr = cmd.Wait()
-		close(p.exited)
-	}()
-
-	select {
-	case <-out.ready:
-		return p, nil
-	case <-p.exited:
-		return nil, fmt.Errorf("the %s process exited before it was ready: %v\n%s", name, p.waitErr, out)
-	case <-time.After(startTimeout):
-		_ = p.interrupt()
-		return nil, fmt.Errorf("the %s process was not ready after %s:\n%s", name, startTimeout, out)
-	case <-ctx.Done():
-		_ = p.interrupt()
-		return nil, ctx.Err()
-	}
-}
-
-// interrupt sends SIGINT and waits; a process that hangs is killed so the
-// benchmark never leaves one behind.
-func (p *process) interrupt() error {
-	select {
-	case <-p.exited:
-		return nil
-	default:
-	}
-	if err := p.cmd.Process.Signal(os.Interrupt); err != nil {
-		return fmt.Errorf("interrupting the %s process: %w", p.name, err)
-	}
-	select {
-	case <-p.exited:
-		if p.waitErr != nil {
-			return fmt.Errorf("the %s process exited with %v after SIGINT:\n%s", p.name, p.waitErr, p.out)
-		}
-		return nil
-	case <-time.After(stopTimeout):
-		_ = p.cmd.Process.Kill()
-		<-p.exited
-		return fmt.Errorf("the %s process did not stop within %s of SIGINT; killed it", p.name, stopTimeout)
-	}
+// startProcess starts a worker binary in its own dir and environment.
+func startProcess(ctx context.Context, name, bin, dir string, args ...string) (*benchenv.Process, error) {
+	return benchenv.Start(ctx, benchenv.Command{Name: name, Bin: bin, Args: args, Env: benchenv.Isolated(dir), Dir: dir})
 }
 
 // memory is resident set size from the kernel: what the process really holds,
@@ -216,11 +142,11 @@ type memory struct {
 	PeakMiB float64 `json:"peakRssMiB"` // VmHWM: the high-water mark since start
 }
 
-func (p *process) memory() (memory, error) {
-	path := fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid)
+func processMemory(p *benchenv.Process) (memory, error) {
+	path := fmt.Sprintf("/proc/%d/status", p.PID())
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return memory{}, fmt.Errorf("reading the %s process's memory (Linux only): %w", p.name, err)
+		return memory{}, fmt.Errorf("reading the %s process's memory (Linux only): %w", p.Name, err)
 	}
 	var m memory
 	var found int
@@ -245,42 +171,6 @@ func (p *process) memory() (memory, error) {
 		return memory{}, fmt.Errorf("%s has no VmRSS/VmHWM lines", path)
 	}
 	return m, nil
-}
-
-// tailWriter keeps only the end of a process's output: a worker logs a line
-// per activity, far too much to keep for 10,000 approvals. It also notices
-// the readiness line.
-type tailWriter struct {
-	mu     sync.Mutex
-	buf    []byte
-	limit  int
-	marker []byte
-	seen   bool
-	ready  chan struct{}
-}
-
-func newTailWriter(limit int, marker string) *tailWriter {
-	return &tailWriter{limit: limit, marker: []byte(marker), ready: make(chan struct{})}
-}
-
-func (w *tailWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.buf = append(w.buf, p...)
-	if !w.seen && bytes.Contains(w.buf, w.marker) {
-		w.seen = true
-		close(w.ready)
-	}
-	if over := len(w.buf) - w.limit; over > 0 {
-		w.buf = append(w.buf[:0], w.buf[over:]...)
-	}
-	return len(p), nil
-}
-
-func (w *tailWriter) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return string(w.buf)
 }
 
 // benchDataConverter encrypts with the platform's keys, as the starter does.

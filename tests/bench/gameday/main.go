@@ -21,6 +21,8 @@ import (
 	"os/signal"
 	"syscall"
 	"time"
+
+	"github.com/infraflow/infraflow/tests/bench/internal/benchenv"
 )
 
 type config struct {
@@ -106,11 +108,5 @@ func run(ctx context.Context, cfg config) (err error) {
 
 // outputTails is what to show when the harness fails.
 func (b *bench) outputTails() string {
-	var s string
-	for _, p := range []*process{b.platform, b.worker} {
-		if p != nil {
-			s += fmt.Sprintf("--- last output of the %s process ---\n%s\n", p.name, p.out)
-		}
-	}
-	return s
+	return benchenv.OutputTails(b.platform, b.worker)
 }

@@ -15,7 +15,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
@@ -32,7 +31,6 @@ import (
 )
 
 const (
-	readyMarker = "infraflow worker is running"
 	namespace   = "default"
 	// gameDayQueue is polled by the separate worker only: the platform's own
 	// worker polls idleQueue, which nothing uses, so killing the separate
@@ -40,9 +38,6 @@ const (
 	gameDayQueue = "bench-gameday"
 	idleQueue    = "bench-gameday-server-only"
 	proxyName    = "app"
-
-	startTimeout = 2 * time.Minute
-	stopTimeout  = 30 * time.Second
 )
 
 // binaries are the programs the benchmark runs: the ones `make build` and
@@ -96,8 +91,8 @@ type bench struct {
 	keyFile   string
 	env       []string
 
-	platform   *process
-	worker     *process
+	platform   *benchenv.Process
+	worker     *benchenv.Process
 	workerArgs []string
 	client     client.Client
 	chat       *chatReceiver
@@ -125,7 +120,7 @@ func startBench(ctx context.Context, bin binaries, dir string) (b *bench, err er
 	b.frontend, b.toxiproxy = addrs[0], addrs[1]
 	platformDir := filepath.Join(dir, "platform")
 	b.keyFile = filepath.Join(platformDir, "codec-keys")
-	b.platform, err = startProcess(ctx, "platform", b.env, bin.worker,
+	b.platform, err = benchenv.Start(ctx, benchenv.Command{Name: "platform", Bin: bin.worker, Env: b.env, Args: []string{
 		"--dev", "--data-dir", platformDir, "--tools-dir", bin.toolsDir,
 		"--frontend-address", b.frontend, "--toxiproxy-address", b.toxiproxy,
 		// Free ports, not the defaults a `make dev` beside the benchmark holds.
@@ -133,7 +128,7 @@ func startBench(ctx context.Context, bin binaries, dir string) (b *bench, err er
 		"--ui-address", "", "--metrics-address", "", "--codec-address", "",
 		// A game day on a proxy needs neither a control plane nor AWS.
 		"--kube-address", "", "--moto-address", "",
-		"--chat-webhook-url", b.chat.url(), "--task-queue", idleQueue)
+		"--chat-webhook-url", b.chat.url(), "--task-queue", idleQueue}})
 	if err != nil {
 		return b, err
 	}
@@ -165,7 +160,7 @@ func startBench(ctx context.Context, bin binaries, dir string) (b *bench, err er
 }
 
 func (b *bench) startWorker(ctx context.Context) error {
-	w, err := startProcess(ctx, "worker", b.env, b.bin.worker, b.workerArgs...)
+	w, err := benchenv.Start(ctx, benchenv.Command{Name: "worker", Bin: b.bin.worker, Args: b.workerArgs, Env: b.env})
 	if err != nil {
 		return err
 	}
@@ -183,9 +178,9 @@ func (b *bench) stop() error {
 	}
 	b.chat.close()
 	var errs []error
-	for _, p := range []*process{b.worker, b.platform} {
+	for _, p := range []*benchenv.Process{b.worker, b.platform} {
 		if p != nil {
-			errs = append(errs, p.interrupt())
+			errs = append(errs, p.Interrupt())
 		}
 	}
 	return errors.Join(errs...)
@@ -258,7 +253,7 @@ func (b *bench) createProxy(upstream string) (string, error) {
 func (b *bench) checkToxiproxy() error {
 	resp, err := http.Get("http://" + b.toxiproxy + "/version")
 	if err != nil {
-		return fmt.Errorf("the platform's toxiproxy does not answer at %s (is toxiproxy-server installed? `make tools`): %v\n%s", b.toxiproxy, err, b.platform.out)
+		return fmt.Errorf("the platform's toxiproxy does not answer at %s (is toxiproxy-server installed? `make tools`): %v\n%s", b.toxiproxy, err, b.platform.Output())
 	}
 	resp.Body.Close()
 	return nil
@@ -395,98 +390,4 @@ func (c *chatReceiver) posts(want string) (all, matching int) {
 		}
 	}
 	return len(c.texts), matching
-}
-
-// process is one running worker binary.
-type process struct {
-	name    string
-	cmd     *exec.Cmd
-	out     *tailBuffer
-	exited  chan struct{}
-	waitErr error
-}
-
-func startProcess(ctx context.Context, name string, env []string, bin string, args ...string) (*process, error) {
-	// Not CommandContext: that would SIGKILL on cancel, and a platform should
-	// stop through its SIGINT path and take its toxiproxy with it.
-	cmd := exec.Command(bin, args...)
-	cmd.Env = env
-	out := &tailBuffer{limit: 64 << 10}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("starting the %s process: %w", name, err)
-	}
-	p := &process{name: name, cmd: cmd, out: out, exited: make(chan struct{})}
-	go func() {
-		p.waitErr = cmd.Wait()
-		close(p.exited)
-	}()
-	deadline := time.After(startTimeout)
-	for !strings.Contains(out.String(), readyMarker) {
-		select {
-		case <-p.exited:
-			return nil, fmt.Errorf("the %s process exited before it was ready: %v\n%s", name, p.waitErr, out)
-		case <-deadline:
-			_ = p.interrupt()
-			return nil, fmt.Errorf("the %s process was not ready after %s:\n%s", name, startTimeout, out)
-		case <-ctx.Done():
-			_ = p.interrupt()
-			return nil, ctx.Err()
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-	return p, nil
-}
-
-// kill is SIGKILL: no shutdown code runs, as in a crash.
-func (p *process) kill() error {
-	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		return fmt.Errorf("SIGKILL to the %s process: %w", p.name, err)
-	}
-	<-p.exited
-	return nil
-}
-
-// interrupt sends SIGINT and waits; a process that hangs is killed so the
-// benchmark never leaves one behind.
-func (p *process) interrupt() error {
-	select {
-	case <-p.exited:
-		return nil
-	default:
-	}
-	if err := p.cmd.Process.Signal(os.Interrupt); err != nil {
-		return fmt.Errorf("interrupting the %s process: %w", p.name, err)
-	}
-	select {
-	case <-p.exited:
-		return nil
-	case <-time.After(stopTimeout):
-		_ = p.cmd.Process.Kill()
-		<-p.exited
-		return fmt.Errorf("the %s process did not stop within %s of SIGINT; killed it", p.name, stopTimeout)
-	}
-}
-
-// tailBuffer keeps the end of a process's output, for error messages.
-type tailBuffer struct {
-	mu    sync.Mutex
-	buf   []byte
-	limit int
-}
-
-func (w *tailBuffer) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.buf = append(w.buf, p...)
-	if over := len(w.buf) - w.limit; over > 0 {
-		w.buf = append(w.buf[:0], w.buf[over:]...)
-	}
-	return len(p), nil
-}
-
-func (w *tailBuffer) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return string(w.buf)
 }

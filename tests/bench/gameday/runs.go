@@ -209,7 +209,7 @@ func (b *bench) killRun(ctx context.Context, i int, plan killPlan, faultFor time
 	}
 	r.PhaseAtKill = b.phase(ctx, r.WorkflowID)
 	killedAt := time.Now()
-	if err := b.worker.kill(); err != nil {
+	if err := b.worker.Kill(); err != nil {
 		return r, err
 	}
 	r.KillAtS = killedAt.Sub(approvedAt).Seconds()
