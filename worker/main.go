@@ -66,9 +66,10 @@ type options struct {
 	buildID        string
 
 	// Filled in by run for the banner.
-	codec          payloadcodec.Resolved
-	codecURL       string
-	temporalDBNote string
+	codec    payloadcodec.Resolved
+	codecURL string
+	// postgres is --temporal-db parsed: nil keeps the server on SQLite.
+	postgres *localenv.PostgresDB
 }
 
 func main() {
@@ -135,7 +136,6 @@ func run(ctx context.Context, o options) error {
 	if (o.deploymentName == "") != (o.buildID == "") {
 		return errors.New("--deployment-name and --build-id go together: give both to run a versioned worker, or neither")
 	}
-	var postgres *localenv.PostgresDB
 	if o.temporalDB == "" {
 		o.temporalDB = os.Getenv("INFRAFLOW_TEMPORAL_DB")
 	}
@@ -144,7 +144,7 @@ func run(ctx context.Context, o options) error {
 			return errors.New("--temporal-db (INFRAFLOW_TEMPORAL_DB) chooses the database of --dev's embedded server: add --dev, or drop it and give the cluster's address with --address")
 		}
 		var err error
-		if postgres, err = localenv.ParsePostgresURL(o.temporalDB); err != nil {
+		if o.postgres, err = localenv.ParsePostgresURL(o.temporalDB); err != nil {
 			return fmt.Errorf("--temporal-db (INFRAFLOW_TEMPORAL_DB): %w; or leave it empty for SQLite in --data-dir", err)
 		}
 	}
@@ -190,7 +190,7 @@ func run(ctx context.Context, o options) error {
 		}
 		server, err := localenv.StartTemporal(localenv.Options{
 			DataDir:         o.dataDir,
-			Postgres:        postgres,
+			Postgres:        o.postgres,
 			FrontendAddress: o.frontendAddress,
 			UIAddress:       o.uiAddress,
 			Namespace:       clientOpts.Namespace,
@@ -198,9 +198,6 @@ func run(ctx context.Context, o options) error {
 		})
 		if err != nil {
 			return err
-		}
-		if postgres != nil {
-			o.temporalDBNote = "PostgreSQL " + postgres.String()
 		}
 		// Deferred first, so it runs last: the worker stops before the server.
 		defer func() {
@@ -362,8 +359,8 @@ func printBanner(o options, c client.Options) {
 		if o.uiAddress != "" {
 			fmt.Printf("  Web UI:      http://%s/namespaces/%s/workflows\n", o.uiAddress, c.Namespace)
 		}
-		if o.temporalDBNote != "" {
-			fmt.Printf("  Temporal DB: %s\n", o.temporalDBNote)
+		if o.postgres != nil {
+			fmt.Printf("  Temporal DB: PostgreSQL %s\n", o.postgres)
 			fmt.Printf("  Data:        %s (server.log)\n", o.dataDir)
 		} else {
 			fmt.Printf("  Data:        %s (SQLite temporal.db, server.log)\n", o.dataDir)
