@@ -124,11 +124,7 @@ func ProvisionStack(ctx workflow.Context, in ProvisionInput) (ProvisionResult, e
 	}
 
 	approved := planApproved{preview: preview}
-	s.progress.Phase = "policy"
-	s.result.Policy, err = activityref.CheckPolicy.Run(safeToRetry(ctx, time.Minute), stackop.PolicyInput{
-		Program: in.Program, Stack: in.Stack, Operation: in.operation(), Changes: preview.Plan.Changes,
-	})
-	if err != nil {
+	if err := s.checkPolicy(ctx, in, preview.Plan); err != nil {
 		return s.result, err
 	}
 	if s.result.Policy.Outcome == stackop.PolicyDeny {
@@ -143,8 +139,7 @@ func ProvisionStack(ctx workflow.Context, in ProvisionInput) (ProvisionResult, e
 		}
 		s.result.Approval = &approval
 		if approval.Status != ApprovalApproved {
-			s.result.Status = ProvisionRejected
-			s.result.Reason = fmt.Sprintf("approval %s by %s: %s; nothing was changed", approval.Status, approval.ClosedBy, approval.Reason)
+			s.rejected(approval, "approval ")
 			return s.result, nil
 		}
 		approved.byPeople = true

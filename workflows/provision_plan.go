@@ -110,8 +110,7 @@ func (s *provisionState) recheck(ctx workflow.Context, in ProvisionInput, req st
 		s.result.StalePlans = append(s.result.StalePlans, stale)
 		s.result.Approval = &decision
 		if decision.Status != ApprovalApproved {
-			s.result.Status = ProvisionRejected
-			s.result.Reason = fmt.Sprintf("the stack changed after the plan was approved; the new plan was %s by %s: %s; nothing was changed", decision.Status, decision.ClosedBy, decision.Reason)
+			s.rejected(decision, "the stack changed after the plan was approved; the new plan was ")
 			return approved, false, nil
 		}
 		// That approval may have taken hours too.
@@ -144,11 +143,17 @@ func (s *provisionState) recheckPolicy(ctx workflow.Context, in ProvisionInput, 
 	}
 	s.result.Approval = &decision
 	if decision.Status != ApprovalApproved {
-		s.result.Status = ProvisionRejected
-		s.result.Reason = fmt.Sprintf("approval %s by %s: %s; nothing was changed", decision.Status, decision.ClosedBy, decision.Reason)
+		s.rejected(decision, "approval ")
 		return approved, false, nil
 	}
 	return planApproved{preview: fresh, byPeople: true, current: fresh.SavedPlan}, true, nil
+}
+
+// rejected ends the run on a decision other than approval: nothing was
+// changed. what leads the reason ("approval rejected by ...").
+func (s *provisionState) rejected(d ApprovalStatus, what string) {
+	s.result.Status = ProvisionRejected
+	s.result.Reason = fmt.Sprintf("%s%s by %s: %s; nothing was changed", what, d.Status, d.ClosedBy, d.Reason)
 }
 
 // checkPolicy records what the policies say about a plan.
