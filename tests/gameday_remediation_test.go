@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/infraflow/infraflow/internal/gameday"
+	"github.com/infraflow/infraflow/internal/procs"
 	"github.com/infraflow/infraflow/workflows"
 )
 
@@ -31,17 +32,8 @@ func appPID(t *testing.T, h sshHost) (int, bool) {
 
 // isApp says whether pid is a live (not zombie) app.py process.
 func isApp(pid int) bool {
-	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-	if err != nil || !strings.Contains(string(cmdline), "app.py") {
-		return false
-	}
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	// The state follows the command's closing parenthesis.
-	_, rest, _ := strings.Cut(string(stat), ") ")
-	return !strings.HasPrefix(rest, "Z")
+	p, ok := procs.Get(pid)
+	return ok && p.State != "Z" && strings.Contains(strings.Join(p.Args, " "), "app.py")
 }
 
 // childRuns lists the child workflows a workflow's history started, by
