@@ -14,11 +14,8 @@ import (
 	"strings"
 
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/converter"
-	sdklog "go.temporal.io/sdk/log"
 
 	"github.com/infraflow/infraflow/internal/freeport"
-	"github.com/infraflow/infraflow/internal/payloadcodec"
 	"github.com/infraflow/infraflow/tests/bench/internal/benchenv"
 )
 
@@ -27,7 +24,7 @@ const (
 	// polls idleQueue, which nobody uses, so it does next to no worker work.
 	benchQueue = "bench"
 	idleQueue  = "bench-idle"
-	namespace  = "default"
+	namespace  = benchenv.Namespace
 )
 
 // buildWorker builds the worker binary the way `make build` does, so the
@@ -83,6 +80,12 @@ func startPlatform(ctx context.Context, bin, dir string) (p *platform, err error
 	if err != nil {
 		return p, err
 	}
+	// The measured worker judges approvals by the directory the server
+	// process uses (unsigned requesters allowed, as with `make dev`).
+	directoryFile, err := benchenv.DevDirectory(serverDir, dir)
+	if err != nil {
+		return p, err
+	}
 	p.worker, err = startProcess(ctx, "worker", bin, workerDir,
 		"--address", p.frontend,
 		"--data-dir", workerDir,
@@ -90,22 +93,13 @@ func startPlatform(ctx context.Context, bin, dir string) (p *platform, err error
 		// The measured worker encrypts as a deployed one does, with the key
 		// the server process made.
 		"--codec-keys", filepath.Join(serverDir, "codec-keys"),
+		"--directory", directoryFile,
 		"--task-queue", benchQueue)
 	if err != nil {
 		return p, err
 	}
-	dataConverter, err := benchDataConverter(filepath.Join(serverDir, "codec-keys"))
-	if err != nil {
+	if p.client, err = benchenv.Dial(p.frontend, filepath.Join(serverDir, "codec-keys"), slog.LevelWarn); err != nil {
 		return p, err
-	}
-	p.client, err = client.Dial(client.Options{
-		HostPort:      p.frontend,
-		Namespace:     namespace,
-		DataConverter: dataConverter,
-		Logger:        sdklog.NewStructuredLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))),
-	})
-	if err != nil {
-		return p, fmt.Errorf("connecting the benchmark client to %s: %w", p.frontend, err)
 	}
 	return p, nil
 }
@@ -171,17 +165,4 @@ func processMemory(p *benchenv.Process) (memory, error) {
 		return memory{}, fmt.Errorf("%s has no VmRSS/VmHWM lines", path)
 	}
 	return m, nil
-}
-
-// benchDataConverter encrypts with the platform's keys, as the starter does.
-func benchDataConverter(keyFile string) (converter.DataConverter, error) {
-	keys, err := payloadcodec.LoadKeyFile(keyFile)
-	if err != nil {
-		return nil, err
-	}
-	codec, err := payloadcodec.New(keys, "codec key file "+keyFile)
-	if err != nil {
-		return nil, err
-	}
-	return payloadcodec.DataConverter(codec), nil
 }

@@ -20,18 +20,13 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
-	sdklog "go.temporal.io/sdk/log"
 
-	"github.com/infraflow/infraflow/internal/directory"
 	"github.com/infraflow/infraflow/internal/freeport"
-	"github.com/infraflow/infraflow/internal/payloadcodec"
-	"github.com/infraflow/infraflow/internal/signing"
-	"github.com/infraflow/infraflow/internal/signing/keyfile"
 	"github.com/infraflow/infraflow/tests/bench/internal/benchenv"
 )
 
 const (
-	namespace   = "default"
+	namespace = benchenv.Namespace
 	// gameDayQueue is polled by the separate worker only: the platform's own
 	// worker polls idleQueue, which nothing uses, so killing the separate
 	// worker leaves no one to run the game day until it is back.
@@ -135,7 +130,7 @@ func startBench(ctx context.Context, bin binaries, dir string) (b *bench, err er
 	if err := b.checkToxiproxy(); err != nil {
 		return b, err
 	}
-	dirFile, err := sharedDirectory(platformDir, dir)
+	dirFile, err := benchenv.DevDirectory(platformDir, dir)
 	if err != nil {
 		return b, err
 	}
@@ -145,7 +140,9 @@ func startBench(ctx context.Context, bin binaries, dir string) (b *bench, err er
 	if err := b.startWorker(ctx); err != nil {
 		return b, err
 	}
-	if b.client, err = dial(b.frontend, b.keyFile); err != nil {
+	// The SDK logs every reconnect while the worker is down; the sweep's
+	// table says what happened.
+	if b.client, err = benchenv.Dial(b.frontend, b.keyFile, slog.LevelError); err != nil {
 		return b, err
 	}
 	target, err := startTarget(addrs[4])
@@ -184,42 +181,6 @@ func (b *bench) stop() error {
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// sharedDirectory writes the directory the --dev platform judges approvals
-// by (the built-in example, trusting the platform's chat relay), so the
-// separate worker that runs the approvals judges them the same way.
-func sharedDirectory(platformDir, dir string) (string, error) {
-	relayKeyFile := filepath.Join(platformDir, "chat-relay-key")
-	relay, err := keyfile.Load(relayKeyFile)
-	if err != nil {
-		return "", fmt.Errorf("the platform's chat relay key %s: %w", relayKeyFile, err)
-	}
-	raw, err := json.Marshal(directory.Example().WithRelay("chatops-dev", signing.AuthorizedKey(keyfile.Public(relay), "chatops-dev")))
-	if err != nil {
-		return "", err
-	}
-	path := filepath.Join(dir, "directory.json")
-	return path, os.WriteFile(path, raw, 0o644)
-}
-
-func dial(frontend, keyFile string) (client.Client, error) {
-	keys, err := payloadcodec.LoadKeyFile(keyFile)
-	if err != nil {
-		return nil, fmt.Errorf("the platform's codec keys: %w", err)
-	}
-	codec, err := payloadcodec.New(keys, "codec key file "+keyFile)
-	if err != nil {
-		return nil, err
-	}
-	c, err := client.Dial(client.Options{HostPort: frontend, Namespace: namespace, DataConverter: payloadcodec.DataConverter(codec),
-		// The SDK logs every reconnect while the worker is down; the sweep's
-		// table says what happened.
-		Logger: sdklog.NewStructuredLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})))})
-	if err != nil {
-		return nil, fmt.Errorf("connecting the benchmark's client to %s: %w", frontend, err)
-	}
-	return c, nil
 }
 
 // startTarget serves what the game days put latency in front of: a quick
