@@ -290,7 +290,8 @@ func waitPendingApprovalAfter(t *testing.T, p *platform, provisionID, decided st
 	return ""
 }
 
-// waitPendingApproval waits for the provisioning's approval child to be pending.
+// waitPendingApproval waits for the provisioning's approval child to be
+// pending, with its approvers known.
 // It polls visibility through the SDK: the temporal CLI is what the tests
 // check, not how they wait (a CLI run costs a third of a CPU-second).
 func waitPendingApproval(t *testing.T, p *platform, provisionID string) string {
@@ -300,12 +301,19 @@ func waitPendingApproval(t *testing.T, p *platform, provisionID string) string {
 	deadline := time.Now().Add(2 * time.Minute)
 	for time.Now().Before(deadline) {
 		resp, err := c.ListWorkflow(context.Background(), &workflowservice.ListWorkflowExecutionsRequest{Namespace: "default", Query: query})
+		// Pending is upserted before the approvers are resolved (an
+		// activity), and until then every decision is refused: the request
+		// is open once its state names who may decide.
 		if err == nil && len(resp.GetExecutions()) == 1 {
-			return resp.GetExecutions()[0].GetExecution().GetWorkflowId()
+			id := resp.GetExecutions()[0].GetExecution().GetWorkflowId()
+			var st workflows.ApprovalStatus
+			if v, err := c.QueryWorkflow(context.Background(), id, "", workflows.ApprovalStateQuery); err == nil && v.Get(&st) == nil && len(st.Eligible) > 0 {
+				return id
+			}
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
-	t.Fatalf("no pending approval for %s", provisionID)
+	t.Fatalf("no open approval for %s", provisionID)
 	return ""
 }
 
