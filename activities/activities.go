@@ -18,6 +18,9 @@ import (
 type Activities struct {
 	// Temporal is the worker's own client, used to report on the server.
 	Temporal client.Client
+	// Identity is the worker's identity, as its activities' histories name it;
+	// a stack's hold records it.
+	Identity string
 	// Directory resolves approver groups into people.
 	Directory *directory.Directory
 	// ChatWebhookURL receives approval notices (Slack incoming-webhook format);
@@ -47,6 +50,7 @@ type Registry interface {
 // reference in internal/activityref, through which workflows call it. A method
 // whose signature differs from its reference's does not compile here.
 func Register(r Registry, a *Activities) {
+	register(r, activityref.PlaceStack, a.PlaceStack)
 	register(r, activityref.PreviewStack, a.PreviewStack)
 	register2(r, activityref.ApplyStack, a.ApplyStack)
 	register(r, activityref.VerifyStack, a.VerifyStack)

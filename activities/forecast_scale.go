@@ -225,7 +225,7 @@ func targetError(err error) error {
 // ReadReplicas reads the target's current (desired) replica count.
 func (a *Activities) ReadReplicas(ctx context.Context, ref scaleop.ScaleTargetRef) (scaleop.ObservedReplicas, error) {
 	if ref.Kind == scaleop.PulumiConfigKind {
-		return a.readStackSetting(ref)
+		return a.readStackSetting(ctx, ref)
 	}
 	t, err := a.scaleTarget(ctx, ref)
 	if err != nil {
@@ -257,9 +257,9 @@ func (a *Activities) ApplyReplicas(ctx context.Context, in scaleop.ApplyReplicas
 
 // readStackSetting reads a pulumi-config target's count from the stack's
 // last successful configuration: what its last up applied.
-func (a *Activities) readStackSetting(ref scaleop.ScaleTargetRef) (scaleop.ObservedReplicas, error) {
+func (a *Activities) readStackSetting(ctx context.Context, ref scaleop.ScaleTargetRef) (scaleop.ObservedReplicas, error) {
 	stack := stackop.Ref{Program: ref.Program, Stack: ref.Stack}
-	cfg, err := a.lastGoodConfig(stack)
+	cfg, err := a.Pulumi.LastGoodConfig(ctx, stack)
 	if err != nil {
 		return scaleop.ObservedReplicas{}, err
 	}

@@ -356,7 +356,7 @@ func (a *Activities) NotifyChat(ctx context.Context, n gameday.Notice) error {
 
 // LastGoodConfig reads the configuration of the stack's last successful up.
 func (a *Activities) LastGoodConfig(ctx context.Context, ref stackop.Ref) (map[string]any, error) {
-	config, err := a.lastGoodConfig(ref)
+	config, err := a.Pulumi.LastGoodConfig(ctx, ref)
 	if err != nil {
 		return nil, err
 	}

@@ -2,11 +2,10 @@ package activities
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -26,24 +25,35 @@ func (a *Activities) PreviewStack(ctx context.Context, req stackop.StackRequest)
 	defer heartbeatEvery(ctx, 5*time.Second, func() any { return "previewing" })()
 	// Opening a stack creates it; a refresh of one that was never created
 	// would leave an empty stack behind and report nothing.
-	if req.Operation == stackop.OpRefresh && !a.Pulumi.Exists(req.Ref()) {
-		existing := "none"
-		if names := a.Pulumi.Stacks(req.Program); len(names) > 0 {
-			existing = strings.Join(names, ", ")
+	if req.Operation == stackop.OpRefresh {
+		names, err := a.Pulumi.Stacks(ctx, req.Program)
+		if err != nil {
+			return res, err
 		}
-		return res, temporal.NewNonRetryableApplicationError(fmt.Sprintf("program %s has no stack %q (its stacks: %s)", req.Program, req.Stack, existing), stackop.ErrTypeNoStack, nil)
+		if !slices.Contains(names, req.Stack) {
+			existing := "none"
+			if len(names) > 0 {
+				existing = strings.Join(names, ", ")
+			}
+			return res, temporal.NewNonRetryableApplicationError(fmt.Sprintf("program %s has no stack %q (its stacks: %s)", req.Program, req.Stack, existing), stackop.ErrTypeNoStack, nil)
+		}
 	}
+	hold, err := a.holdStack(ctx, req.Ref())
+	if err != nil {
+		return res, err
+	}
+	defer hold.Release()
 	stack, err := a.Pulumi.Open(ctx, req.Ref(), req.Config)
 	if err != nil {
 		return res, err
 	}
 	defer pulumistack.Close(stack)
 	var before pulumistack.State
-	if res.Recovered, before, err = pulumistack.Recover(ctx, stack, a.Pulumi.StateDir); err != nil {
-		return res, err
+	if res.Recovered, before, err = a.Pulumi.Recover(ctx, stack, req.Ref(), hold); err != nil {
+		return res, recoveryFailure(err)
 	}
 	res.ResourcesBefore = before.Resources
-	if res.LastGoodConfig, err = a.lastGoodConfig(req.Ref()); err != nil {
+	if res.LastGoodConfig, err = a.Pulumi.LastGoodConfig(ctx, req.Ref()); err != nil {
 		return res, err
 	}
 	switch req.Operation {
@@ -93,7 +103,7 @@ func (a *Activities) previewUp(ctx context.Context, stack auto.Stack, req stacko
 	if err != nil {
 		return plan, nil, err
 	}
-	saved, err := a.Pulumi.StorePlan(req.Ref(), planFile)
+	saved, err := a.Pulumi.StorePlan(ctx, req.Ref(), planFile)
 	if err != nil {
 		return plan, nil, err
 	}
@@ -107,19 +117,25 @@ func (a *Activities) ApplyStack(ctx context.Context, req stackop.StackRequest, p
 	var planFile string
 	if req.Plan != nil {
 		var err error
-		if planFile, err = a.Pulumi.PlanFile(req.Ref(), *req.Plan); errors.Is(err, pulumistack.ErrPlanRefused) {
+		if planFile, err = a.Pulumi.PlanFile(ctx, req.Ref(), *req.Plan); errors.Is(err, pulumistack.ErrPlanRefused) {
 			return res, temporal.NewNonRetryableApplicationError(err.Error()+"; nothing was applied", stackop.ErrTypePlanRefused, nil)
 		} else if err != nil {
 			return res, err
 		}
+		defer os.Remove(planFile)
 	}
+	hold, err := a.holdStack(ctx, req.Ref())
+	if err != nil {
+		return res, err
+	}
+	defer hold.Release()
 	stack, err := a.Pulumi.Open(ctx, req.Ref(), req.Config)
 	if err != nil {
 		return res, err
 	}
 	defer pulumistack.Close(stack)
-	if res.Recovered, _, err = pulumistack.Recover(ctx, stack, a.Pulumi.StateDir); err != nil {
-		return res, err
+	if res.Recovered, _, err = a.Pulumi.Recover(ctx, stack, req.Ref(), hold); err != nil {
+		return res, recoveryFailure(err)
 	}
 	if len(res.Recovered) > 0 {
 		activity.GetLogger(ctx).Warn("Recovered stack from an earlier run", "stack", req.Ref().String(), "actions", res.Recovered)
@@ -184,7 +200,7 @@ func (a *Activities) ApplyStack(ctx context.Context, req stackop.StackRequest, p
 		}
 		return res, temporal.NewNonRetryableApplicationError(err.Error(), stackop.ErrTypeEngineFailed, nil)
 	}
-	after, err := pulumistack.ReadState(ctx, stack, a.Pulumi.StateDir)
+	after, err := a.Pulumi.ReadState(ctx, req.Ref())
 	if err != nil {
 		return res, err
 	}
@@ -192,11 +208,6 @@ func (a *Activities) ApplyStack(ctx context.Context, req stackop.StackRequest, p
 		return res, fmt.Errorf("stack %s has pending operations after %s: %v", req.Ref(), req.Operation, after.Pending)
 	}
 	res.Resources = after.Resources
-	if req.Operation == stackop.OpUp {
-		if err := a.saveLastGoodConfig(req.Ref(), req.Config); err != nil {
-			return res, err
-		}
-	}
 	return res, nil
 }
 
@@ -231,6 +242,11 @@ func every(ctx context.Context, interval time.Duration, do func()) (stop func())
 func (a *Activities) VerifyStack(ctx context.Context, req stackop.StackRequest) (stackop.Verification, error) {
 	var v stackop.Verification
 	defer heartbeatEvery(ctx, 5*time.Second, func() any { return "verifying" })()
+	hold, err := a.holdStack(ctx, req.Ref())
+	if err != nil {
+		return v, err
+	}
+	defer hold.Release()
 	stack, err := a.Pulumi.Open(ctx, req.Ref(), req.Config)
 	if err != nil {
 		return v, err
@@ -245,7 +261,7 @@ func (a *Activities) VerifyStack(ctx context.Context, req stackop.StackRequest) 
 			v.Drift = append(v.Drift, c)
 		}
 	}
-	st, err := pulumistack.ReadState(ctx, stack, a.Pulumi.StateDir)
+	st, err := a.Pulumi.ReadState(ctx, req.Ref())
 	if err != nil {
 		return v, err
 	}
@@ -259,31 +275,59 @@ func (a *Activities) CheckPolicy(ctx context.Context, in stackop.PolicyInput) (s
 	return policy.Evaluate(ctx, in)
 }
 
-func (a *Activities) lastGoodPath(ref stackop.Ref) string {
-	return filepath.Join(a.Pulumi.StateDir, "last-good", ref.Program+"-"+ref.Stack+".json")
+// holdStack claims the stack for this activity, waiting (and heartbeating)
+// while another live worker operates on it: a retry after a heartbeat
+// timeout may find the first attempt still running on a slow or paused
+// worker, and must neither break its lock nor give up.
+func (a *Activities) holdStack(ctx context.Context, ref stackop.Ref) (*pulumistack.Hold, error) {
+	identity := a.Identity
+	waiting := false
+	for {
+		hold, err := a.Pulumi.Hold(ctx, ref, identity)
+		var held *pulumistack.HeldError
+		if !errors.As(err, &held) {
+			return hold, err
+		}
+		if !waiting {
+			activity.GetLogger(ctx).Warn("Waiting for a stack another worker holds", "stack", ref.String(), "holder", held.By.String())
+			waiting = true
+		}
+		activity.RecordHeartbeat(ctx, "waiting: "+held.Error())
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%w (while waiting: %s)", ctx.Err(), held)
+		case <-time.After(2 * time.Second):
+		}
+	}
 }
 
-func (a *Activities) lastGoodConfig(ref stackop.Ref) (map[string]any, error) {
-	data, err := os.ReadFile(a.lastGoodPath(ref))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
+// recoveryFailure classes a stack that could not be recovered: a Pulumi lock
+// whose writer may be alive is not ours to break, and retrying soon changes
+// nothing, so the workflow is told at once.
+func recoveryFailure(err error) error {
+	var locked *pulumistack.LockedError
+	if errors.As(err, &locked) {
+		return temporal.NewNonRetryableApplicationError(err.Error(), stackop.ErrTypeStackLocked, nil)
 	}
+	return err
+}
+
+// PlaceStack says which task queue a stack's operations go to: a host-bound
+// stack's site (where its hosts live), or the shared queue.
+func (a *Activities) PlaceStack(ctx context.Context, ref stackop.Ref) (stackop.Placement, error) {
+	if !pulumistack.HostBound(ref.Program) || a.Pulumi.Site == "" {
+		// A worker without a site (a test's) runs everything it is given.
+		return stackop.Placement{}, nil
+	}
+	site, err := a.Pulumi.Place(ctx, ref)
 	if err != nil {
-		return nil, err
+		return stackop.Placement{}, err
 	}
-	var cfg map[string]any
-	return cfg, json.Unmarshal(data, &cfg)
+	return stackop.Placement{Site: site, TaskQueue: SiteQueue(activity.GetInfo(ctx).TaskQueue, site)}, nil
 }
 
-func (a *Activities) saveLastGoodConfig(ref stackop.Ref, cfg map[string]any) error {
-	path := a.lastGoodPath(ref)
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return err
-	}
-	data, _ := json.Marshal(cfg)
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+// SiteQueue is the task queue of a site's host-bound work beside a shared
+// queue.
+func SiteQueue(shared, site string) string {
+	return shared + "@" + site
 }

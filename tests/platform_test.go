@@ -65,6 +65,9 @@ func TestMain(m *testing.M) {
 				}
 			}
 		}
+		// Workers outside --dev must be given the passphrase of the stack
+		// state; every worker a test starts shares this one.
+		os.Setenv("PULUMI_CONFIG_PASSPHRASE", "infraflow end-to-end tests")
 		// Tests that start tools themselves (etcd, kube-apiserver) find the
 		// pinned builds, as `make test` has them on PATH.
 		os.Setenv("PATH", toolsPath())

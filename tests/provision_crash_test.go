@@ -19,24 +19,27 @@ func (p *platform) progressOf(id string) (workflows.Progress, bool) {
 	return pr, p.query(id, "progress", &pr)
 }
 
-// pulumiExport runs the real `pulumi stack export` on a stack of the worker's state.
+// pulumiExport runs the real `pulumi stack export` on a stack of the worker's
+// file backend.
 func pulumiExport(t *testing.T, stateDir, stack string) map[string]any {
 	t.Helper()
-	passphrase, err := os.ReadFile(filepath.Join(stateDir, "passphrase"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	return pulumiExportFrom(t, "file://"+filepath.Join(stateDir, "state"), stack)
+}
+
+// pulumiExportFrom runs `pulumi stack export` against a backend URL, with the
+// passphrase every worker of the tests is given (TestMain).
+func pulumiExportFrom(t *testing.T, backend, stack string) map[string]any {
+	t.Helper()
 	pulumi, err := findTool("pulumi")
 	if err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(pulumi, "stack", "export", "--stack", "organization/infraflow-local/"+stack)
 	cmd.Dir = t.TempDir()
-	cmd.Env = append(os.Environ(), "PULUMI_BACKEND_URL=file://"+filepath.Join(stateDir, "state"),
-		"PULUMI_CONFIG_PASSPHRASE="+string(passphrase), "PULUMI_SKIP_UPDATE_CHECK=true")
+	cmd.Env = append(os.Environ(), "PULUMI_BACKEND_URL="+backend, "PULUMI_SKIP_UPDATE_CHECK=true")
 	out, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("pulumi stack export: %v", err)
+		t.Fatalf("pulumi stack export --stack %s (%s): %v", stack, backend, err)
 	}
 	var export struct {
 		Deployment map[string]any `json:"deployment"`
@@ -96,8 +99,8 @@ func TestProvisionSurvivesWorkerSIGKILL(t *testing.T) {
 			}
 			t.Logf("recovered: %v", res.Recovered)
 			// The retried apply on the restarted worker was held to the plan
-			// the first preview saved beside the state.
-			if _, err := os.Stat(filepath.Join(workerData, "pulumi", "plans", "infraflow-local", stack, strings.TrimPrefix(res.AppliedPlan, "sha256:")+".json")); err != nil || res.AppliedPlan == "" {
+			// the first preview saved in the backend, beside the state.
+			if _, err := os.Stat(filepath.Join(workerData, "pulumi", "state", ".infraflow", "plans", "infraflow-local", stack, strings.TrimPrefix(res.AppliedPlan, "sha256:")+".json")); err != nil || res.AppliedPlan == "" {
 				t.Errorf("applied plan %q: %v, want a saved plan beside the state", res.AppliedPlan, err)
 			}
 

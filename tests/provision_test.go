@@ -251,7 +251,7 @@ func TestPolicyGatesProvisioning(t *testing.T) {
 	if digest == nil {
 		t.Fatal("the approval request does not name its saved plan")
 	}
-	planFile := filepath.Join(p.dataDir, "pulumi", "plans", "infraflow-local", "gated", digest[1]+".json")
+	planFile := filepath.Join(p.dataDir, "pulumi", "state", ".infraflow", "plans", "infraflow-local", "gated", digest[1]+".json")
 	data, err := os.ReadFile(planFile)
 	if err != nil {
 		t.Fatalf("the approved plan is not beside the state: %v", err)

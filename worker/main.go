@@ -65,6 +65,14 @@ type options struct {
 	deploymentName string
 	buildID        string
 
+	// pulumiBackend is where stack state lives (file://, postgres://); empty:
+	// the file backend under --data-dir.
+	pulumiBackend        string
+	pulumiPassphraseFile string
+	// site names this worker's place for host-bound work (the local
+	// stacks' hosts): it polls <task-queue>@<site> besides the shared queue.
+	site string
+
 	// Filled in by run for the banner.
 	codec    payloadcodec.Resolved
 	codecURL string
@@ -104,6 +112,10 @@ func main() {
 	o.chaos.addFlags(f)
 	f.StringVar(&o.deploymentName, "deployment-name", os.Getenv("INFRAFLOW_DEPLOYMENT_NAME"), "Worker Deployment this worker belongs to; with --build-id, the worker is versioned and the server routes each workflow by its versioning behavior (env INFRAFLOW_DEPLOYMENT_NAME)")
 	f.StringVar(&o.buildID, "build-id", os.Getenv("INFRAFLOW_BUILD_ID"), "this release's build ID within --deployment-name (env INFRAFLOW_BUILD_ID)")
+	// Not defaulted from the environment here: --help would print its password.
+	f.StringVar(&o.pulumiBackend, "pulumi-backend", "", "where every stack's state, locks, history and saved plans live, as `pulumi login` takes it: postgres://USER:PASSWORD@HOST:PORT/DATABASE?sslmode=... to share them between workers, or file:///DIR for one machine; empty: file backend under --data-dir (env INFRAFLOW_PULUMI_BACKEND)")
+	f.StringVar(&o.pulumiPassphraseFile, "pulumi-passphrase-file", os.Getenv("PULUMI_CONFIG_PASSPHRASE_FILE"), "file holding the passphrase that encrypts secrets in stack state; every worker of a backend needs the same one; or set PULUMI_CONFIG_PASSPHRASE (--dev default: <data-dir>/pulumi/passphrase, created if missing) (env PULUMI_CONFIG_PASSPHRASE_FILE)")
+	f.StringVar(&o.site, "site", os.Getenv("INFRAFLOW_SITE"), "this worker's site: host-bound work (local stacks' hosts live on one machine) is routed to the task queue <task-queue>@<site>; default: the host name and a digest of --data-dir, so two workers share a site only if they share the machine and the data dir (env INFRAFLOW_SITE)")
 	f.BoolVar(&o.dev, "dev", false, "start the local platform (Temporal server on SQLite, or PostgreSQL with --temporal-db, + Web UI) in this process")
 	f.StringVar(&o.dataDir, "data-dir", ".infraflow", "local state: the SQLite database and server log (--dev), the chat ops audit log")
 	// Not defaulted from the environment here: --help would print its password.
@@ -148,6 +160,14 @@ func run(ctx context.Context, o options) error {
 			return fmt.Errorf("--temporal-db (INFRAFLOW_TEMPORAL_DB): %w; or leave it empty for SQLite in --data-dir", err)
 		}
 	}
+	if o.pulumiBackend == "" {
+		o.pulumiBackend = os.Getenv("INFRAFLOW_PULUMI_BACKEND")
+	}
+	if o.pulumiBackend != "" {
+		if _, err := pulumistack.ParseBackend(o.pulumiBackend); err != nil {
+			return fmt.Errorf("--pulumi-backend (INFRAFLOW_PULUMI_BACKEND): %w", err)
+		}
+	}
 	if err := putToolsOnPath(o.toolsDir); err != nil {
 		return err
 	}
@@ -158,6 +178,13 @@ func run(ctx context.Context, o options) error {
 		return fmt.Errorf("data dir %s: %w", o.dataDir, err)
 	}
 	o.dataDir = dataDir
+	passphrase, err := pulumiPassphrase(o)
+	if err != nil {
+		return err
+	}
+	if o.site == "" {
+		o.site = defaultSite(o.dataDir)
+	}
 	if o.dev && o.chatSecretFile == "" {
 		o.chatSecretFile = filepath.Join(o.dataDir, "chat-signing-secret")
 	}
@@ -225,6 +252,12 @@ func run(ctx context.Context, o options) error {
 		}
 	}
 
+	if clientOpts.Identity == "" {
+		// The SDK's default (pid@host@) plus the site, so that a history says
+		// which worker of which site ran each activity.
+		host, _ := os.Hostname()
+		clientOpts.Identity = fmt.Sprintf("%d@%s@%s", os.Getpid(), host, o.site)
+	}
 	metricsHostPort := o.metricsAddress
 	if o.metricsAddress != "" {
 		m, err := metrics.Serve(o.metricsAddress)
@@ -282,12 +315,23 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	scaleBanner = append(scaleBanner, chaosBanner...)
-	activities.Register(w, &activities.Activities{Temporal: c, Directory: dir, ChatWebhookURL: o.chatWebhookURL,
-		Pulumi: pulumistack.Env{StateDir: filepath.Join(o.dataDir, "pulumi"), Kubeconfig: o.kubeconfig}, PlaybooksDir: playbooks,
-		SecretRoots: secretRoots, Scale: scale, Chaos: chaos})
+	acts := &activities.Activities{Temporal: c, Identity: clientOpts.Identity, Directory: dir, ChatWebhookURL: o.chatWebhookURL,
+		Pulumi: pulumistack.Env{StateDir: filepath.Join(o.dataDir, "pulumi"), Kubeconfig: o.kubeconfig,
+			Backend: o.pulumiBackend, Passphrase: passphrase, Site: o.site},
+		PlaybooksDir: playbooks, SecretRoots: secretRoots, Scale: scale, Chaos: chaos}
+	activities.Register(w, acts)
+	// Host-bound work comes on the site's own queue (samples-go's
+	// worker-specific task queue): only this machine can do it.
+	siteWorker := worker.New(c, activities.SiteQueue(o.taskQueue, o.site), worker.Options{DeploymentOptions: o.deployment()})
+	activities.Register(siteWorker, acts)
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("starting worker on task queue %q: %w", o.taskQueue, err)
 	}
+	if err := siteWorker.Start(); err != nil {
+		w.Stop()
+		return fmt.Errorf("starting worker on task queue %q: %w", activities.SiteQueue(o.taskQueue, o.site), err)
+	}
+	defer siteWorker.Stop()
 	if o.chatAddress != "" {
 		stopChat, err := serveChat(o, c, clientOpts.Namespace, dir, relayKey)
 		if err != nil {
@@ -367,7 +411,12 @@ func printBanner(o options, c client.Options) {
 		}
 	}
 	fmt.Printf("  Temporal:    %s, namespace %s\n", c.HostPort, c.Namespace)
-	fmt.Printf("  Task queue:  %s\n", o.taskQueue)
+	fmt.Printf("  Task queue:  %s (host-bound work: %s)\n", o.taskQueue, activities.SiteQueue(o.taskQueue, o.site))
+	if o.pulumiBackend != "" {
+		fmt.Printf("  Stacks:      %s (shared state)\n", redactURL(o.pulumiBackend))
+	} else {
+		fmt.Printf("  Stacks:      %s (file backend: this machine only)\n", filepath.Join(o.dataDir, "pulumi", "state"))
+	}
 	if o.metricsAddress != "" {
 		fmt.Printf("  Metrics:     %s\n", o.metricsAddress)
 	}

@@ -100,6 +100,13 @@ func ConfigureHosts(ctx workflow.Context, in ConfigureInput) (ConfigureResult, e
 	})
 
 	s.progress.Phase = "prepare"
+	if in.Inventory.Stack != nil {
+		// The hosts of a host-bound stack, and their keys, are at its site.
+		var err error
+		if ctx, err = onStackSite(ctx, *in.Inventory.Stack); err != nil {
+			return s.result, err
+		}
+	}
 	req := in.request()
 	prepared, err := prepare(ctx, req, in.Inventory)
 	if err != nil {

@@ -53,6 +53,10 @@ func DriftCheck(ctx workflow.Context, in DriftCheckInput) (DriftCheckResult, err
 	if err := workflow.UpsertTypedSearchAttributes(ctx, searchattr.Stack.ValueSet(res.Stack)); err != nil {
 		return res, err
 	}
+	ctx, err := onStackSite(ctx, stackop.Ref{Program: in.Program, Stack: in.Stack})
+	if err != nil {
+		return res, err
+	}
 	preview, err := activityref.PreviewStack.Run(safeToRetry(ctx, 5*time.Minute),
 		stackop.StackRequest{Program: in.Program, Stack: in.Stack, Operation: stackop.OpRefresh})
 	var appErr *temporal.ApplicationError

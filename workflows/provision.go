@@ -103,6 +103,10 @@ func ProvisionStack(ctx workflow.Context, in ProvisionInput) (ProvisionResult, e
 			return s.result, err
 		}
 	}
+	ctx, err := onStackSite(ctx, req.Ref())
+	if err != nil {
+		return s.result, err
+	}
 	plans := workflow.GetVersion(ctx, savedPlansChange, workflow.DefaultVersion, 1) == 1
 	s.progress = Progress{Phase: "preview"}
 	previewReq := req

@@ -12,6 +12,8 @@ import (
 // Every activity, by the name its histories record. The activities package
 // registers the method of the same name under each.
 var (
+	// PlaceStack says on which task queue a stack's operations run.
+	PlaceStack = define[stackop.Ref, stackop.Placement]("PlaceStack")
 	// PreviewStack plans a stack operation (refresh included, so drift shows).
 	PreviewStack = define[stackop.StackRequest, stackop.PreviewResult]("PreviewStack")
 	// ApplyStack runs up, refresh or destroy; the int is the number of

@@ -1,6 +1,7 @@
 package pulumistack
 
 import (
+	"bytes"
 	"compress/gzip"
 	"context"
 	"crypto/rand"
@@ -11,7 +12,6 @@ import (
 	"io"
 	"os"
 	"path"
-	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -149,8 +149,8 @@ type State struct {
 }
 
 // ReadState reads the stack's state once and both counts from it.
-func ReadState(ctx context.Context, stack auto.Stack, stateDir string) (State, error) {
-	dep, err := readDeployment(ctx, stack, stateDir)
+func (e Env) ReadState(ctx context.Context, ref stackop.Ref) (State, error) {
+	dep, err := e.readDeployment(ctx, ref)
 	if err != nil {
 		return State{}, err
 	}
@@ -170,13 +170,16 @@ func stateOf(dep apitype.DeploymentV3) State {
 	return st
 }
 
-// Recover makes a stack usable after a run that was killed: it waits for (or
-// stops) an orphaned pulumi process still working on the stack, removes its
-// lock, and clears the operations the state recorded as in flight. Whatever
-// those operations did is found again by the refresh that every operation here
-// starts with, and the provider adopts objects that already exist, so nothing
-// is created twice. It returns what it had to do, and the state it leaves.
-func Recover(ctx context.Context, stack auto.Stack, stateDir string) ([]string, State, error) {
+// Recover makes a stack usable after a run that was killed. The caller holds
+// the stack, so no live worker operates on it: it stops an orphaned pulumi
+// process of this machine still working on the stack (a CLI started by an
+// earlier release, which did not die with its worker), removes the locks
+// whose writers are provably gone, and clears the operations the state
+// recorded as in flight. Whatever those operations did is found again by the
+// refresh that every operation here starts with, and the provider adopts
+// objects that already exist, so nothing is created twice. It returns what it
+// had to do, and the state it leaves.
+func (e Env) Recover(ctx context.Context, stack auto.Stack, ref stackop.Ref, hold *Hold) ([]string, State, error) {
 	var did []string
 	if pids := orphans(stack.Name()); len(pids) > 0 {
 		did = append(did, fmt.Sprintf("waited for orphaned pulumi processes %v", pids))
@@ -191,20 +194,16 @@ func Recover(ctx context.Context, stack auto.Stack, stateDir string) ([]string, 
 	}
 	// A pulumi CLI killed with the worker leaves its plugins running (make
 	// soak found a provider outliving every run): they serve nobody.
-	for _, pid := range orphanedPlugins(procs.List(), stateDir, procs.Environ) {
+	for _, pid := range orphanedPlugins(procs.List(), e.backendURL(), procs.Environ) {
 		_ = syscall.Kill(pid, syscall.SIGKILL)
 		did = append(did, fmt.Sprintf("killed orphaned pulumi plugin process %d", pid))
 	}
-	if locks := lockFiles(stateDir, stack.Name()); len(locks) > 0 {
-		if err := stack.Cancel(ctx); err != nil {
-			// Older DIY backends cannot cancel; the lock files are ours to remove.
-			for _, l := range locks {
-				_ = os.Remove(l)
-			}
-		}
-		did = append(did, fmt.Sprintf("removed %d stale lock(s)", len(locks)))
+	broke, err := e.breakOrphanedLocks(ctx, ref, hold)
+	did = append(did, broke...)
+	if err != nil {
+		return did, State{}, err
 	}
-	dep, err := readDeployment(ctx, stack, stateDir)
+	dep, err := e.readDeployment(ctx, ref)
 	if err != nil {
 		return did, State{}, err
 	}
@@ -224,39 +223,106 @@ func Recover(ctx context.Context, stack auto.Stack, stateDir string) ([]string, 
 	return did, stateOf(dep), nil
 }
 
-// readDeployment reads the stack's latest deployment from the file backend's
+// pulumiLock is what the DIY backend writes in a lock.
+type pulumiLock struct {
+	PID      int    `json:"pid"`
+	Hostname string `json:"hostname"`
+}
+
+// LockedError is a Pulumi lock on a stack whose writer may still be alive:
+// it is not infraflow's to break.
+type LockedError struct {
+	Stack, Key string
+	Lock       pulumiLock
+}
+
+func (e *LockedError) Error() string {
+	return fmt.Sprintf("stack %s is locked by pulumi process %d on host %s, which no infraflow worker holds and which may still be running: it is left alone; once that process is gone, `pulumi cancel` removes the lock (%s)",
+		e.Stack, e.Lock.PID, e.Lock.Hostname, e.Key)
+}
+
+// breakOrphanedLocks removes the stack's Pulumi locks whose writers are
+// provably gone: a process of this machine that no longer runs, or one of the
+// machine whose worker held the stack last and died holding it (its CLI died
+// with it). Any other lock is someone's live operation.
+func (e Env) breakOrphanedLocks(ctx context.Context, ref stackop.Ref, hold *Hold) ([]string, error) {
+	s, err := storeOf(ctx, e.backendURL())
+	if err != nil {
+		return nil, err
+	}
+	// DIY backend layout: .pulumi/locks/<org>/<project>/<stack>/<id>.json
+	keys, err := s.list(ctx, ".pulumi/locks/")
+	if err != nil {
+		return nil, err
+	}
+	host, _ := os.Hostname()
+	var did []string
+	for _, key := range keys {
+		parts := strings.Split(key, "/")
+		if len(parts) != 6 || parts[3] != projectOf(ref) || parts[4] != ref.Stack || !strings.HasSuffix(key, ".json") {
+			continue
+		}
+		raw, err := s.read(ctx, key)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return did, err
+		}
+		var lock pulumiLock
+		_ = json.Unmarshal(raw, &lock)
+		switch {
+		case lock.Hostname == host && isLivePulumi(lock.PID):
+			return did, &LockedError{Stack: ref.String(), Key: key, Lock: lock}
+		case lock.Hostname == host:
+			did = append(did, fmt.Sprintf("removed the lock of pulumi process %d, which is gone", lock.PID))
+		case hold != nil && hold.Previous != nil && hold.Previous.Host == lock.Hostname:
+			did = append(did, fmt.Sprintf("removed the lock of pulumi process %d on %s, whose worker %s died holding the stack", lock.PID, lock.Hostname, hold.Previous.Identity))
+		default:
+			return did, &LockedError{Stack: ref.String(), Key: key, Lock: lock}
+		}
+		if err := s.remove(ctx, key); err != nil {
+			return did, fmt.Errorf("removing %s: %w", key, err)
+		}
+	}
+	return did, nil
+}
+
+// readDeployment reads the stack's latest deployment from the backend's
 // checkpoint, as `pulumi stack export` prints it but without a CLI run (most
 // of a CPU-second; every activity reads the state at least once). A stack
 // with no checkpoint yet has an empty deployment.
-func readDeployment(ctx context.Context, stack auto.Stack, stateDir string) (apitype.DeploymentV3, error) {
+func (e Env) readDeployment(ctx context.Context, ref stackop.Ref) (apitype.DeploymentV3, error) {
 	var dep apitype.DeploymentV3
-	project, err := stack.Workspace().ProjectSettings(ctx)
+	s, err := storeOf(ctx, e.backendURL())
 	if err != nil {
-		return dep, fmt.Errorf("reading the project of %s: %w", stack.Name(), err)
+		return dep, err
 	}
 	// DIY backend layout: .pulumi/stacks/<project>/<stack>.json, or .json.gz
 	// when the backend compresses.
-	base := filepath.Join(stateDir, "state", ".pulumi", "stacks", project.Name.String(), stack.Name())
-	var data []byte
-	if data, err = os.ReadFile(base + ".json"); errors.Is(err, os.ErrNotExist) {
-		data, err = readGzip(base + ".json.gz")
+	base := ".pulumi/stacks/" + projectOf(ref) + "/" + ref.Stack
+	data, err := s.read(ctx, base+".json")
+	if errors.Is(err, os.ErrNotExist) {
+		if data, err = s.read(ctx, base+".json.gz"); err == nil {
+			data, err = gunzip(data)
+		}
 	}
 	if errors.Is(err, os.ErrNotExist) {
 		return dep, nil
 	}
 	if err != nil {
-		return dep, fmt.Errorf("reading the state of %s: %w", stack.Name(), err)
+		return dep, fmt.Errorf("reading the state of %s: %w", ref, err)
 	}
 	var versioned apitype.VersionedCheckpoint
 	if err := json.Unmarshal(data, &versioned); err != nil {
-		return dep, fmt.Errorf("reading the state of %s: %w", stack.Name(), err)
+		return dep, fmt.Errorf("reading the state of %s: %w", ref, err)
 	}
 	if versioned.Version != 3 {
-		return dep, fmt.Errorf("the state of %s is checkpoint version %d; this worker reads version 3", stack.Name(), versioned.Version)
+		return dep, fmt.Errorf("the state of %s is checkpoint version %d; this worker reads version 3", ref, versioned.Version)
 	}
 	var checkpoint apitype.CheckpointV3
 	if err := json.Unmarshal(versioned.Checkpoint, &checkpoint); err != nil {
-		return dep, fmt.Errorf("reading the state of %s: %w", stack.Name(), err)
+		return dep, fmt.Errorf("reading the state of %s: %w", ref, err)
 	}
 	if checkpoint.Latest != nil {
 		dep = *checkpoint.Latest
@@ -264,13 +330,8 @@ func readDeployment(ctx context.Context, stack auto.Stack, stateDir string) (api
 	return dep, nil
 }
 
-func readGzip(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	z, err := gzip.NewReader(f)
+func gunzip(data []byte) ([]byte, error) {
+	z, err := gzip.NewReader(bytes.NewReader(data))
 	if err != nil {
 		return nil, err
 	}
@@ -295,14 +356,14 @@ func orphans(stackName string) []int {
 }
 
 // orphanedPlugins finds Pulumi plugin processes (pulumi-resource-*,
-// pulumi-language-*) of this state directory's operations whose pulumi CLI
+// pulumi-language-*) of this backend's operations whose pulumi CLI
 // is gone: a live operation's plugins are children of its CLI.
-func orphanedPlugins(list []procs.Process, stateDir string, environ func(pid int) []string) []int {
+func orphanedPlugins(list []procs.Process, backendURL string, environ func(pid int) []string) []int {
 	parents := map[int]procs.Process{}
 	for _, p := range list {
 		parents[p.PID] = p
 	}
-	backend := "PULUMI_BACKEND_URL=file://" + filepath.Join(stateDir, "state")
+	backend := "PULUMI_BACKEND_URL=" + backendURL
 	var pids []int
 	for _, p := range list {
 		if len(p.Args) == 0 {
@@ -323,6 +384,13 @@ func orphanedPlugins(list []procs.Process, stateDir string, environ func(pid int
 	return pids
 }
 
+// isLivePulumi says whether pid is a running pulumi CLI (not a process that
+// took a dead one's pid).
+func isLivePulumi(pid int) bool {
+	p, ok := procs.Get(pid)
+	return ok && p.State != "Z" && len(p.Args) > 0 && path.Base(p.Args[0]) == "pulumi"
+}
+
 func containsStack(args []string, stackName string) bool {
 	for i, a := range args {
 		if (a == "--stack" || a == "-s") && i+1 < len(args) && strings.HasSuffix(args[i+1], "/"+stackName) {
@@ -333,12 +401,6 @@ func containsStack(args []string, stackName string) bool {
 		}
 	}
 	return false
-}
-
-func lockFiles(stateDir, stackName string) []string {
-	// DIY backend layout: .pulumi/locks/<org>/<project>/<stack>/<id>.json
-	matches, _ := filepath.Glob(filepath.Join(stateDir, "state", ".pulumi", "locks", "*", "*", stackName, "*.json"))
-	return matches
 }
 
 // collectChanges gathers the planned steps. A refresh announces every step as

@@ -20,7 +20,7 @@ func TestOrphanedPluginsAreThoseOfThisStateWithoutTheirCLI(t *testing.T) {
 		{PID: 20, PPID: 5, Args: []string{"/usr/bin/pulumi", "up", "--stack", "organization/infraflow-local/web"}},
 	}
 	environ := map[int][]string{10: {"HOME=/root", ours}, 11: {ours}, 12: {theirs}, 13: {ours}}
-	got := orphanedPlugins(list, "/data/pulumi", func(pid int) []string { return environ[pid] })
+	got := orphanedPlugins(list, "file:///data/pulumi/state", func(pid int) []string { return environ[pid] })
 	if !slices.Equal(got, []int{10}) {
 		t.Errorf("orphaned plugins %v, want only 10 (11 has its CLI, 12 is another state's, 13 is no plugin)", got)
 	}

@@ -1,6 +1,7 @@
 package pulumistack
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -19,30 +20,25 @@ var ErrPlanRefused = errors.New("saved plan refused")
 
 var planDigest = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
 
-// planDir holds the stack's saved update plans. It is beside the state, not
-// in one worker's temporary directory: a retried apply may run on any worker
-// that shares the state.
-func (e Env) planDir(ref stackop.Ref) string {
-	return filepath.Join(e.StateDir, "plans", "infraflow-"+ref.Program, ref.Stack)
+// planKey is where a saved plan lives: in the backend beside the state, not
+// in one worker's files, because the apply may run on any worker.
+func planKey(ref stackop.Ref, plan stackop.SavedPlan) string {
+	return ".infraflow/plans/" + projectOf(ref) + "/" + ref.Stack + "/" + strings.TrimPrefix(plan.Digest, "sha256:") + ".json"
 }
 
-// NewPlanFile returns a path for a preview to save its plan to; StorePlan
-// then files it under its digest.
-func (e Env) NewPlanFile(ref stackop.Ref) (string, error) {
-	dir := e.planDir(ref)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return "", fmt.Errorf("the plans directory: %w", err)
-	}
-	f, err := os.CreateTemp(dir, "preview-*.json.tmp")
+// NewPlanFile returns a path for a preview to save its plan to (the CLI
+// writes a file); StorePlan then files it in the backend under its digest.
+func (e Env) NewPlanFile(stackop.Ref) (string, error) {
+	f, err := os.CreateTemp("", "infraflow-plan-*.json")
 	if err != nil {
 		return "", fmt.Errorf("a plan file: %w", err)
 	}
 	return f.Name(), f.Close()
 }
 
-// StorePlan names the plan a preview saved at path by the SHA-256 of its
-// content. Equal plans share a file, so a retried preview adds none.
-func (e Env) StorePlan(ref stackop.Ref, path string) (stackop.SavedPlan, error) {
+// StorePlan files the plan a preview saved at path under the SHA-256 of its
+// content. Equal plans share a blob, so a retried preview adds none.
+func (e Env) StorePlan(ctx context.Context, ref stackop.Ref, path string) (stackop.SavedPlan, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return stackop.SavedPlan{}, fmt.Errorf("reading the saved plan: %w", err)
@@ -50,42 +46,66 @@ func (e Env) StorePlan(ref stackop.Ref, path string) (stackop.SavedPlan, error) 
 	if !json.Valid(data) {
 		return stackop.SavedPlan{}, fmt.Errorf("the preview saved a plan that is not JSON (%s)", path)
 	}
+	s, err := storeOf(ctx, e.backendURL())
+	if err != nil {
+		return stackop.SavedPlan{}, err
+	}
 	sum := sha256.Sum256(data)
 	plan := stackop.SavedPlan{Digest: "sha256:" + hex.EncodeToString(sum[:])}
-	// The same plan saved before must still be intact: replacing a changed
-	// one would hide that it was changed.
-	if _, err := os.Stat(e.planPath(ref, plan)); err == nil {
-		if _, err := e.PlanFile(ref, plan); err != nil {
-			return stackop.SavedPlan{}, fmt.Errorf("%w; remove it once you know why", err)
-		}
-	}
-	if err := os.Rename(path, e.planPath(ref, plan)); err != nil {
+	if err := s.write(ctx, planKey(ref, plan), data, true); err != nil {
 		return stackop.SavedPlan{}, fmt.Errorf("filing the saved plan: %w", err)
+	}
+	// The same plan saved before must still be intact: keeping a changed
+	// one would hide that it was changed.
+	if _, err := e.planContent(ctx, ref, plan); err != nil {
+		return stackop.SavedPlan{}, fmt.Errorf("%w; remove it once you know why", err)
 	}
 	return plan, nil
 }
 
-func (e Env) planPath(ref stackop.Ref, plan stackop.SavedPlan) string {
-	return filepath.Join(e.planDir(ref), strings.TrimPrefix(plan.Digest, "sha256:")+".json")
+// PlanFile writes a saved plan to a file for the CLI after checking that its
+// content still has its digest: a plan changed after it was approved is
+// refused. Remove the file when done.
+func (e Env) PlanFile(ctx context.Context, ref stackop.Ref, plan stackop.SavedPlan) (string, error) {
+	data, err := e.planContent(ctx, ref, plan)
+	if err != nil {
+		return "", err
+	}
+	path, err := e.NewPlanFile(ref)
+	if err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		os.Remove(path)
+		return "", fmt.Errorf("writing plan %s: %w", plan.Digest, err)
+	}
+	return path, nil
 }
 
-// PlanFile returns the path of a saved plan after checking that its content
-// still has its digest: a plan changed after it was approved is refused.
-func (e Env) PlanFile(ref stackop.Ref, plan stackop.SavedPlan) (string, error) {
+func (e Env) planContent(ctx context.Context, ref stackop.Ref, plan stackop.SavedPlan) ([]byte, error) {
 	if !planDigest.MatchString(plan.Digest) {
-		return "", fmt.Errorf("%w: %q is not a plan digest (sha256:<64 hex digits>)", ErrPlanRefused, plan.Digest)
+		return nil, fmt.Errorf("%w: %q is not a plan digest (sha256:<64 hex digits>)", ErrPlanRefused, plan.Digest)
 	}
-	path := e.planPath(ref, plan)
-	data, err := os.ReadFile(path)
+	s, err := storeOf(ctx, e.backendURL())
+	if err != nil {
+		return nil, err
+	}
+	key := planKey(ref, plan)
+	data, err := s.read(ctx, key)
+	if errors.Is(err, os.ErrNotExist) && e.Backend == "" {
+		// Plans saved before they moved into the backend, by this worker,
+		// for approvals that may still be waiting.
+		data, err = os.ReadFile(filepath.Join(e.StateDir, "plans", projectOf(ref), ref.Stack, strings.TrimPrefix(plan.Digest, "sha256:")+".json"))
+	}
 	if errors.Is(err, os.ErrNotExist) {
-		return "", fmt.Errorf("%w: plan %s of %s is not in %s", ErrPlanRefused, plan.Digest, ref, e.planDir(ref))
+		return nil, fmt.Errorf("%w: plan %s of %s is not in the backend (%s)", ErrPlanRefused, plan.Digest, ref, key)
 	}
 	if err != nil {
-		return "", fmt.Errorf("reading plan %s: %w", plan.Digest, err)
+		return nil, fmt.Errorf("reading plan %s: %w", plan.Digest, err)
 	}
 	sum := sha256.Sum256(data)
 	if got := "sha256:" + hex.EncodeToString(sum[:]); got != plan.Digest {
-		return "", fmt.Errorf("%w: %s was changed after it was saved (its content is now %s)", ErrPlanRefused, path, got)
+		return nil, fmt.Errorf("%w: %s was changed after it was saved (its content is now %s)", ErrPlanRefused, key, got)
 	}
-	return path, nil
+	return data, nil
 }

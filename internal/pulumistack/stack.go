@@ -4,6 +4,7 @@ package pulumistack
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -37,11 +38,36 @@ var programs = map[string]pulumi.RunFunc{
 
 // Env is where stacks keep their state and what the local program needs.
 type Env struct {
-	// StateDir holds the file backend (state/), the SSH hosts (hosts/) and
-	// the passphrase that encrypts secrets in the state.
+	// StateDir is this worker's own: the SSH hosts of local stacks (hosts/),
+	// and with no Backend the file backend (state/) and, with no
+	// Passphrase, the passphrase file --dev makes.
 	StateDir string
 	// Kubeconfig is the local control plane's kubeconfig (infraflow:kubeconfig).
 	Kubeconfig string
+	// Backend is where every stack's state, locks, history and saved plans
+	// live, as `pulumi login` takes it: file://DIR (one machine) or
+	// postgres://... (every worker that reaches the database). Empty:
+	// file://<StateDir>/state.
+	Backend string
+	// Passphrase encrypts secrets in the state. Workers sharing a backend
+	// must share it. Empty: $PULUMI_CONFIG_PASSPHRASE, else a passphrase
+	// kept in <StateDir>/passphrase, made on first use (--dev).
+	Passphrase string
+	// Site names where this worker runs: local stacks are placed at the
+	// site of the worker that creates them, where their hosts live (Place).
+	Site string
+}
+
+func (e Env) backendURL() string {
+	if e.Backend != "" {
+		return e.Backend
+	}
+	return "file://" + filepath.Join(e.StateDir, "state")
+}
+
+// projectOf is the Pulumi project of a program's stacks.
+func projectOf(ref stackop.Ref) string {
+	return "infraflow-" + ref.Program
 }
 
 // Open selects (creating if needed) the stack and sets its configuration:
@@ -52,9 +78,11 @@ func (e Env) Open(ctx context.Context, ref stackop.Ref, config map[string]any) (
 	if !ok {
 		return auto.Stack{}, fmt.Errorf("no Pulumi program %q in this worker", ref.Program)
 	}
-	backend := filepath.Join(e.StateDir, "state")
-	if err := os.MkdirAll(backend, 0o700); err != nil {
-		return auto.Stack{}, err
+	backend := e.backendURL()
+	if e.Backend == "" {
+		if err := os.MkdirAll(filepath.Join(e.StateDir, "state"), 0o700); err != nil {
+			return auto.Stack{}, err
+		}
 	}
 	passphrase, err := e.passphrase()
 	if err != nil {
@@ -63,7 +91,7 @@ func (e Env) Open(ctx context.Context, ref stackop.Ref, config map[string]any) (
 	project := workspace.Project{
 		Name:    tokens.PackageName("infraflow-" + ref.Program),
 		Runtime: workspace.NewProjectRuntimeInfo("go", nil),
-		Backend: &workspace.ProjectBackend{URL: "file://" + backend},
+		Backend: &workspace.ProjectBackend{URL: backend},
 	}
 	cli, err := pulumiCLI()
 	if err != nil {
@@ -81,7 +109,7 @@ func (e Env) Open(ctx context.Context, ref stackop.Ref, config map[string]any) (
 			"PULUMI_CONFIG_PASSPHRASE":                    passphrase,
 			"PULUMI_SKIP_UPDATE_CHECK":                    "true",
 			"PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
-			"PULUMI_BACKEND_URL":                          "file://" + backend,
+			"PULUMI_BACKEND_URL":                          backend,
 		}))
 	if err != nil {
 		_ = os.RemoveAll(workDir)
@@ -100,6 +128,14 @@ func (e Env) Open(ctx context.Context, ref stackop.Ref, config map[string]any) (
 		"infraflow:kubeconfig": e.Kubeconfig,
 		"infraflow:stateDir":   filepath.Join(e.StateDir, "hosts"),
 	}
+	// The request as given, with its JSON types: Pulumi's update history
+	// keeps it, so any worker finds the last good configuration (lastgood.go).
+	request, err := json.Marshal(config)
+	if err != nil {
+		Close(stack)
+		return auto.Stack{}, fmt.Errorf("config of %s: %w", ref, err)
+	}
+	values[requestKey] = string(request)
 	for k, v := range config {
 		values[k] = fmt.Sprint(v)
 	}
@@ -155,7 +191,7 @@ func pulumiCLI() (auto.PulumiCommand, error) {
 	if cli != nil {
 		return cli, nil
 	}
-	found, err := auto.NewPulumiCommand(nil)
+	found, err := newDyingCLI()
 	if err != nil {
 		return nil, fmt.Errorf("the pulumi CLI: %w (run `make tools`)", err)
 	}
@@ -166,6 +202,9 @@ func pulumiCLI() (auto.PulumiCommand, error) {
 // passphrase encrypts secrets in the file backend; it is created once and
 // kept beside the state, as a real deployment keeps it in a secret store.
 func (e Env) passphrase() (string, error) {
+	if e.Passphrase != "" {
+		return e.Passphrase, nil
+	}
 	if p := os.Getenv("PULUMI_CONFIG_PASSPHRASE"); p != "" {
 		return p, nil
 	}
@@ -187,40 +226,69 @@ func (e Env) passphrase() (string, error) {
 // ErrNoStack is returned for a stack that was never created.
 var ErrNoStack = errors.New("no such stack")
 
-// Exists reports whether the stack was ever created, from the state files
-// alone: asking the CLI would create it.
-func (e Env) Exists(ref stackop.Ref) bool {
-	return slices.Contains(e.Stacks(ref.Program), ref.Stack)
+// Exists reports whether the stack was ever created, from the backend's
+// blobs alone: asking the CLI would create it.
+func (e Env) Exists(ctx context.Context, ref stackop.Ref) (bool, error) {
+	names, err := e.Stacks(ctx, ref.Program)
+	return slices.Contains(names, ref.Stack), err
 }
 
 // Stacks lists the program's stacks, sorted.
-func (e Env) Stacks(program string) []string {
+func (e Env) Stacks(ctx context.Context, program string) ([]string, error) {
+	s, err := storeOf(ctx, e.backendURL())
+	if err != nil {
+		return nil, err
+	}
 	// DIY backend layout: .pulumi/stacks/<project>/<stack>.json (gzipped:
-	// .json.gz; .json.bak is a backup, not a stack).
-	files, _ := filepath.Glob(filepath.Join(e.StateDir, "state", ".pulumi", "stacks", "infraflow-"+program, "*.json*"))
+	// .json.gz; .json.bak is a backup, .attrs and .pulumi-tags are not stacks).
+	prefix := ".pulumi/stacks/" + projectOf(stackop.Ref{Program: program}) + "/"
+	keys, err := s.list(ctx, prefix)
+	if err != nil {
+		return nil, err
+	}
 	var names []string
-	for _, f := range files {
-		base := filepath.Base(f)
+	for _, k := range keys {
+		base := strings.TrimPrefix(k, prefix)
 		for _, ext := range []string{".json", ".json.gz"} {
-			if name, ok := strings.CutSuffix(base, ext); ok && !slices.Contains(names, name) {
+			if name, ok := strings.CutSuffix(base, ext); ok && !strings.Contains(name, "/") && !slices.Contains(names, name) {
 				names = append(names, name)
 			}
 		}
 	}
 	sort.Strings(names)
-	return names
+	return names, nil
 }
 
-// Outputs returns the current outputs of an existing stack without running
-// its program.
+// Outputs returns the current outputs of an existing stack from its state in
+// the backend, without running its program or the CLI. Secrets read
+// "[secret]".
 func (e Env) Outputs(ctx context.Context, ref stackop.Ref) (map[string]any, error) {
-	if !e.Exists(ref) {
+	if ok, err := e.Exists(ctx, ref); err != nil {
+		return nil, err
+	} else if !ok {
 		return nil, fmt.Errorf("%w: %s", ErrNoStack, ref)
 	}
-	stack, err := e.Open(ctx, ref, nil)
+	dep, err := e.readDeployment(ctx, ref)
 	if err != nil {
 		return nil, err
 	}
-	defer Close(stack)
-	return Outputs(ctx, stack)
+	outputs := map[string]any{}
+	for _, r := range dep.Resources {
+		if r.Type != "pulumi:pulumi:Stack" {
+			continue
+		}
+		for k, v := range r.Outputs {
+			if m, ok := v.(map[string]any); ok && m[secretSignature] == secretSignatureValue {
+				v = "[secret]"
+			}
+			outputs[k] = v
+		}
+	}
+	return outputs, nil
 }
+
+// The marker of a secret value in a checkpoint (sdk/go/common/resource/sig).
+const (
+	secretSignature      = "4dabf18193072939515e22adb298388d"
+	secretSignatureValue = "1b47061264138c4ac30d75fd1eb44270"
+)

@@ -42,7 +42,7 @@ func TestOpenConfiguresTheStackAndCloseRemovesItsWorkspace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st, err := ReadState(ctx, stack, env.StateDir); err != nil || st.Resources != 0 || len(st.Pending) != 0 {
+	if st, err := env.ReadState(ctx, ref); err != nil || st.Resources != 0 || len(st.Pending) != 0 {
 		t.Errorf("state of a new stack = %+v, %v; want empty", st, err)
 	}
 	outputs, err := Up(ctx, stack, 0, func(stackop.Progress) {}, "")
@@ -65,11 +65,11 @@ func TestOpenConfiguresTheStackAndCloseRemovesItsWorkspace(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer Close(stack)
-	st, err := ReadState(ctx, stack, env.StateDir)
+	st, err := env.ReadState(ctx, ref)
 	if err != nil || st.Resources != 0 {
 		t.Errorf("state after one up = %+v, %v; want no resources beyond the stack", st, err)
 	}
-	dep, err := readDeployment(ctx, stack, env.StateDir)
+	dep, err := env.readDeployment(ctx, ref)
 	if err != nil || len(dep.Resources) == 0 {
 		t.Fatalf("deployment read from the checkpoint: %d resources, %v; want the stack resource", len(dep.Resources), err)
 	}

@@ -40,6 +40,12 @@ const ErrTypePlanRefused = "PulumiPlanRefused"
 // ran; the workflow previews again.
 const ErrTypePlanStale = "PulumiPlanStale"
 
+// ErrTypeStackLocked marks an operation refused because a Pulumi lock on the
+// stack belongs to a process that may still be running (not an infraflow
+// worker's, or one on another machine whose worker still holds the stack):
+// it is left for a person to clear with `pulumi cancel`.
+const ErrTypeStackLocked = "PulumiStackLocked"
+
 // ErrTypeNoStack marks an operation on a stack that was never created and
 // that the operation does not create (a refresh): it is bad input.
 const ErrTypeNoStack = "PulumiStackNotFound"
@@ -48,6 +54,13 @@ const ErrTypeNoStack = "PulumiStackNotFound"
 type Ref struct {
 	Program string `json:"program"`
 	Stack   string `json:"stack"`
+}
+
+// Placement is where a stack's operations run: a host-bound stack's site
+// and the task queue of its work; an empty TaskQueue is the shared queue.
+type Placement struct {
+	Site      string `json:"site,omitempty"`
+	TaskQueue string `json:"taskQueue,omitempty"`
 }
 
 func (r Ref) String() string { return r.Program + "/" + r.Stack }

@@ -33,6 +33,9 @@ type config struct {
 }
 
 func main() {
+	// Its separate worker is not --dev, so it must be given the passphrase of
+	// the stack state.
+	os.Setenv("PULUMI_CONFIG_PASSPHRASE", "infraflow benchmark")
 	var cfg config
 	flag.IntVar(&cfg.runs, "runs", 5, "timing runs: latency game days that abort")
 	flag.IntVar(&cfg.kills, "kills", 10, "kill-sweep runs: game days whose worker is SIGKILLed and started again")

@@ -131,12 +131,19 @@ func engineSteps(ctx context.Context, env pulumistack.Env, i int, into *[]sample
 		mark = time.Now()
 	}
 	// PreviewStack
+	hold, err := env.Hold(ctx, ref, "bench")
+	if err != nil {
+		return 0, err
+	}
 	stack, err := env.Open(ctx, ref, full)
 	if err != nil {
 		return 0, err
 	}
 	defer pulumistack.Close(stack)
-	if _, _, err := pulumistack.Recover(ctx, stack, env.StateDir); err != nil {
+	if _, _, err := env.Recover(ctx, stack, ref, hold); err != nil {
+		return 0, err
+	}
+	if _, err := env.LastGoodConfig(ctx, ref); err != nil {
 		return 0, err
 	}
 	planFile, err := env.NewPlanFile(ref)
@@ -147,10 +154,11 @@ func engineSteps(ctx context.Context, env pulumistack.Env, i int, into *[]sample
 	if err != nil {
 		return 0, err
 	}
-	saved, err := env.StorePlan(ref, planFile)
+	saved, err := env.StorePlan(ctx, ref, planFile)
 	if err != nil {
 		return 0, err
 	}
+	hold.Release()
 	step("preview (saving the plan)")
 	// CheckPolicy
 	if _, err := policy.Evaluate(ctx, stackop.PolicyInput{Program: ref.Program, Stack: ref.Stack, Operation: stackop.OpUp, Changes: preview.Changes}); err != nil {
@@ -159,32 +167,41 @@ func engineSteps(ctx context.Context, env pulumistack.Env, i int, into *[]sample
 	step("policy")
 	// ApplyStack
 	pulumistack.Close(stack)
+	if hold, err = env.Hold(ctx, ref, "bench"); err != nil {
+		return 0, err
+	}
 	if stack, err = env.Open(ctx, ref, full); err != nil {
 		return 0, err
 	}
-	if _, _, err := pulumistack.Recover(ctx, stack, env.StateDir); err != nil {
+	if _, _, err := env.Recover(ctx, stack, ref, hold); err != nil {
 		return 0, err
 	}
-	plan, err := env.PlanFile(ref, saved)
+	plan, err := env.PlanFile(ctx, ref, saved)
 	if err != nil {
 		return 0, err
 	}
+	defer os.Remove(plan)
 	if _, err := pulumistack.Up(ctx, stack, 0, func(stackop.Progress) {}, plan); err != nil {
 		return 0, err
 	}
-	if _, err := pulumistack.ReadState(ctx, stack, env.StateDir); err != nil {
+	if _, err := env.ReadState(ctx, ref); err != nil {
 		return 0, err
 	}
+	hold.Release()
 	step("up held to the plan")
 	// VerifyStack
 	pulumistack.Close(stack)
+	if hold, err = env.Hold(ctx, ref, "bench"); err != nil {
+		return 0, err
+	}
+	defer hold.Release()
 	if stack, err = env.Open(ctx, ref, full); err != nil {
 		return 0, err
 	}
 	if _, err := pulumistack.PreviewRefresh(ctx, stack); err != nil {
 		return 0, err
 	}
-	if _, err := pulumistack.ReadState(ctx, stack, env.StateDir); err != nil {
+	if _, err := env.ReadState(ctx, ref); err != nil {
 		return 0, err
 	}
 	step("verification (refresh preview)")
