@@ -315,19 +315,32 @@ func recoveryFailure(err error) error {
 // PlaceStack says which task queue a stack's operations go to: a host-bound
 // stack's site (where its hosts live), or the shared queue.
 func (a *Activities) PlaceStack(ctx context.Context, ref stackop.Ref) (stackop.Placement, error) {
-	if !pulumistack.HostBound(ref.Program) || a.Pulumi.Site == "" {
+	if a.Pulumi.Site == "" {
 		// A worker without a site (a test's) runs everything it is given.
 		return stackop.Placement{}, nil
+	}
+	shared := activity.GetInfo(ctx).TaskQueue
+	if !pulumistack.HostBound(ref.Program) {
+		return stackop.Placement{TaskQueue: EngineQueue(shared)}, nil
 	}
 	site, err := a.Pulumi.Place(ctx, ref)
 	if err != nil {
 		return stackop.Placement{}, err
 	}
-	return stackop.Placement{Site: site, TaskQueue: SiteQueue(activity.GetInfo(ctx).TaskQueue, site)}, nil
+	return stackop.Placement{Site: site, TaskQueue: SiteQueue(shared, site)}, nil
 }
 
 // SiteQueue is the task queue of a site's host-bound work beside a shared
 // queue.
 func SiteQueue(shared, site string) string {
 	return shared + "@" + site
+}
+
+// EngineQueue is the task queue of the stack operations any worker can run:
+// like a site's queue it is served with few slots, so that engine runs
+// (minutes, a CPU each) neither overload a machine nor hold the slots of
+// the short activities (notices, directory look-ups, policy checks, probes)
+// on the shared queue.
+func EngineQueue(shared string) string {
+	return shared + "-engine"
 }

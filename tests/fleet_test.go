@@ -125,11 +125,12 @@ func (f *fleet) waitPlaced(t *testing.T, id string) {
 
 // Temporal and the Pulumi state on one PostgreSQL, two workers with their own
 // data dirs (two sites) on one task queue, 6 local stacks provisioned and
-// configured at once, and one worker SIGKILLed in the middle of an apply: each
-// stack's work stays at the site where its hosts live, the killed worker's
-// stack waits for it (no other machine can do that work) and recovers when it
-// is back, and every stack ends once, with one host, one Deployment, one
-// Service and no pending operation in the shared state.
+// configured at once, one worker SIGKILLed in the middle of an apply and then
+// the Temporal server: each stack's work stays at the site where its hosts
+// live, the killed worker's stack waits for it (no other machine can do that
+// work) and recovers when it is back, and every stack ends once, with one
+// host, one Deployment, one Service and no pending operation in the shared
+// state; its next change is planned as an update.
 func TestFleetOnPostgreSQLSurvivesAWorkerKilledMidApply(t *testing.T) {
 	t.Parallel()
 	f := startFleet(t, "fleet")
@@ -184,6 +185,10 @@ func TestFleetOnPostgreSQLSurvivesAWorkerKilledMidApply(t *testing.T) {
 	if runs, _ := f.activityRuns(t, killed); slices.ContainsFunc(runs["ApplyStack"], func(who string) bool { return strings.HasSuffix(who, "@machine-c") }) {
 		t.Fatalf("machine-c applied a stack whose hosts are on machine-b: %v", runs["ApplyStack"])
 	}
+	// The Temporal server, on PostgreSQL, is SIGKILLed too while c works,
+	// and started again on the same database: every workflow resumes.
+	f.platform.kill()
+	f.restartServer()
 	b = f.worker(t, dataB, "machine-b")
 	defer func() { b.kill() }()
 
@@ -253,6 +258,16 @@ func TestFleetOnPostgreSQLSurvivesAWorkerKilledMidApply(t *testing.T) {
 	}
 	if n := pgQuery(context.Background(), t, f.pg, "pulumi", "SELECT count(*) FROM infraflow_stack_holds"); n != "0" {
 		t.Errorf("%s stack holds left after every operation ended, want 0", n)
+	}
+	// The next change of each stack is planned against its one shared state,
+	// at its site, as an update: nothing to create again.
+	for i := 1; i <= 6; i++ {
+		stack := fmt.Sprintf("fleet-%d", i)
+		res, status, err := f.provision(t, stack, fmt.Sprintf(`{"program": "local", "stack": %q, "operation": "preview", "requester": "dave",
+			"config": {"namespace": %q, "image": "nginx:1.27", "replicas": 3, "hosts": 1}}`, stack, stack))
+		if err != nil || status != "COMPLETED" || res.Status != workflows.ProvisionPreviewed || res.Plan.Summary["update"] != 1 || res.Plan.Summary["create"] != 0 {
+			t.Errorf("%s scaled to 3 replicas plans %v (%s %s %v); want one update and nothing created", stack, res.Plan.Summary, status, res.Status, err)
+		}
 	}
 	if n := pgQuery(context.Background(), t, f.pg, "pulumi", "SELECT count(*) FROM pulumi_state WHERE key LIKE 'pulumi/.pulumi/locks/%'"); n != "0" {
 		t.Errorf("%s Pulumi locks left, want 0", n)

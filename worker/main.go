@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -72,6 +73,9 @@ type options struct {
 	// site names this worker's place for host-bound work (the local
 	// stacks' hosts): it polls <task-queue>@<site> besides the shared queue.
 	site string
+	// engineSlots bounds the stack operations run at once on each engine
+	// queue (the site's, the shared engine queue).
+	engineSlots int
 
 	// Filled in by run for the banner.
 	codec    payloadcodec.Resolved
@@ -116,6 +120,7 @@ func main() {
 	f.StringVar(&o.pulumiBackend, "pulumi-backend", "", "where every stack's state, locks, history and saved plans live, as `pulumi login` takes it: postgres://USER:PASSWORD@HOST:PORT/DATABASE?sslmode=... to share them between workers, or file:///DIR for one machine; empty: file backend under --data-dir (env INFRAFLOW_PULUMI_BACKEND)")
 	f.StringVar(&o.pulumiPassphraseFile, "pulumi-passphrase-file", os.Getenv("PULUMI_CONFIG_PASSPHRASE_FILE"), "file holding the passphrase that encrypts secrets in stack state; every worker of a backend needs the same one; or set PULUMI_CONFIG_PASSPHRASE (--dev default: <data-dir>/pulumi/passphrase, created if missing) (env PULUMI_CONFIG_PASSPHRASE_FILE)")
 	f.StringVar(&o.site, "site", os.Getenv("INFRAFLOW_SITE"), "this worker's site: host-bound work (local stacks' hosts live on one machine) is routed to the task queue <task-queue>@<site>; default: the host name and a digest of --data-dir, so two workers share a site only if they share the machine and the data dir (env INFRAFLOW_SITE)")
+	f.IntVar(&o.engineSlots, "engine-slots", envInt("INFRAFLOW_ENGINE_SLOTS", 2), "stack operations (Pulumi runs: minutes and about a CPU each) this worker runs at once per engine queue, <task-queue>@<site> and <task-queue>-engine; more wait in the queue for a free slot here or another worker, and never hold the slots of short activities (env INFRAFLOW_ENGINE_SLOTS)")
 	f.BoolVar(&o.dev, "dev", false, "start the local platform (Temporal server on SQLite, or PostgreSQL with --temporal-db, + Web UI) in this process")
 	f.StringVar(&o.dataDir, "data-dir", ".infraflow", "local state: the SQLite database and server log (--dev), the chat ops audit log")
 	// Not defaulted from the environment here: --help would print its password.
@@ -145,6 +150,9 @@ func (o options) deployment() worker.DeploymentOptions {
 }
 
 func run(ctx context.Context, o options) error {
+	if o.engineSlots < 1 {
+		return fmt.Errorf("--engine-slots is %d: give at least 1 (stack operations run at most that many at once per engine queue)", o.engineSlots)
+	}
 	if (o.deploymentName == "") != (o.buildID == "") {
 		return errors.New("--deployment-name and --build-id go together: give both to run a versioned worker, or neither")
 	}
@@ -320,18 +328,29 @@ func run(ctx context.Context, o options) error {
 			Backend: o.pulumiBackend, Passphrase: passphrase, Site: o.site},
 		PlaybooksDir: playbooks, SecretRoots: secretRoots, Scale: scale, Chaos: chaos}
 	activities.Register(w, acts)
-	// Host-bound work comes on the site's own queue (samples-go's
-	// worker-specific task queue): only this machine can do it.
-	siteWorker := worker.New(c, activities.SiteQueue(o.taskQueue, o.site), worker.Options{DeploymentOptions: o.deployment()})
-	activities.Register(siteWorker, acts)
-	if err := w.Start(); err != nil {
-		return fmt.Errorf("starting worker on task queue %q: %w", o.taskQueue, err)
+	// Stack operations come on queues of their own, served with few slots:
+	// the site's (samples-go's worker-specific task queue: host-bound work
+	// only this machine can do) and the engine queue (any worker's).
+	engineQueues := []string{activities.SiteQueue(o.taskQueue, o.site), activities.EngineQueue(o.taskQueue)}
+	workers := []worker.Worker{w}
+	for _, q := range engineQueues {
+		ew := worker.New(c, q, worker.Options{DeploymentOptions: o.deployment(), MaxConcurrentActivityExecutionSize: o.engineSlots})
+		activities.Register(ew, acts)
+		workers = append(workers, ew)
 	}
-	if err := siteWorker.Start(); err != nil {
-		w.Stop()
-		return fmt.Errorf("starting worker on task queue %q: %w", activities.SiteQueue(o.taskQueue, o.site), err)
+	for i, each := range workers {
+		if err := each.Start(); err != nil {
+			for _, started := range workers[:i] {
+				started.Stop()
+			}
+			return fmt.Errorf("starting the worker of task queue %q: %w", append([]string{o.taskQueue}, engineQueues...)[i], err)
+		}
 	}
-	defer siteWorker.Stop()
+	defer func() {
+		for _, each := range workers[1:] {
+			each.Stop()
+		}
+	}()
 	if o.chatAddress != "" {
 		stopChat, err := serveChat(o, c, clientOpts.Namespace, dir, relayKey)
 		if err != nil {
@@ -411,7 +430,8 @@ func printBanner(o options, c client.Options) {
 		}
 	}
 	fmt.Printf("  Temporal:    %s, namespace %s\n", c.HostPort, c.Namespace)
-	fmt.Printf("  Task queue:  %s (host-bound work: %s)\n", o.taskQueue, activities.SiteQueue(o.taskQueue, o.site))
+	fmt.Printf("  Task queue:  %s; stack operations (%d at a time on each): %s (this site's), %s\n", o.taskQueue, o.engineSlots,
+		activities.SiteQueue(o.taskQueue, o.site), activities.EngineQueue(o.taskQueue))
 	if o.pulumiBackend != "" {
 		fmt.Printf("  Stacks:      %s (shared state)\n", redactURL(o.pulumiBackend))
 	} else {
@@ -516,6 +536,13 @@ func envList(key, sep string) []string {
 		}
 	}
 	return list
+}
+
+func envInt(key string, fallback int) int {
+	if n, err := strconv.Atoi(os.Getenv(key)); err == nil {
+		return n
+	}
+	return fallback
 }
 
 func envOr(key, fallback string) string {

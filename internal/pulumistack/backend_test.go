@@ -103,11 +103,20 @@ func TestTwoWorkersShareTheBackend(t *testing.T) {
 			t.Errorf("LastGoodConfig after a failed up = %v, %v; want the last successful one (3)", good, err)
 		}
 
-		if site, err := b.Place(ctx, ref); err != nil || site != "b" {
-			t.Errorf("b places the stack at %q, %v; want b", site, err)
+		// A local stack is placed where it is made, and only there is it
+		// operated on.
+		local := stackop.Ref{Program: "local", Stack: "web"}
+		if site, err := c.Place(ctx, local); err != nil || site != "c" {
+			t.Errorf("c places a local stack that does not exist at %q, %v; want c itself", site, err)
 		}
-		if site, err := c.Place(ctx, ref); err != nil || site != "b" {
-			t.Errorf("c places the stack at %q, %v; want b, where b placed it first", site, err)
+		if err := b.claimSite(ctx, local); err != nil {
+			t.Fatal(err)
+		}
+		if site, err := c.Place(ctx, local); err != nil || site != "b" {
+			t.Errorf("c places the stack b made at %q, %v; want b", site, err)
+		}
+		if err := c.claimSite(ctx, local); err == nil || !strings.Contains(err.Error(), "lives at site b") {
+			t.Errorf("c operating on b's local stack: %v; want it refused, naming site b", err)
 		}
 	})
 }

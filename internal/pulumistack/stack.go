@@ -78,6 +78,9 @@ func (e Env) Open(ctx context.Context, ref stackop.Ref, config map[string]any) (
 	if !ok {
 		return auto.Stack{}, fmt.Errorf("no Pulumi program %q in this worker", ref.Program)
 	}
+	if err := e.claimSite(ctx, ref); err != nil {
+		return auto.Stack{}, err
+	}
 	backend := e.backendURL()
 	if e.Backend == "" {
 		if err := os.MkdirAll(filepath.Join(e.StateDir, "state"), 0o700); err != nil {

@@ -37,6 +37,9 @@ type composeFile struct {
 	Configs  map[string]struct {
 		Content string `yaml:"content"`
 	} `yaml:"configs"`
+	Secrets map[string]struct {
+		File string `yaml:"file"`
+	} `yaml:"secrets"`
 }
 
 // repoFile reads a file at the repository root (tests run in internal/toolchain).
@@ -146,6 +149,17 @@ func TestComposeWorkersAreBuiltHereAndScraped(t *testing.T) {
 	}
 	if w.Environment["INFRAFLOW_CODEC_KEY_FILE"] == "" {
 		t.Error("worker has no INFRAFLOW_CODEC_KEY_FILE: outside --dev a worker without keys refuses to start")
+	}
+	// The replicas share one Pulumi state and the passphrase that encrypts
+	// it: a worker outside --dev without a passphrase refuses to start.
+	if backend := w.Environment["INFRAFLOW_PULUMI_BACKEND"]; !strings.HasPrefix(backend, "postgres://") || !strings.Contains(backend, "@postgresql:5432/") {
+		t.Errorf("worker's INFRAFLOW_PULUMI_BACKEND = %q, want the postgresql service's database", backend)
+	}
+	if job := c.Services["temporal-schema"].Command; len(job) == 0 || !strings.Contains(job[0], "--db pulumi create-database") {
+		t.Error("the schema job does not create the pulumi database the workers' backend names")
+	}
+	if w.Environment["PULUMI_CONFIG_PASSPHRASE_FILE"] != "/run/secrets/pulumi-passphrase" || c.Secrets["pulumi-passphrase"].File == "" {
+		t.Errorf("worker's PULUMI_CONFIG_PASSPHRASE_FILE = %q (secret %+v), want the shared pulumi-passphrase secret", w.Environment["PULUMI_CONFIG_PASSPHRASE_FILE"], c.Secrets["pulumi-passphrase"])
 	}
 	_, metricsPort, ok := strings.Cut(w.Environment["INFRAFLOW_METRICS_ADDRESS"], ":")
 	if !ok || strings.HasPrefix(w.Environment["INFRAFLOW_METRICS_ADDRESS"], "127.") {
