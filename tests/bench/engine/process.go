@@ -74,8 +74,12 @@ func startPlatform(ctx context.Context, bin, dir string) (p *platform, err error
 		// No codec endpoint: nothing here reads payloads through it, and its
 		// default port may be held by a `make dev` beside the benchmark.
 		"--codec-address", "",
-		// Nothing here scales an Auto Scaling group.
-		"--moto-address", "",
+		// Nothing here scales, deploys or injects faults: without these the
+		// server process would start the local Kubernetes control plane (five
+		// more processes), Prometheus and toxiproxy beside the benchmark
+		// whenever `make tools` put them on PATH (make does), and take their
+		// fixed ports.
+		"--kube-address", "", "--prometheus-address", "", "--toxiproxy-address", "", "--moto-address", "",
 		"--task-queue", idleQueue)
 	if err != nil {
 		return p, err
