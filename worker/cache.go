@@ -15,23 +15,23 @@ const stickyCacheEnv = "INFRAFLOW_STICKY_CACHE_SIZE"
 
 // defaultStickyCacheSize is how many workflows the worker keeps in memory
 // between their tasks; the SDK's own default is 10,000. Measured with
-// `make bench-engine` (README, Benchmarks), each cached workflow holds
-// about 90 KiB of the worker's RSS (a waiting Approval: two parked
-// coroutines' stacks, its state and the SDK's per-run state, and the GC's
-// headroom over them), on top of about 180 MiB for the idle worker, most of
-// it the pages of its binary. With 10,000 cached the worker held 700 MiB;
-// with 1,000, 273 MiB: too close to a 300 MB budget that must also hold
-// running activities. 500 keeps it near 230 MiB however many approvals wait.
-// A workflow not in the cache is not lost: its next task (a decision, a
-// timer) fetches its history and replays it first, which measured about
-// 15 ms more per decision on a waiting approval. Workflows that are making
-// progress are touched often and stay cached; those evicted are the ones
-// waiting on people.
+// `make bench-engine` (README, Benchmarks): the idle worker is about
+// 175 MiB of RSS (150 of them its binary's pages), and each cached workflow
+// adds about 70 KiB (a waiting Approval: two parked coroutines' stacks, the
+// SDK's state of the run, and the GC's headroom over them), so with 10,000
+// waiting approvals the worker held 233 MiB with 500 cached, 273 MiB with
+// 1,000, and 684-711 MiB with the SDK's 10,000 (runs before this flag).
+// 500 keeps it well under 300 MB however many approvals wait, with room for
+// running activities. A workflow out of the cache is not lost: its next
+// task (a decision, a timer) fetches its history and replays it first,
+// which measured 2-10 ms more per decision on a waiting approval. Workflows
+// making progress are touched often and stay cached; those evicted are the
+// ones waiting on people.
 const defaultStickyCacheSize = 500
 
 const stickyCacheHelp = "workflows kept in memory between their tasks (the SDK's sticky cache, shared by every worker in the process; the SDK's default is 10,000). " +
-	"Each costs about 90 KiB of RSS: 500 keeps a worker with 10,000 waiting approvals under 300 MB. " +
-	"A workflow not in the cache replays its history on its next task (about 15 ms more for a decision on a waiting approval); " +
+	"Each costs about 70 KiB of RSS: 500 keeps a worker holding 10,000 waiting approvals near 235 MiB, the SDK's 10,000 put it near 700 MiB. " +
+	"A workflow not in the cache replays its history on its next task (2-10 ms more per decision on a waiting approval); " +
 	"0 keeps none (env " + stickyCacheEnv + ")"
 
 // stickyCache is --sticky-cache-size: the flag, or else the environment
