@@ -78,10 +78,10 @@ soak: tools build
 	@INFRAFLOW_SOAK=1 INFRAFLOW_TEST_BIN=$(BIN) INFRAFLOW_TRACES=$(abspath $(TRACES)) \
 		go test $(TESTBUILD) -count=1 -run '^TestSoakKillPoints$$' -v -timeout 150m ./tests/
 
-## bench-engine: throughput, approval decision latency, memory at 1,000/10,000 waiting approvals (~15 min)
+## bench-engine: throughput, approval decision latency, memory at 1,000/10,000 waiting approvals, the server on SQLite and on PostgreSQL side by side (~30 min; ENGINE_ARGS="--short" checks the harness in a few minutes)
 bench-engine: tools build
-	@echo "==> engine benchmark: embedded server + one worker, about 15 minutes (N=10,000 is most of it)"
-	@go run ./tests/bench/engine --out .infraflow/bench
+	@echo "==> engine benchmark: embedded server on SQLite and on PostgreSQL + one worker, about half an hour (N=10,000 is most of it)"
+	@go run ./tests/bench/engine --out .infraflow/bench $(ENGINE_ARGS)
 
 ## bench-provision: ProvisionStack's wall time against its engine steps run back to back and against a raw Automation API up of the same stack (~5 min)
 bench-provision: tools build

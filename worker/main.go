@@ -52,8 +52,9 @@ type options struct {
 
 	kubeconfig string
 
-	scaling scalingOptions
-	chaos   chaosOptions
+	scaling     scalingOptions
+	chaos       chaosOptions
+	stickyCache stickyCache
 
 	dev             bool
 	dataDir         string
@@ -95,7 +96,12 @@ func main() {
          --tls-cert-path client.pem --tls-key-path client.key`,
 		SilenceUsage: true,
 		Args:         cobra.NoArgs,
-		RunE:         func(cmd *cobra.Command, _ []string) error { return run(cmd.Context(), o) },
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := o.stickyCache.apply(cmd.Flags().Changed("sticky-cache-size")); err != nil {
+				return err
+			}
+			return run(cmd.Context(), o)
+		},
 	}
 	f := cmd.Flags()
 	o.conn.AddFlags(f)
@@ -114,6 +120,7 @@ func main() {
 	f.StringVar(&o.kubeAddress, "kube-address", "127.0.0.1:6443", "with --dev: the local Kubernetes API server's address; empty leaves the local control plane out (the local stack then needs --kubeconfig)")
 	o.scaling.addFlags(f)
 	o.chaos.addFlags(f)
+	o.stickyCache.addFlags(f)
 	f.StringVar(&o.deploymentName, "deployment-name", os.Getenv("INFRAFLOW_DEPLOYMENT_NAME"), "Worker Deployment this worker belongs to; with --build-id, the worker is versioned and the server routes each workflow by its versioning behavior (env INFRAFLOW_DEPLOYMENT_NAME)")
 	f.StringVar(&o.buildID, "build-id", os.Getenv("INFRAFLOW_BUILD_ID"), "this release's build ID within --deployment-name (env INFRAFLOW_BUILD_ID)")
 	// Not defaulted from the environment here: --help would print its password.
@@ -437,6 +444,7 @@ func printBanner(o options, c client.Options) {
 	} else {
 		fmt.Printf("  Stacks:      %s (file backend: this machine only)\n", filepath.Join(o.dataDir, "pulumi", "state"))
 	}
+	fmt.Printf("  Cache:       %d workflows kept in memory between tasks (--sticky-cache-size)\n", o.stickyCache.size)
 	if o.metricsAddress != "" {
 		fmt.Printf("  Metrics:     %s\n", o.metricsAddress)
 	}

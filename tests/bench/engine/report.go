@@ -20,10 +20,50 @@ import (
 )
 
 type report struct {
-	Machine    machine           `json:"machine"`
+	Machine machine `json:"machine"`
+	// StickyCacheSize is what the measured worker was given; -1: its default.
+	StickyCacheSize int         `json:"stickyCacheSizeFlag"`
+	Databases       []*dbReport `json:"databases"`
+}
+
+// dbReport is every measure with the server on one database.
+type dbReport struct {
+	Database string `json:"database"` // sqlite or postgres
+	// Version and Settings are PostgreSQL's.
+	Version    string            `json:"version,omitempty"`
+	Settings   string            `json:"settings,omitempty"`
+	Provision  *throughputResult `json:"provisionThroughput,omitempty"`
 	Throughput *throughputResult `json:"throughput,omitempty"`
 	Latency    *latencyResult    `json:"latency,omitempty"`
 	Memory     []memoryResult    `json:"memory,omitempty"`
+}
+
+func (d *dbReport) label() string {
+	if d.Database == sqliteDB {
+		return "SQLite"
+	}
+	if d.Version != "" {
+		return "PostgreSQL " + d.Version
+	}
+	return "PostgreSQL"
+}
+
+func (d *dbReport) memoryAt(n int) *memoryResult {
+	for i := range d.Memory {
+		if d.Memory[i].Approvals == n {
+			return &d.Memory[i]
+		}
+	}
+	return nil
+}
+
+func (r report) measured() bool {
+	for _, d := range r.Databases {
+		if d.Provision != nil || d.Throughput != nil || d.Latency != nil || len(d.Memory) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 type machine struct {
@@ -108,50 +148,180 @@ func summarize(ds []time.Duration) stats {
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
+// markdown is one table, a column per database: the same measure side by
+// side on each row.
 func (r report) markdown() string {
 	var b strings.Builder
 	m := r.Machine
 	fmt.Fprintf(&b, "# Engine benchmark\n\n")
-	fmt.Fprintf(&b, "%s · %d CPUs (%s) · %s RAM · Linux %s · %s · Temporal server %s (embedded, SQLite) · Go SDK %s\n\n",
+	fmt.Fprintf(&b, "%s · %d CPUs (%s) · %s RAM · Linux %s · %s · Temporal server %s (embedded) · Go SDK %s\n\n",
 		m.Date, m.CPUs, m.CPUModel, m.MemTotal, m.Kernel, m.GoVersion, m.ServerVersion, m.SDKVersion)
-	b.WriteString("Server: `worker --dev` polling an unused task queue. Worker: one `worker --address` process on the `bench` task queue, default options.\n")
+	cache := "its default"
+	if r.StickyCacheSize >= 0 {
+		cache = fmt.Sprintf("--sticky-cache-size %d", r.StickyCacheSize)
+	}
+	fmt.Fprintf(&b, "Server: `worker --dev` (SQLite in its data dir, or `--temporal-db` on a private PostgreSQL cluster) polling an unused task queue. "+
+		"Worker: one `worker --address` process on the `bench` task queue, sticky cache %s. Fresh database and processes per phase; phases alternate between databases.\n", cache)
+	for _, d := range r.Databases {
+		if d.Settings != "" {
+			fmt.Fprintf(&b, "%s: %s.\n", d.label(), d.Settings)
+		}
+	}
 
-	if t := r.Throughput; t != nil {
-		fmt.Fprintf(&b, "\n## Throughput: start to completion, %d concurrent starters\n\n", t.Starters)
-		b.WriteString("| workflow | runs | wall (s) | workflows/s | p50 (ms) | p99 (ms) | max (ms) |\n|---|---:|---:|---:|---:|---:|---:|\n")
+	b.WriteString("\n| measure |")
+	for _, d := range r.Databases {
+		fmt.Fprintf(&b, " %s |", d.label())
+	}
+	b.WriteString("\n|---|")
+	for range r.Databases {
+		b.WriteString("---|")
+	}
+	b.WriteString("\n")
+	row := func(name string, cell func(d *dbReport) string) {
+		cells := make([]string, len(r.Databases))
+		seen := false
+		for i, d := range r.Databases {
+			if cells[i] = cell(d); cells[i] != "" {
+				seen = true
+			} else {
+				cells[i] = "—"
+			}
+		}
+		if seen {
+			fmt.Fprintf(&b, "| %s | %s |\n", name, strings.Join(cells, " | "))
+		}
+	}
+
+	throughput := func(t *throughputResult) string {
+		if t == nil {
+			return ""
+		}
 		s := t.StartToCompletion
-		fmt.Fprintf(&b, "| %s | %d | %.1f | %.1f | %.1f | %.1f | %.1f |\n", t.Workflow, t.Runs, t.WallSeconds, t.PerSecond, s.P50Ms, s.P99Ms, s.MaxMs)
+		return fmt.Sprintf("%.1f/s · p50 %s, p99 %s", t.PerSecond, msText(s.P50Ms), msText(s.P99Ms))
 	}
-
-	if l := r.Latency; l != nil {
-		fmt.Fprintf(&b, "\n## Approval decision to resume: %d waiting approvals decided one at a time\n\n", l.Approvals)
-		b.WriteString("| measure | n | p50 (ms) | p99 (ms) | max (ms) |\n|---|---:|---:|---:|---:|\n")
-		for _, row := range []struct {
-			name string
-			s    stats
-		}{
-			{"Update `decide` sent → result returned", l.UpdateRoundTrip},
-			{"Update `decide` sent → workflow completed", l.UpdateToCompletion},
-			{"Signal `decision` sent → workflow completed", l.SignalToCompletion},
-		} {
-			fmt.Fprintf(&b, "| %s | %d | %.1f | %.1f | %.1f |\n", row.name, row.s.N, row.s.P50Ms, row.s.P99Ms, row.s.MaxMs)
+	if t := firstOf(r.Databases, func(d *dbReport) *throughputResult { return d.Provision }); t != nil {
+		row(fmt.Sprintf("throughput: no-op ProvisionStack (%d runs, %d starters), workflows/s · start→completion", t.Runs, t.Starters),
+			func(d *dbReport) string { return throughput(d.Provision) })
+	}
+	if t := firstOf(r.Databases, func(d *dbReport) *throughputResult { return d.Throughput }); t != nil {
+		row(fmt.Sprintf("throughput: PlatformCheck (%d runs, %d starters), workflows/s · start→completion", t.Runs, t.Starters),
+			func(d *dbReport) string { return throughput(d.Throughput) })
+	}
+	latency := func(pick func(l *latencyResult) stats) func(d *dbReport) string {
+		return func(d *dbReport) string {
+			if d.Latency == nil {
+				return ""
+			}
+			s := pick(d.Latency)
+			return fmt.Sprintf("p50 %s, p99 %s", msText(s.P50Ms), msText(s.P99Ms))
 		}
 	}
+	if l := firstOf(r.Databases, func(d *dbReport) *latencyResult { return d.Latency }); l != nil {
+		row(fmt.Sprintf("Update `decide` sent → result returned (%d decisions)", l.UpdateRoundTrip.N), latency(func(l *latencyResult) stats { return l.UpdateRoundTrip }))
+		row(fmt.Sprintf("Update `decide` sent → workflow completed (%d)", l.UpdateToCompletion.N), latency(func(l *latencyResult) stats { return l.UpdateToCompletion }))
+		row(fmt.Sprintf("Signal `decision` sent → workflow completed (%d)", l.SignalToCompletion.N), latency(func(l *latencyResult) stats { return l.SignalToCompletion }))
+	}
 
-	if len(r.Memory) > 0 {
-		fmt.Fprintf(&b, "\n## Memory holding N waiting approvals (RSS, MiB; fresh processes per N; filled in waves of %d, %d concurrent starts)\n\n",
-			r.Memory[0].Wave, r.Memory[0].Starters)
-		b.WriteString("| N | fill (s) | approvals/s | server idle | server | server peak | worker idle | worker | worker peak | KiB/approval server | KiB/approval worker |\n")
-		b.WriteString("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
-		for _, mr := range r.Memory {
-			fmt.Fprintf(&b, "| %d | %.0f | %.1f | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f | %.1f | %.1f |\n",
-				mr.Approvals, mr.FillSeconds, mr.FillPerSecond,
-				mr.ServerIdle.RSSMiB, mr.Server.RSSMiB, mr.Server.PeakMiB,
-				mr.WorkerIdle.RSSMiB, mr.Worker.RSSMiB, mr.Worker.PeakMiB,
-				mr.ServerKiBPerApproval, mr.WorkerKiBPerApproval)
+	for _, n := range r.memoryNs() {
+		at := func(cell func(mr *memoryResult) string) func(d *dbReport) string {
+			return func(d *dbReport) string {
+				if mr := d.memoryAt(n); mr != nil {
+					return cell(mr)
+				}
+				return ""
+			}
 		}
+		head := fmt.Sprintf("%s waiting approvals:", count(n))
+		row(head+" filled at", at(func(mr *memoryResult) string {
+			return fmt.Sprintf("%.1f approvals/s (%.0f s)", mr.FillPerSecond, mr.FillSeconds)
+		}))
+		row(head+" server RSS (idle; peak)", at(func(mr *memoryResult) string {
+			return fmt.Sprintf("**%.0f MiB** (%.0f; %.0f)", mr.Server.RSSMiB, mr.ServerIdle.RSSMiB, mr.Server.PeakMiB)
+		}))
+		row(head+" PostgreSQL, PSS of its processes (idle)", at(func(mr *memoryResult) string {
+			if mr.PostgresMiB == nil || mr.PostgresIdleMiB == nil {
+				return ""
+			}
+			return fmt.Sprintf("%.0f MiB (%.0f)", *mr.PostgresMiB, *mr.PostgresIdleMiB)
+		}))
+		row(head+" worker RSS (idle; peak)", at(func(mr *memoryResult) string {
+			return fmt.Sprintf("**%.0f MiB** (%.0f; %.0f)", mr.Worker.RSSMiB, mr.WorkerIdle.RSSMiB, mr.Worker.PeakMiB)
+		}))
+		row(head+" worker RSS: anonymous (Go heap, stacks) · file (the binary's pages)", at(func(mr *memoryResult) string {
+			return fmt.Sprintf("%.0f · %.0f MiB", mr.Worker.AnonMiB, mr.Worker.FileMiB)
+		}))
+		row(head+" RSS added per approval, server · worker", at(func(mr *memoryResult) string {
+			return fmt.Sprintf("%.1f · %.1f KiB", mr.ServerKiBPerApproval, mr.WorkerKiBPerApproval)
+		}))
+		row(head+" worker RSS added per workflow in its sticky cache", at(func(mr *memoryResult) string {
+			w := mr.WorkerInside
+			if w == nil || w.CachedWorkflows < 1 {
+				return ""
+			}
+			return fmt.Sprintf("%.1f KiB", (mr.Worker.RSSMiB-mr.WorkerIdle.RSSMiB)*1024/w.CachedWorkflows)
+		}))
+		row(head+" worker: cached workflows · goroutines · Go heap in use · stacks", at(func(mr *memoryResult) string {
+			w := mr.WorkerInside
+			if w == nil {
+				return ""
+			}
+			return fmt.Sprintf("%.0f · %.0f · %.0f MiB · %.0f MiB", w.CachedWorkflows, w.Goroutines, w.HeapInuseMiB, w.StackInuseMiB)
+		}))
+		row(head+" Update → result, newest · oldest approvals (p50; max)", at(func(mr *memoryResult) string {
+			p := mr.Probe
+			if p == nil {
+				return ""
+			}
+			return fmt.Sprintf("%s; %s · %s; %s (%d each)", msText(p.Newest.P50Ms), msText(p.Newest.MaxMs), msText(p.Oldest.P50Ms), msText(p.Oldest.MaxMs), p.Newest.N)
+		}))
 	}
 	return b.String()
+}
+
+// firstOf is the first database's measure that is there, for the row's
+// name (run counts are the same on every database).
+func firstOf[T any](dbs []*dbReport, pick func(d *dbReport) *T) *T {
+	for _, d := range dbs {
+		if t := pick(d); t != nil {
+			return t
+		}
+	}
+	return nil
+}
+
+// memoryNs are the counts of approvals measured on any database, in order.
+func (r report) memoryNs() []int {
+	var ns []int
+	for _, d := range r.Databases {
+		for _, mr := range d.Memory {
+			if !slices.Contains(ns, mr.Approvals) {
+				ns = append(ns, mr.Approvals)
+			}
+		}
+	}
+	slices.Sort(ns)
+	return ns
+}
+
+// msText shows a latency in ms, or in s from 10 s up.
+func msText(ms float64) string {
+	switch {
+	case ms >= 10000:
+		return fmt.Sprintf("%.1f s", ms/1000)
+	case ms >= 100:
+		return fmt.Sprintf("%.0f ms", ms)
+	default:
+		return fmt.Sprintf("%.1f ms", ms)
+	}
+}
+
+// count writes 10000 as 10,000.
+func count(n int) string {
+	s := strconv.Itoa(n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
 }
 
 func (r report) write(dir string) error {

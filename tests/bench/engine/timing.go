@@ -13,7 +13,8 @@ import (
 )
 
 const (
-	throughputWorkflow = "PlatformCheck (one activity); the no-op ProvisionStack variant arrives with the provisioning workflow"
+	platformCheckWorkflow = "PlatformCheck (one activity: the temporal-server tool check)"
+	noopProvisionWorkflow = "ProvisionStack, no-op engine (preview, policy, apply, verify return at once)"
 	// warmupRuns keep first-connection and first-compile costs out of the figures.
 	warmupRuns = 10
 )
@@ -27,13 +28,13 @@ type throughputResult struct {
 	StartToCompletion stats   `json:"startToCompletion"`
 }
 
-// measureThroughput runs PlatformCheck workflows from a fixed number of
-// concurrent starters, each starting one and waiting for its result before
-// the next: a closed loop, so the rate is what the engine sustains, not what
-// a client can enqueue.
-func measureThroughput(ctx context.Context, c client.Client, runs, starters int) (throughputResult, error) {
+// measureThroughput runs workflows from a fixed number of concurrent
+// starters, each starting one and waiting for its result before the next: a
+// closed loop, so the rate is what the engine sustains, not what a client
+// can enqueue. runOne runs the workflow with the given ID suffix.
+func measureThroughput(ctx context.Context, workflow string, runs, starters int, runOne func(ctx context.Context, id string) (time.Duration, error)) (throughputResult, error) {
 	if err := forEach(ctx, warmupRuns, starters, func(ctx context.Context, i int) error {
-		_, err := runPlatformCheck(ctx, c, fmt.Sprintf("bench-warmup-%d", i))
+		_, err := runOne(ctx, fmt.Sprintf("warmup-%d", i))
 		return err
 	}); err != nil {
 		return throughputResult{}, fmt.Errorf("warm-up: %w", err)
@@ -41,7 +42,7 @@ func measureThroughput(ctx context.Context, c client.Client, runs, starters int)
 	took := make([]time.Duration, runs)
 	begin := time.Now()
 	err := forEach(ctx, runs, starters, func(ctx context.Context, i int) (err error) {
-		took[i], err = runPlatformCheck(ctx, c, fmt.Sprintf("bench-throughput-%d", i))
+		took[i], err = runOne(ctx, fmt.Sprintf("%05d", i))
 		return err
 	})
 	wall := time.Since(begin)
@@ -49,7 +50,7 @@ func measureThroughput(ctx context.Context, c client.Client, runs, starters int)
 		return throughputResult{}, err
 	}
 	return throughputResult{
-		Workflow:          throughputWorkflow,
+		Workflow:          workflow,
 		Runs:              runs,
 		Starters:          starters,
 		WallSeconds:       wall.Seconds(),
@@ -58,18 +59,22 @@ func measureThroughput(ctx context.Context, c client.Client, runs, starters int)
 	}, nil
 }
 
-func runPlatformCheck(ctx context.Context, c client.Client, id string) (time.Duration, error) {
-	begin := time.Now()
-	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: benchQueue}, "PlatformCheck",
-		workflows.PlatformCheckInput{Tools: []string{toolchain.TemporalServer}})
-	if err != nil {
-		return 0, fmt.Errorf("starting PlatformCheck %s: %w", id, err)
+// runPlatformCheck runs a PlatformCheck on the measured worker.
+func runPlatformCheck(c client.Client) func(ctx context.Context, id string) (time.Duration, error) {
+	return func(ctx context.Context, suffix string) (time.Duration, error) {
+		id := "bench-check-" + suffix
+		begin := time.Now()
+		run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: benchQueue}, "PlatformCheck",
+			workflows.PlatformCheckInput{Tools: []string{toolchain.TemporalServer}})
+		if err != nil {
+			return 0, fmt.Errorf("starting PlatformCheck %s: %w", id, err)
+		}
+		var result workflows.PlatformCheckResult
+		if err := run.Get(ctx, &result); err != nil {
+			return 0, fmt.Errorf("PlatformCheck %s failed: %w", id, err)
+		}
+		return time.Since(begin), nil
 	}
-	var result workflows.PlatformCheckResult
-	if err := run.Get(ctx, &result); err != nil {
-		return 0, fmt.Errorf("PlatformCheck %s failed: %w", id, err)
-	}
-	return time.Since(begin), nil
 }
 
 type latencyResult struct {
