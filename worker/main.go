@@ -440,7 +440,7 @@ func printBanner(o options, c client.Options) {
 	fmt.Printf("  Task queue:  %s; stack operations (%d at a time on each): %s (this site's), %s\n", o.taskQueue, o.engineSlots,
 		activities.SiteQueue(o.taskQueue, o.site), activities.EngineQueue(o.taskQueue))
 	if o.pulumiBackend != "" {
-		fmt.Printf("  Stacks:      %s (shared state)\n", redactURL(o.pulumiBackend))
+		fmt.Printf("  Stacks:      %s (shared state)\n", pulumistack.RedactBackend(o.pulumiBackend))
 	} else {
 		fmt.Printf("  Stacks:      %s (file backend: this machine only)\n", filepath.Join(o.dataDir, "pulumi", "state"))
 	}

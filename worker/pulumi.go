@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net/url"
 	"os"
 	"strings"
 )
@@ -40,12 +39,4 @@ func defaultSite(dataDir string) string {
 	host, _ := os.Hostname()
 	sum := sha256.Sum256([]byte(dataDir))
 	return host + "-" + hex.EncodeToString(sum[:4])
-}
-
-func redactURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "(unparsable URL)"
-	}
-	return u.Redacted()
 }

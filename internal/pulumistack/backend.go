@@ -31,7 +31,7 @@ const (
 func ParseBackend(raw string) (kind string, err error) {
 	u, err := url.Parse(raw)
 	if err != nil {
-		return "", fmt.Errorf("backend %q: %w", redact(raw), err)
+		return "", fmt.Errorf("backend %q: %w", RedactBackend(raw), err)
 	}
 	switch u.Scheme {
 	case "file":
@@ -41,16 +41,16 @@ func ParseBackend(raw string) (kind string, err error) {
 		return BackendFile, nil
 	case "postgres", "postgresql":
 		if u.Host == "" {
-			return "", fmt.Errorf("backend %q: name the server, postgres://USER:PASSWORD@HOST:PORT/DATABASE?sslmode=disable", redact(raw))
+			return "", fmt.Errorf("backend %q: name the server, postgres://USER:PASSWORD@HOST:PORT/DATABASE?sslmode=disable", RedactBackend(raw))
 		}
 		return BackendPostgres, nil
 	default:
-		return "", fmt.Errorf("backend %q: infraflow keeps stack state in file://DIR (one machine) or postgres://... (shared by every worker)", redact(raw))
+		return "", fmt.Errorf("backend %q: infraflow keeps stack state in file://DIR (one machine) or postgres://... (shared by every worker)", RedactBackend(raw))
 	}
 }
 
-// redact hides a URL's password for messages.
-func redact(raw string) string {
+// RedactBackend hides a backend URL's password for messages and banners.
+func RedactBackend(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return "(unparsable URL)"

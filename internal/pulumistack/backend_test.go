@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"strconv"
@@ -144,7 +145,7 @@ func TestAHoldIsReleasedOnlyWhenItsHolderEnds(t *testing.T) {
 		again.Release()
 
 		// A process that takes the hold and is killed with it.
-		helper := exec.Command(os.Args[0], "-test.run=^TestHoldHelperProcess$")
+		helper := exec.Command(os.Args[0])
 		helper.Env = append(os.Environ(), "INFRAFLOW_HOLD_HELPER="+backend)
 		out, _ := helper.StdoutPipe()
 		if err := helper.Start(); err != nil {
@@ -174,18 +175,19 @@ func TestAHoldIsReleasedOnlyWhenItsHolderEnds(t *testing.T) {
 	})
 }
 
-// TestHoldHelperProcess holds a stack until it is killed (run by the test
-// above as a separate process).
-func TestHoldHelperProcess(t *testing.T) {
-	backend := os.Getenv("INFRAFLOW_HOLD_HELPER")
-	if backend == "" {
-		t.Skip("a helper process of TestAHoldIsReleasedOnlyWhenItsHolderEnds")
+// TestMain doubles as the holder process of
+// TestAHoldIsReleasedOnlyWhenItsHolderEnds: started with
+// INFRAFLOW_HOLD_HELPER set, the test binary holds a stack until it is killed.
+func TestMain(m *testing.M) {
+	if backend := os.Getenv("INFRAFLOW_HOLD_HELPER"); backend != "" {
+		if _, err := (Env{Backend: backend}).Hold(context.Background(), stackop.Ref{Program: "local", Stack: "web"}, "helper"); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Stdout.WriteString("held\n")
+		time.Sleep(time.Hour)
 	}
-	if _, err := (Env{Backend: backend}).Hold(context.Background(), stackop.Ref{Program: "local", Stack: "web"}, "helper"); err != nil {
-		t.Fatal(err)
-	}
-	os.Stdout.WriteString("held\n")
-	time.Sleep(time.Hour)
+	os.Exit(m.Run())
 }
 
 // Recovery removes a Pulumi lock only when its writer is provably gone: a
