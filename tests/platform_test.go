@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -316,7 +317,29 @@ func (p *platform) restartServer() {
 	queue := p.taskQueue
 	p.taskQueue = serverOnlyQueue
 	defer func() { p.taskQueue = queue }()
+	// The killed platform's children die by Pdeathsig, a moment after the
+	// platform itself was reaped: their ports are free only once they are gone.
+	for _, addr := range []string{p.frontend, p.ui, p.metrics, p.chat, p.kube, p.codec, p.prometheus, p.replay, p.moto, p.toxiproxy} {
+		waitPortFree(p.t, addr)
+	}
 	p.start()
+}
+
+// waitPortFree waits until addr (empty: nothing) can be bound.
+func waitPortFree(t *testing.T, addr string) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for addr != "" {
+		l, err := net.Listen("tcp", addr)
+		if err == nil {
+			_ = l.Close()
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s still in use a minute after the platform was killed: %v", addr, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // sharedDirectory writes the directory the --dev platform uses (the built-in
@@ -439,7 +462,9 @@ func tryStartProcess(t *testing.T, env []string, bin string, args ...string) (*p
 		}
 	})
 	deadline := time.Now().Add(2 * time.Minute)
-	for !strings.Contains(p.log.String(), "infraflow worker is running") {
+	// The banner's last line: its lines reach the pipe one by one, and tests
+	// read the whole banner once the process is ready.
+	for !strings.Contains(p.log.String(), "Ctrl-C stops the worker") {
 		select {
 		case err := <-p.exited:
 			return nil, fmt.Errorf("%s exited before it was ready: %v\n%s", bin, err, p.log)
