@@ -40,10 +40,7 @@ func (p *platform) startApproval(id, input string) {
 	p.mustTemporal("workflow", "start", "--type", "Approval", "--task-queue", p.taskQueue, "--workflow-id", id, "--input", input)
 }
 
-func TestApproveFromChatEndToEnd(t *testing.T) {
-	t.Parallel()
-	p := newPlatform(t).withoutKubernetes()
-	p.start()
+func testApproveFromChatEndToEnd(t *testing.T, p *platform) {
 	p.startApproval("scale-web", `{"title": "scale web to 40 replicas", "requester": "dave", "groups": ["sre"], "payload": "replicas: 10 -> 40"}`)
 
 	request := p.webhook.waitFor(t, "Approval requested by dave", "scale web to 40 replicas", "scale-web")
@@ -194,10 +191,7 @@ func readChatAudit(t *testing.T, path string) []struct{ Outcome, Reason string }
 	return lines
 }
 
-func TestDecideFromStarterAndTemporalCLI(t *testing.T) {
-	t.Parallel()
-	p := newPlatform(t).withoutKubernetes()
-	p.start()
+func testDecideFromStarterAndTemporalCLI(t *testing.T, p *platform) {
 	p.startApproval("by-cli", `{"title": "rotate keys", "requester": "dave", "approvers": ["alice", "bob", "carol"], "quorum": 3}`)
 	p.startApproval("rejected", `{"title": "drop table", "requester": "dave", "approvers": ["alice"]}`)
 	// Nobody answers this one: it expires on the server's real timer.

@@ -93,14 +93,11 @@ func browserPage(t *testing.T, driver, url, want string) (dom string, png []byte
 // TestWebUIShowsDecodedPayloads opens a workflow's history in the embedded
 // Web UI with a real browser: the UI asks the platform's codec endpoint to
 // decode (CORS, from the UI's origin) and shows the input in clear text.
-func TestWebUIShowsDecodedPayloads(t *testing.T) {
-	t.Parallel()
+func testWebUIShowsDecodedPayloads(t *testing.T, p *platform) {
 	driver, err := exec.LookPath("chromedriver")
 	if err != nil {
 		t.Fatal("chromedriver is not installed: make tools installs chromium and chromium-driver, which the Web UI check needs")
 	}
-	p := newPlatform(t).withoutKubernetes()
-	p.start()
 	marker := newMarker(t)
 	id := "codec-ui"
 	p.startApproval(id, fmt.Sprintf(`{"title": "ui decode check", "requester": "dave", "groups": ["sre"], "payload": %q}`, marker))

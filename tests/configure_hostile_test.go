@@ -15,10 +15,7 @@ import (
 // worker or make it read files and variables outside its secret roots. Each
 // input below is refused as bad input naming the field, before any playbook
 // runs, and the worker is left untouched.
-func TestConfigureRefusesHostileInput(t *testing.T) {
-	t.Parallel()
-	p := newPlatform(t).withoutKubernetes()
-	p.start()
+func testConfigureRefusesHostileInput(t *testing.T, p *platform) {
 
 	outside := t.TempDir()
 	pwned := filepath.Join(outside, "pwned")
@@ -42,7 +39,7 @@ func TestConfigureRefusesHostileInput(t *testing.T) {
 	if err := os.Symlink(stolen, filepath.Join(secretRoot, "linked-token")); err != nil {
 		t.Fatal(err)
 	}
-	writeFile(t, filepath.Join(secretRoot, "app-token"), "fine")
+	writeFile(t, filepath.Join(secretRoot, "hostile-app-token"), "fine")
 
 	inventory := func(host string) string {
 		return `"inventory": {"hosts": [` + host + `]}`
@@ -67,7 +64,7 @@ func TestConfigureRefusesHostileInput(t *testing.T) {
 		{"secret climbing out with ..", secret(`{"file": ` + quoted(secretRoot+"/../../"+filepath.Base(outside)+"/stolen-token") + `}`), "secrets.app_api_token"},
 		{"secret absolute elsewhere", secret(`{"file": "/etc/shadow"}`), "secrets.app_api_token"},
 		{"secret symlink leading out", secret(`{"file": ` + quoted(filepath.Join(secretRoot, "linked-token")) + `}`), "secrets.app_api_token"},
-		{"secret relative path", secret(`{"file": "secrets/app-token"}`), "secrets.app_api_token"},
+		{"secret relative path", secret(`{"file": "secrets/hostile-app-token"}`), "secrets.app_api_token"},
 		{"secret env not allowed", secret(`{"env": "HOME"}`), "secrets.app_api_token"},
 		{"vault password elsewhere", `{"playbook": "site.yml", ` + hosts + `, "vaultPassword": {"file": "/etc/shadow"}}`, "vaultPassword"},
 		// Mistakes rather than attacks fail the same way, before anything runs.
@@ -101,7 +98,7 @@ func TestConfigureRefusesHostileInput(t *testing.T) {
 		// The same request with an allowed reference gets past preparation: it
 		// fails only at the (closed) SSH port, so the refusals above are the roots'.
 		_, status := p.configure(t, "hostile-control", `{"playbook": "site.yml", `+hosts+`, "retry": {"attempts": 1},
-			"secrets": {"app_api_token": {"file": `+quoted(filepath.Join(secretRoot, "app-token"))+`}}}`)
+			"secrets": {"app_api_token": {"file": `+quoted(filepath.Join(secretRoot, "hostile-app-token"))+`}}}`)
 		if strings.Contains(status, workflows.ErrTypeInvalidInput) {
 			t.Errorf("allowed secret refused: %s", status)
 		}

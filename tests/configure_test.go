@@ -149,10 +149,7 @@ func startSSHD(t *testing.T, h sshHost) {
 // and a destroy that takes the hosts' processes along. The failure modes are
 // in TestConfigureFailuresOnLocalHosts, bad input in
 // TestConfigureRefusesHostileInput: each runs beside the others.
-func TestConfigureStackHostsFromTemporalCLI(t *testing.T) {
-	t.Parallel()
-	p := newPlatform(t)
-	p.start()
+func testConfigureStackHostsFromTemporalCLI(t *testing.T, p *platform) {
 	const token = "tok-e2e-5b1f0c9d7a3e4f21"
 	// --dev reads secrets from <data-dir>/secrets only.
 	secretFile := filepath.Join(p.dataDir, "secrets", "app-token")
@@ -237,10 +234,7 @@ func TestConfigureStackHostsFromTemporalCLI(t *testing.T) {
 // How ConfigureHosts fails, on two freshly provisioned hosts: an unreachable
 // host is retried until it is back, one that stays down is reported, and a
 // task that changes on every run is named.
-func TestConfigureFailuresOnLocalHosts(t *testing.T) {
-	t.Parallel()
-	p := newPlatform(t)
-	p.start()
+func testConfigureFailuresOnLocalHosts(t *testing.T, p *platform) {
 	res, status, err := p.provision(t, "cfgfail", `{"program": "local", "stack": "cfgfail", "requester": "dave",
 		"config": {"namespace": "cfgfail", "image": "nginx:1.27", "replicas": 1, "hosts": 2}}`)
 	if err != nil || status != "COMPLETED" || res.Status != workflows.ProvisionSucceeded {

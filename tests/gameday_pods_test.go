@@ -12,10 +12,7 @@ import (
 // Deleting half of a Deployment's pods on the local control plane: the
 // Deployment's controller recreates them, the available replicas are back
 // at the desired count within the bound, and the hypothesis holds.
-func TestGameDayPodDeleteHoldsWhenTheControllerRecreatesThePods(t *testing.T) {
-	t.Parallel()
-	p := newPlatform(t)
-	p.start()
+func testGameDayPodDeleteHoldsWhenTheControllerRecreatesThePods(t *testing.T, p *platform) {
 	p.mustKubectl(t, "create", "namespace", "gd")
 	p.mustKubectl(t, "create", "deployment", "web", "-n", "gd", "--image", "nginx:1.27", "--replicas", "4")
 	for deadline := time.Now().Add(3 * time.Minute); ; time.Sleep(time.Second) {

@@ -74,10 +74,7 @@ func TestPlatformCheckFromTemporalCLISurvivesSIGKILL(t *testing.T) {
 	}
 }
 
-func TestInvalidInputFailsAtOnceNamingTheField(t *testing.T) {
-	t.Parallel()
-	p := newPlatform(t).withoutKubernetes()
-	p.start()
+func testInvalidInputFailsAtOnceNamingTheField(t *testing.T, p *platform) {
 	cases := map[string]string{
 		"unknown-field": `{"toolz": ["pulumi"]}`,
 		"wrong-type":    `{"tools": "pulumi"}`,
@@ -105,19 +102,15 @@ func TestInvalidInputFailsAtOnceNamingTheField(t *testing.T) {
 	}
 }
 
-func TestStarterValidatesFollowsAndLists(t *testing.T) {
-	t.Parallel()
-	p := newPlatform(t).withoutKubernetes()
-	p.start()
+func testStarterValidatesFollowsAndLists(t *testing.T, p *platform) {
 
 	// Bad input is refused before anything starts.
-	before := len(p.workflowList())
-	_, stderr, err := p.starter("platform-check", "--input", `{"tools": ["pulumi", "terraform"]}`)
+	_, stderr, err := p.starter("platform-check", "--id", "starter-refused", "--input", `{"tools": ["pulumi", "terraform"]}`)
 	if err == nil || !strings.Contains(stderr, `field "tools[1]": unknown tool "terraform"; use one of:`) {
 		t.Errorf("starter accepted bad input (err %v):\n%s", err, stderr)
 	}
-	if after := len(p.workflowList()); after != before {
-		t.Errorf("refused input still started a workflow: %d workflows, was %d", after, before)
+	if status, started := p.workflowList()["starter-refused"]; started {
+		t.Errorf("refused input still started a workflow: starter-refused is %s", status)
 	}
 
 	stdout, stderr, err := p.starter("platform-check", "--id", "starter-check", "--wait", "--input", `{"tools": ["temporal-server", "ssh"]}`)

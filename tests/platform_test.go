@@ -197,11 +197,16 @@ type slotHold struct{ once sync.Once }
 
 // takeSlot waits for the platform's units, once.
 func (p *platform) takeSlot() {
+	units := 2
+	if p.kube == "" {
+		units = 1
+	}
+	p.takeUnits(units)
+}
+
+// takeUnits waits for units of room for p.t, once per slot.
+func (p *platform) takeUnits(units int) {
 	p.slot.once.Do(func() {
-		units := 2
-		if p.kube == "" {
-			units = 1
-		}
 		queued := time.Now()
 		platformUnits.acquire(units, roomPriority(p.t.Name()))
 		// tests/report takes this line off the test's time: queuing is not the test's cost.

@@ -14,10 +14,7 @@ func localInput(stack string, extra string) string {
 	return fmt.Sprintf(`{"program": "local", "stack": %q, "requester": "dave", "config": {"namespace": %q, "image": "nginx:1.27"%s}}`, stack, stack, extra)
 }
 
-func TestDriftTTLAndCompensation(t *testing.T) {
-	t.Parallel()
-	p := newPlatform(t)
-	p.start()
+func testDriftTTLAndCompensation(t *testing.T, p *platform) {
 	// The four stories use stacks of their own: they run side by side.
 	t.Run("drift is reported and remediated after approval", func(t *testing.T) {
 		t.Parallel()

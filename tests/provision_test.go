@@ -100,10 +100,7 @@ func sshRun(h sshHost, command string) (string, error) {
 	return string(out), err
 }
 
-func TestProvisionLocalStackFromTemporalCLI(t *testing.T) {
-	t.Parallel()
-	p := newPlatform(t)
-	p.start()
+func testProvisionLocalStackFromTemporalCLI(t *testing.T, p *platform) {
 	res, status, err := p.provision(t, "e2e", `{"program": "local", "stack": "e2e", "requester": "dave",
 		"config": {"namespace": "e2e-apps", "app": "shop", "image": "nginx:1.27", "replicas": 2, "hosts": 2}}`)
 	if err != nil || status != "COMPLETED" || res.Status != workflows.ProvisionSucceeded {
@@ -153,10 +150,7 @@ func TestProvisionLocalStackFromTemporalCLI(t *testing.T) {
 	}
 }
 
-func TestPolicyGatesProvisioning(t *testing.T) {
-	t.Parallel()
-	p := newPlatform(t)
-	p.start()
+func testPolicyGatesProvisioning(t *testing.T, p *platform) {
 	cfg := func(replicas int, image string) string {
 		return fmt.Sprintf(`{"program": "local", "stack": "gated", "requester": "dave",
 			"config": {"namespace": "gated", "image": %q, "replicas": %d}}`, image, replicas)
@@ -317,10 +311,7 @@ func waitPendingApproval(t *testing.T, p *platform, provisionID string) string {
 	return ""
 }
 
-func TestProvisionBadInputFailsBeforeAnyPulumiCall(t *testing.T) {
-	t.Parallel()
-	p := newPlatform(t)
-	p.start()
+func testProvisionBadInputFailsBeforeAnyPulumiCall(t *testing.T, p *platform) {
 	cases := map[string]string{
 		`{"program": "terraform", "stack": "x", "config": {"image": "nginx:1.27"}}`:                  `field \"program\": unknown program \"terraform\"; use one of: aws, kubernetes, local`,
 		`{"program": "local", "stack": "x", "config": {"image": "nginx:1.27", "replica": 2}}`:        `field \"config.replica\": is not a setting of the local program; known keys:`,

@@ -70,21 +70,27 @@ func (r *room) grant() {
 
 // longTests are the end-to-end tests that run for minutes, with the seconds
 // each ran in a `make test` on 2 cores: they take room before the others.
+// The tests on the shared platform are named as its subtests are; the shared
+// platform itself starts before any of them.
 var longTests = map[string]int{
-	"TestConfigureStackHostsFromTemporalCLI":        365,
+	sharedPlatformTest:                              1000,
+	"ConfigureStackHostsFromTemporalCLI":            365,
 	"TestGameDayRemediatesAKilledApp":               280, // alone, on 2 cores others kept at a load of 6-7
 	"TestProvisionSurvivesWorkerSIGKILL":            195,
 	"TestConfigureSurvivesWorkerSIGKILL":            182,
 	"TestRunningProvisionSurvivesATightenedCatalog": 140,
-	"TestConfigureFailuresOnLocalHosts":             134,
+	"ConfigureFailuresOnLocalHosts":                 134,
 	"TestApprovalMovesToTheNextBuildAndCompletes":   118,
-	"TestPolicyGatesProvisioning":                   80,
+	"PolicyGatesProvisioning":                       80,
 }
 
 // roomPriority is the test's expected run time, if it is a long one.
 func roomPriority(testName string) int {
-	top, _, _ := strings.Cut(testName, "/")
-	return longTests[top]
+	parts := strings.Split(testName, "/")
+	if parts[0] == sharedPlatformTest && len(parts) > 1 {
+		return longTests[parts[1]]
+	}
+	return longTests[parts[0]]
 }
 
 // Room goes to the longest waiting test first, and a full platform at the
