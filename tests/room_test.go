@@ -73,15 +73,16 @@ func (r *room) grant() {
 // The tests on the shared platform are named as its subtests are; the shared
 // platform itself starts before any of them.
 var longTests = map[string]int{
-	sharedPlatformTest:                              1000,
-	"ConfigureStackHostsFromTemporalCLI":            365,
-	"TestGameDayRemediatesAKilledApp":               280, // alone, on 2 cores others kept at a load of 6-7
-	"TestProvisionSurvivesWorkerSIGKILL":            195,
-	"TestConfigureSurvivesWorkerSIGKILL":            182,
-	"TestRunningProvisionSurvivesATightenedCatalog": 140,
-	"ConfigureFailuresOnLocalHosts":                 134,
-	"TestApprovalMovesToTheNextBuildAndCompletes":   118,
-	"PolicyGatesProvisioning":                       80,
+	sharedPlatformTest: 1000,
+	"TestFleetOnPostgreSQLSurvivesAWorkerKilledMidApply": 383, // started last at priority 0, it ended the run alone
+	"ConfigureStackHostsFromTemporalCLI":                 365,
+	"TestGameDayRemediatesAKilledApp":                    280, // alone, on 2 cores others kept at a load of 6-7
+	"TestProvisionSurvivesWorkerSIGKILL":                 195,
+	"TestConfigureSurvivesWorkerSIGKILL":                 182,
+	"TestRunningProvisionSurvivesATightenedCatalog":      140,
+	"ConfigureFailuresOnLocalHosts":                      134,
+	"TestApprovalMovesToTheNextBuildAndCompletes":        118,
+	"PolicyGatesProvisioning":                            80,
 }
 
 // roomPriority is the test's expected run time, if it is a long one.
