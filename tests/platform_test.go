@@ -324,10 +324,15 @@ func (p *platform) restartServer() {
 	defer func() { p.taskQueue = queue }()
 	// The killed platform's children die by Pdeathsig, a moment after the
 	// platform itself was reaped: their ports are free only once they are gone.
-	for _, addr := range []string{p.frontend, p.ui, p.metrics, p.chat, p.kube, p.codec, p.prometheus, p.replay, p.moto, p.toxiproxy} {
-		waitPortFree(p.t, addr)
+	for _, addr := range p.addresses() {
+		waitPortFree(p.t, *addr)
 	}
 	p.start()
+}
+
+// addresses are the platform's listen addresses ("" for a part left out).
+func (p *platform) addresses() []*string {
+	return []*string{&p.frontend, &p.ui, &p.metrics, &p.chat, &p.kube, &p.codec, &p.prometheus, &p.replay, &p.moto, &p.toxiproxy}
 }
 
 // waitPortFree waits until addr (empty: nothing) can be bound.
@@ -402,7 +407,7 @@ func (p *platform) start() {
 		// binds it (tests run side by side): pick new ones and start again.
 		if err != nil && p.process == nil && attempt < 3 && strings.Contains(err.Error(), "already in use") {
 			p.t.Logf("start %d: a port was taken meanwhile; picking new ports", attempt)
-			for _, addr := range []*string{&p.frontend, &p.ui, &p.metrics, &p.chat, &p.kube, &p.codec, &p.prometheus, &p.replay, &p.moto, &p.toxiproxy} {
+			for _, addr := range p.addresses() {
 				if *addr != "" {
 					*addr = freeAddr(p.t)
 				}
