@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -49,6 +50,12 @@ func waitedFor(lines []string) time.Duration {
 		}
 	}
 	return 0
+}
+
+// standsAlone says whether a test gets a row of its own: a top-level test,
+// or a subtest that took platform room, as the tests sharing one platform do.
+func standsAlone(test string, lines []string) bool {
+	return !strings.Contains(test, "/") || slices.ContainsFunc(lines, slotWaitLine.MatchString)
 }
 
 // failureLines picks what a failed test logged, leaving out dumped output.
@@ -102,7 +109,7 @@ func main() {
 		case "pass", "skip":
 			if e.Test == "" {
 				fmt.Printf("ok   %-58s %7.1fs\n", e.Package, e.Elapsed)
-			} else if !strings.Contains(e.Test, "/") {
+			} else if standsAlone(e.Test, output[key]) {
 				slowest = append(slowest, result{e.Package + "." + e.Test, elapsed - waitedFor(output[key])})
 				if elapsed >= longTest {
 					fmt.Printf("     %-58s %s %s\n", e.Test, timing(elapsed, output[key]), e.Action)
@@ -128,7 +135,7 @@ func main() {
 				fmt.Print(strings.Join(output[key], ""))
 				failures = append(failures, fmt.Sprintf("--- FAIL: %s (%s)", e.Test, timing(elapsed, output[key])))
 				failures = append(failures, failureLines(output[key])...)
-				if !strings.Contains(e.Test, "/") {
+				if standsAlone(e.Test, output[key]) {
 					slowest = append(slowest, result{e.Package + "." + e.Test, elapsed - waitedFor(output[key])})
 				}
 			}

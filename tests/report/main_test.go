@@ -30,3 +30,20 @@ func TestFailureLinesKeepWhatTheTestLoggedWithoutDumpedOutput(t *testing.T) {
 		t.Errorf("timing without a slot = %q, want %q", got, want)
 	}
 }
+
+func TestSubtestsOfASharedPlatformGetRows(t *testing.T) {
+	slot := []string{"    platform_test.go:166: platform slot: waited 0.4s\n"}
+	for _, c := range []struct {
+		test  string
+		lines []string
+		want  bool
+	}{
+		{"TestX", nil, true},
+		{"TestOnASharedPlatform/ConfigureStackHosts", slot, true},
+		{"TestDriftTTLAndCompensation/drift is reported", nil, false},
+	} {
+		if got := standsAlone(c.test, c.lines); got != c.want {
+			t.Errorf("standsAlone(%q) = %v, want %v", c.test, got, c.want)
+		}
+	}
+}
