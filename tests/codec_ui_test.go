@@ -90,7 +90,7 @@ func browserPage(t *testing.T, driver, url, want string) (dom string, png []byte
 	return dom, png
 }
 
-// TestWebUIShowsDecodedPayloads opens a workflow's history in the embedded
+// testWebUIShowsDecodedPayloads opens a workflow's history in the embedded
 // Web UI with a real browser: the UI asks the platform's codec endpoint to
 // decode (CORS, from the UI's origin) and shows the input in clear text.
 func testWebUIShowsDecodedPayloads(t *testing.T, p *platform) {

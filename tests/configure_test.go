@@ -147,8 +147,8 @@ func startSSHD(t *testing.T, h sshHost) {
 // The configuration story on two local hosts, from the temporal CLI:
 // provisioning with a configuration step, check mode, idempotency, secrets,
 // and a destroy that takes the hosts' processes along. The failure modes are
-// in TestConfigureFailuresOnLocalHosts, bad input in
-// TestConfigureRefusesHostileInput: each runs beside the others.
+// in testConfigureFailuresOnLocalHosts, bad input in
+// testConfigureRefusesHostileInput: each runs beside the others.
 func testConfigureStackHostsFromTemporalCLI(t *testing.T, p *platform) {
 	const token = "tok-e2e-5b1f0c9d7a3e4f21"
 	// --dev reads secrets from <data-dir>/secrets only.

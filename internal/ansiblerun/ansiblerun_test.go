@@ -171,7 +171,7 @@ func get(t *testing.T, url, token string) (int, string) {
 // touching anything, apply configures and starts the app, a second apply
 // changes nothing, and the verify tasks pass. The secret reaches the app but
 // not the report. One host: the playbook on two, through the workflow, is
-// TestConfigureStackHostsFromTemporalCLI's, and every host more costs a few
+// ConfigureStackHostsFromTemporalCLI's (tests/), and every host more costs a few
 // CPU-seconds in each of the five runs here.
 func TestSitePlaybookOnRealHosts(t *testing.T) {
 	needAnsible(t)
