@@ -52,8 +52,8 @@ func (a *Activities) checkTemporalServer(ctx context.Context) toolchain.ToolStat
 }
 
 // slowProbeAttempts is how many attempts a tool that does not answer within
-// probeTimeout gets before it counts as missing: on a loaded machine (make
-// soak's server restarts) ansible-lint's Python took longer to start than that.
+// probeTimeout gets before it counts as missing: a loaded machine can be slow
+// to start a Python tool.
 const slowProbeAttempts = 2
 
 // probeTimeout bounds each command a check runs.

@@ -2,10 +2,16 @@ package activities
 
 import (
 	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"regexp"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/infraflow/infraflow/internal/testtier"
 	"github.com/infraflow/infraflow/internal/toolchain"
 )
 
@@ -30,5 +36,48 @@ func TestCheckCommandTellsSlowFromMissing(t *testing.T) {
 		if status.Status != c.wantStatus || slow != c.wantSlow {
 			t.Errorf("%s: status %q slow %v (%s), want %q slow %v", c.tool.Name, status.Status, slow, status.Detail, c.wantStatus, c.wantSlow)
 		}
+	}
+}
+
+// ansible-lint takes its project cache's lock before it reads its arguments,
+// so a lint run of the same project made `ansible-lint --version` wait, and
+// PlatformCheck report it missing (make soak, beside make test's lint). The
+// catalog's probe must answer while another ansible-lint holds the lock.
+func TestAnsibleLintProbeAnswersWhileALintHoldsItsLock(t *testing.T) {
+	testtier.RealTools(t, "ansible-lint")
+	defer func(d time.Duration) { probeTimeout = d }(probeTimeout)
+	probeTimeout = 15 * time.Second
+	// Where this ansible-lint keeps the lock for the project it is run in,
+	// asked of its own Python modules.
+	out, err := exec.Command("/usr/bin/python3", "-c", `from ansiblelint.file_utils import guess_project_dir
+from ansible_compat.prerun import get_cache_dir
+print(get_cache_dir(guess_project_dir(None)))`).CombinedOutput()
+	if err != nil {
+		t.Fatalf("finding ansible-lint's cache dir: %v\n%s", err, out)
+	}
+	cacheDir := strings.TrimSpace(string(out))
+	if err := os.MkdirAll(cacheDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	lock, err := os.OpenFile(filepath.Join(cacheDir, ".lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Close()
+	// Another lint run holds the lock (it waits its turn if one really runs).
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = syscall.Flock(int(lock.Fd()), syscall.LOCK_UN) }()
+
+	var tool toolchain.Tool
+	for _, c := range toolchain.Catalog() {
+		if c.Name == "ansible-lint" {
+			tool = c
+		}
+	}
+	status, slow := checkCommand(context.Background(), tool)
+	if status.Status != toolchain.ToolOK || slow {
+		t.Errorf("ansible-lint with its lock held elsewhere: %s (slow %v): %s", status.Status, slow, status.Detail)
 	}
 }

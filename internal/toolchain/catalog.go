@@ -65,9 +65,13 @@ func Catalog() []Tool {
 			Fix:    "run `make tools` (apt-get install ansible)",
 		},
 		{
-			Name:           "ansible-lint",
-			Command:        "ansible-lint",
-			Args:           []string{"--version"},
+			Name:    "ansible-lint",
+			Command: "ansible-lint",
+			// --offline: without it ansible-lint takes its project cache's
+			// lock before it even reads --version, and waits up to 3 minutes
+			// for any other ansible-lint of the same project (a lint run,
+			// another worker's probe) to finish.
+			Args:           []string{"--offline", "--version"},
 			VersionPattern: regexp.MustCompile(`ansible-lint (\S+)`),
 			Fix:            "run `make tools` (apt-get install ansible-lint)",
 		},
