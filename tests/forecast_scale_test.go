@@ -119,7 +119,7 @@ func TestForecastScaleScheduleFollowsAReplayedTraceThroughPrometheus(t *testing.
 	createDeployment(t, cs, "web", 1)
 	createDeployment(t, cs, "shadow", 1)
 	trace := testtier.TraceFile(t, "nyc_taxi.csv")
-	p := newPlatform(t).withMoto()
+	p := newPlatform(t).withoutKubernetes().withMoto() // its own API server is enough
 	p.replayTrace = trace
 	p.extraArgs = []string{"--kubeconfig", kube.Kubeconfig}
 	p.start()
@@ -396,7 +396,7 @@ func TestForecastScaleTickSurvivesAWorkerKillWithoutApplyingTwice(t *testing.T) 
 	kube, cs := startAPIServer(t)
 	createDeployment(t, cs, "web", 1)
 	trace := testtier.TraceFile(t, "nyc_taxi.csv")
-	p := newPlatform(t)
+	p := newPlatform(t).withoutKubernetes() // its own API server is enough
 	p.replayTrace = trace
 	workerArgs, _ := p.startWithSeparateWorker("scale-crash")
 	workerArgs = append(workerArgs, "--kubeconfig", kube.Kubeconfig, "--prometheus-url", "http://"+p.prometheus, "--chat-webhook-url", p.webhook.url())

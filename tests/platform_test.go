@@ -83,6 +83,7 @@ func TestMain(m *testing.M) {
 				go func() { _, _ = r.build() }()
 			}
 		}
+		defer stopSharedKubernetes()
 		return m.Run()
 	}())
 }
@@ -131,8 +132,12 @@ type platform struct {
 	ui       string
 	metrics  string
 	chat     string
-	kube     string
-	codec    string // the codec endpoint's host:port
+	// sharedKube says the platform deploys to the shared control plane
+	// (sharedKubernetes), the default; kube is the address of a control
+	// plane of its own instead (withOwnKubernetes); neither, no Kubernetes.
+	sharedKube bool
+	kube       string
+	codec      string // the codec endpoint's host:port
 	// prometheus is the host:port of the Prometheus the platform runs.
 	prometheus string
 	// toxiproxy is the host:port of the platform's toxiproxy API ("" leaves
@@ -198,7 +203,7 @@ type slotHold struct{ once sync.Once }
 // takeSlot waits for the platform's units, once.
 func (p *platform) takeSlot() {
 	units := 2
-	if p.kube == "" {
+	if !p.usesKubernetes() {
 		units = 1
 	}
 	p.takeUnits(units)
@@ -225,6 +230,9 @@ func newPlatform(t *testing.T) *platform {
 	t.Cleanup(func() {
 		if t.Failed() {
 			logControlPlaneTails(t, filepath.Join(dataDir, "kube", "logs"))
+			if sharedControlPlane.kube != nil {
+				logControlPlaneTails(t, sharedControlPlaneLogs())
+			}
 		}
 	})
 	return &platform{
@@ -234,7 +242,7 @@ func newPlatform(t *testing.T) *platform {
 		ui:         freeAddr(t),
 		metrics:    freeAddr(t),
 		chat:       freeAddr(t),
-		kube:       freeAddr(t),
+		sharedKube: true,
 		codec:      freeAddr(t),
 		prometheus: freeAddr(t),
 		replay:     freeAddr(t),
@@ -277,7 +285,7 @@ func (p *platform) withMoto() *platform {
 // three more processes) out of a platform whose test provisions nothing: they
 // cost CPU the tests running beside it need.
 func (p *platform) withoutKubernetes() *platform {
-	p.kube = ""
+	p.sharedKube, p.kube = false, ""
 	return p
 }
 
@@ -306,7 +314,7 @@ func (p *platform) startWithSeparateWorker(queue string) (workerArgs []string, w
 	workerData = p.t.TempDir()
 	stopHostsUnder(p.t, workerData)
 	return []string{"--address", p.frontend, "--task-queue", queue, "--metrics-address", "", "--codec-keys", p.keyFile,
-		"--data-dir", workerData, "--kubeconfig", filepath.Join(p.dataDir, "kube", "kubeconfig"),
+		"--data-dir", workerData, "--kubeconfig", p.kubeconfig(),
 		"--playbooks-dir", p.playbooks, "--directory", p.sharedDirectory()}, workerData
 }
 
@@ -395,14 +403,13 @@ func (p *platform) start() {
 			"--ui-address", p.ui,
 			"--metrics-address", p.metrics,
 			"--chat-address", p.chat,
-			"--kube-address", p.kube,
 			"--codec-address", p.codec,
 			"--prometheus-address", p.prometheus,
 			"--moto-address", p.moto,
 			"--toxiproxy-address", p.toxiproxy,
 			"--chat-webhook-url", p.webhook.url(),
 			"--playbooks-dir", p.playbooks,
-			"--task-queue", p.taskQueue}, args...)...)
+			"--task-queue", p.taskQueue}, append(p.kubeArgs(), args...)...)...)
 		// A free port picked for a first start can be taken before the platform
 		// binds it (tests run side by side): pick new ones and start again.
 		if err != nil && p.process == nil && attempt < 3 && strings.Contains(err.Error(), "already in use") {

@@ -60,7 +60,7 @@ func (p *platform) historyEvents(t *testing.T, id, eventType string) (all, ofTyp
 func (p *platform) kubectl(t *testing.T, args ...string) (string, error) {
 	t.Helper()
 	cmd := exec.Command("kubectl", args...)
-	cmd.Env = append(os.Environ(), "KUBECONFIG="+filepath.Join(p.dataDir, "kube", "kubeconfig"))
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+p.kubeconfig())
 	out, err := cmd.CombinedOutput()
 	return string(out), err
 }

@@ -309,7 +309,7 @@ func TestSoakKillPoints(t *testing.T) {
 // newSoakSweep starts the platform (its server with a replayed trace for
 // ForecastScale, and a separate worker) and the two shared stacks.
 func newSoakSweep(t *testing.T, seed uint64) *soakSweep {
-	p := newPlatform(t)
+	p := newPlatform(t).withOwnKubernetes()
 	p.replayTrace = testtier.TraceFile(t, "nyc_taxi.csv")
 	workerArgs, workerData := p.startWithSeparateWorker(soakQueue)
 	p.waitForPrometheus()
@@ -332,7 +332,7 @@ func newSoakSweep(t *testing.T, seed uint64) *soakSweep {
 	s.worker = startProcessWithEnv(t, s.workerEnv, workerBin, s.workerArgs...)
 	s.c = p.sdkClient()
 	s.approvals = &approvals.Client{Temporal: s.c, Namespace: "default"}
-	cfg, err := clientcmd.BuildConfigFromFlags("", filepath.Join(p.dataDir, "kube", "kubeconfig"))
+	cfg, err := clientcmd.BuildConfigFromFlags("", p.kubeconfig())
 	if err != nil {
 		t.Fatalf("the platform's kubeconfig: %v", err)
 	}
