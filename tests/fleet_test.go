@@ -3,6 +3,7 @@ package tests
 import (
 	"context"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -145,7 +146,7 @@ func TestFleetOnPostgreSQLSurvivesAWorkerKilledMidApply(t *testing.T) {
 		ids = append(ids, id)
 		f.mustTemporal("workflow", "start", "--type", "ProvisionStack", "--task-queue", f.taskQueue, "--workflow-id", id, "--input",
 			fmt.Sprintf(`{"program": "local", "stack": %q, "requester": "dave", "config": {"namespace": %q, "image": "nginx:1.27", "replicas": 2, "hosts": 1},
-			  "configure": {"playbook": "app.yml"}}`, stack, stack))
+			  "configure": {"playbook": "marker.yml", "extraVars": {"marker_message": %q}}}`, stack, stack, stack))
 	}
 	// The first three are placed while b is alone, so that it has stacks to
 	// be killed in the middle of; the others go to whichever worker places
@@ -227,6 +228,12 @@ func TestFleetOnPostgreSQLSurvivesAWorkerKilledMidApply(t *testing.T) {
 			}
 		}
 		stack := strings.TrimPrefix(id, "provision-local-")
+		// The configuration step reached the stack's own host (at its site).
+		for _, h := range hostsOf(t, res.Outputs) {
+			if marker, err := os.ReadFile(filepath.Join(h.Root, "infraflow-marker")); err != nil || strings.TrimSpace(string(marker)) != stack {
+				t.Errorf("%s: host %s holds the marker %q (%v), want %q", stack, h.Name, marker, err, stack)
+			}
+		}
 		deployment := pulumiExportFrom(t, f.backend, stack)
 		if pending, ok := deployment["pending_operations"]; ok && len(pending.([]any)) > 0 {
 			t.Errorf("%s: pulumi stack export against PostgreSQL shows pending operations: %v", stack, pending)
