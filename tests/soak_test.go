@@ -157,6 +157,25 @@ var soakKinds = []soakKind{
 		},
 		check: (*soakSweep).checkForecastScale,
 	},
+	{
+		// Half of a Deployment's pods deleted for 4 s: the controller brings
+		// them back, so the hypothesis holds however the kill falls, and the
+		// fault's record must be gone at the end.
+		name: "GameDay", typical: 20 * time.Second,
+		prepare: (*soakSweep).readyGameDayTarget,
+		input: func(_ *soakSweep, r *soakRound) (string, string) {
+			target := r.gameDayTarget()
+			return target, fmt.Sprintf(`{"requester": "dave", "spec": {"title": %q, "probeInterval": "2s", "recoveryTimeout": "2m",
+				"approval": {"approvers": [%q]},
+				"steadyState": {"probes": [{"name": "available", "kind": "available-replicas", "workload": {"kind": "deployment", "namespace": "default", "name": %q}}]},
+				"method": [{"name": "half-the-pods", "kind": "pod-delete", "duration": "4s", "pods": {"namespace": "default", "selector": "app=%s", "percentage": 50}}],
+				"abort": [{"kind": "consecutive-failures", "count": 1000}]}}`, target, soakApprover, target, target)
+		},
+		decide: func(ctx context.Context, s *soakSweep, r *soakRound, id string) {
+			s.decideWhenAsked(ctx, r, id+"-approval-", "GameDay")
+		},
+		check: (*soakSweep).checkGameDay,
+	},
 }
 
 // soakSweep is the sweep's platform, its separate worker (the process a
@@ -218,6 +237,7 @@ type soakRound struct {
 func (r *soakRound) provisionStack() string { return fmt.Sprintf("soak-r%d", r.n) }
 func (r *soakRound) scaleTarget() string    { return fmt.Sprintf("soak-scale-r%d", r.n) }
 func (r *soakRound) appMessage() string     { return fmt.Sprintf("soak round %d", r.n) }
+func (r *soakRound) gameDayTarget() string  { return fmt.Sprintf("soak-gameday-r%d", r.n) }
 
 func (r *soakRound) decision(kind string) workflows.DecisionRequest {
 	return workflows.DecisionRequest{Approver: soakApprover, Decision: workflows.DecisionApprove,
@@ -1069,4 +1089,64 @@ func (s *soakSweep) report(seed uint64, took time.Duration) string {
 		fmt.Fprintf(&b, "  - %s\n", v)
 	}
 	return b.String()
+}
+
+// soakGameDayReplicas is the size of each round's GameDay Deployment.
+const soakGameDayReplicas = 4
+
+// readyGameDayTarget creates the round's GameDay Deployment and waits until
+// its pods are available: the game day starts only on a steady system.
+func (s *soakSweep) readyGameDayTarget(r *soakRound) {
+	createDeployment(s.t, s.kube, r.gameDayTarget(), soakGameDayReplicas)
+	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(500 * time.Millisecond) {
+		d, err := s.kube.AppsV1().Deployments("default").Get(context.Background(), r.gameDayTarget(), metav1.GetOptions{})
+		if err == nil && d.Status.AvailableReplicas == soakGameDayReplicas {
+			return
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("deployment %s never had %d available replicas: %v", r.gameDayTarget(), soakGameDayReplicas, err)
+		}
+	}
+}
+
+// checkGameDay: the hypothesis held, every fault injected was undone, its
+// record is gone, the Deployment is whole again and the approval holds the
+// decision that was acknowledged.
+func (s *soakSweep) checkGameDay(r *soakRound, id string) []string {
+	var res workflows.GameDayResult
+	if err := s.result(id, &res); err != nil {
+		return []string{err.Error()}
+	}
+	var problems []string
+	if res.Outcome != workflows.GameDayHeld {
+		problems = append(problems, fmt.Sprintf("outcome %s (%s), want held: the controller brings the pods back", res.Outcome, res.Reason))
+	}
+	for _, f := range res.Faults {
+		if f.Injection != nil && f.UndoneAt.IsZero() {
+			problems = append(problems, fmt.Sprintf("fault %s was injected (%v) and never undone", f.Name, f.Injection.Targets))
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if cms, err := s.kube.CoreV1().ConfigMaps("default").List(ctx, metav1.ListOptions{}); err != nil {
+		problems = append(problems, fmt.Sprintf("listing the fault records: %v", err))
+	} else {
+		for _, cm := range cms.Items {
+			// Rounds run one at a time: a record here is this round's.
+			if strings.HasPrefix(cm.Name, "infraflow-chaos-") {
+				problems = append(problems, "the fault's record is left behind: configmap "+cm.Name)
+				_ = s.kube.CoreV1().ConfigMaps("default").Delete(ctx, cm.Name, metav1.DeleteOptions{})
+			}
+		}
+	}
+	deployments := s.kube.AppsV1().Deployments("default")
+	if d, err := deployments.Get(ctx, r.gameDayTarget(), metav1.GetOptions{}); err != nil || d.Status.AvailableReplicas != soakGameDayReplicas {
+		problems = append(problems, fmt.Sprintf("deployment %s after the game day: %v, want %d available", r.gameDayTarget(), err, soakGameDayReplicas))
+	}
+	acked := r.ackedWithPrefix(id + "-approval-")
+	if missing := decisionMissing(res.Approval, r.decision("GameDay")); missing != "" {
+		problems = append(problems, "the game day's approval: "+acknowledgement(acked)+missing)
+	}
+	_ = deployments.Delete(ctx, r.gameDayTarget(), metav1.DeleteOptions{})
+	return problems
 }
