@@ -3,7 +3,6 @@ package tests
 import (
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/infraflow/infraflow/internal/gameday"
 	"github.com/infraflow/infraflow/workflows"
@@ -15,14 +14,7 @@ import (
 func testGameDayPodDeleteHoldsWhenTheControllerRecreatesThePods(t *testing.T, p *platform) {
 	p.mustKubectl(t, "create", "namespace", "gd")
 	p.mustKubectl(t, "create", "deployment", "web", "-n", "gd", "--image", "nginx:1.27", "--replicas", "4")
-	for deadline := time.Now().Add(3 * time.Minute); ; time.Sleep(time.Second) {
-		if out, _ := p.kubectl(t, "get", "deployment", "web", "-n", "gd", "-o", "jsonpath={.status.availableReplicas}"); out == "4" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("deployment gd/web never had 4 available replicas:\n%s", p.mustKubectl(t, "get", "pods", "-n", "gd", "-o", "wide"))
-		}
-	}
+	p.waitAvailable(t, "gd", "web", 4)
 	before := p.mustKubectl(t, "get", "pods", "-n", "gd", "-l", "app=web", "-o", "jsonpath={.items[*].metadata.name}")
 
 	spec := gameday.Experiment{

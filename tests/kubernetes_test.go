@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -92,4 +93,20 @@ func (p *platform) kubeArgs() []string {
 		return []string{"--kube-address", "", "--kubeconfig", p.kubeconfig()}
 	}
 	return []string{"--kube-address", p.kube}
+}
+
+// waitAvailable waits until the Deployment has the given number of available
+// replicas: a game day starts only on a steady system.
+func (p *platform) waitAvailable(t *testing.T, namespace, name string, replicas int) {
+	t.Helper()
+	want := strconv.Itoa(replicas)
+	for deadline := time.Now().Add(3 * time.Minute); ; time.Sleep(time.Second) {
+		if out, _ := p.kubectl(t, "get", "deployment", name, "-n", namespace, "-o", "jsonpath={.status.availableReplicas}"); out == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("deployment %s/%s never had %d available replicas:\n%s", namespace, name, replicas,
+				p.mustKubectl(t, "get", "pods", "-n", namespace, "-o", "wide"))
+		}
+	}
 }

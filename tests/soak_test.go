@@ -1095,18 +1095,10 @@ func (s *soakSweep) report(seed uint64, took time.Duration) string {
 const soakGameDayReplicas = 4
 
 // readyGameDayTarget creates the round's GameDay Deployment and waits until
-// its pods are available: the game day starts only on a steady system.
+// its pods are available.
 func (s *soakSweep) readyGameDayTarget(r *soakRound) {
 	createDeployment(s.t, s.kube, r.gameDayTarget(), soakGameDayReplicas)
-	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(500 * time.Millisecond) {
-		d, err := s.kube.AppsV1().Deployments("default").Get(context.Background(), r.gameDayTarget(), metav1.GetOptions{})
-		if err == nil && d.Status.AvailableReplicas == soakGameDayReplicas {
-			return
-		}
-		if time.Now().After(deadline) {
-			s.t.Fatalf("deployment %s never had %d available replicas: %v", r.gameDayTarget(), soakGameDayReplicas, err)
-		}
-	}
+	s.p.waitAvailable(s.t, "default", r.gameDayTarget(), soakGameDayReplicas)
 }
 
 // checkGameDay: the hypothesis held, every fault injected was undone, its
