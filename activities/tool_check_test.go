@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -70,12 +71,11 @@ print(get_cache_dir(guess_project_dir(None)))`).CombinedOutput()
 	}
 	defer func() { _ = syscall.Flock(int(lock.Fd()), syscall.LOCK_UN) }()
 
-	var tool toolchain.Tool
-	for _, c := range toolchain.Catalog() {
-		if c.Name == "ansible-lint" {
-			tool = c
-		}
+	i := slices.IndexFunc(toolchain.Catalog(), func(c toolchain.Tool) bool { return c.Name == "ansible-lint" })
+	if i < 0 {
+		t.Fatal("ansible-lint is not in the catalog")
 	}
+	tool := toolchain.Catalog()[i]
 	status, slow := checkCommand(context.Background(), tool)
 	if status.Status != toolchain.ToolOK || slow {
 		t.Errorf("ansible-lint with its lock held elsewhere: %s (slow %v): %s", status.Status, slow, status.Detail)
