@@ -27,37 +27,47 @@ import (
 // quick HTTP answer, as the app on the local stack's hosts gives.
 func startAppTarget(t *testing.T) string {
 	t.Helper()
-	addr, err := freeport.Addr("127.0.0.1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := net.Listen("tcp", addr)
+	// This process binds the port itself, so the kernel's choice cannot be
+	// taken by anyone in between.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })}
 	go func() { _ = srv.Serve(l) }()
 	t.Cleanup(func() { _ = srv.Close() })
-	return addr
+	return l.Addr().String()
 }
 
 // createProxy makes the toxiproxy proxy "app" in front of upstream with the
 // real toxiproxy-cli, as a person setting up a game day would, and returns
-// the address it listens on.
+// the address it listens on. toxiproxy binds port 0 itself and reports the
+// port it got, so no other process can take the port between a pick and the
+// bind.
 func (p *platform) createProxy(t *testing.T, upstream string) string {
 	t.Helper()
 	cli, err := findTool("toxiproxy-cli")
 	if err != nil {
 		t.Fatal(err)
 	}
-	listen, err := freeport.Addr("127.0.0.1")
+	if out, err := exec.Command(cli, "-h", "http://"+p.toxiproxy, "create", "-l", "127.0.0.1:0", "-u", upstream, "app").CombinedOutput(); err != nil {
+		t.Fatalf("toxiproxy-cli create: %v\n%s", err, out)
+	}
+	resp, err := http.Get("http://" + p.toxiproxy + "/proxies/app")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if out, err := exec.Command(cli, "-h", "http://"+p.toxiproxy, "create", "-l", listen, "-u", upstream, "app").CombinedOutput(); err != nil {
-		t.Fatalf("toxiproxy-cli create: %v\n%s", err, out)
+	defer resp.Body.Close()
+	var proxy struct {
+		Listen string `json:"listen"`
 	}
-	return listen
+	if err := json.NewDecoder(resp.Body).Decode(&proxy); err != nil {
+		t.Fatalf("toxiproxy's proxy app: %v", err)
+	}
+	if strings.HasSuffix(proxy.Listen, ":0") || proxy.Listen == "" {
+		t.Fatalf("toxiproxy did not report the port proxy app listens on: %q", proxy.Listen)
+	}
+	return proxy.Listen
 }
 
 // toxics lists the toxics toxiproxy's API says the proxy has.
