@@ -66,7 +66,15 @@ type ProvisionResult struct {
 // and the result it is building.
 type provisionState struct {
 	progress Progress
-	result   ProvisionResult
+	// applied is the last apply's count of changes, which the progress
+	// query keeps answering with once the workflow is done.
+	applied Progress
+	result  ProvisionResult
+}
+
+// done marks the workflow done, with the changes its apply made.
+func (s *provisionState) done() {
+	s.progress = Progress{Phase: "done", Done: s.applied.Done, Total: s.applied.Total}
 }
 
 // ProvisionStack previews, checks policy, waits for approval when a policy
@@ -200,7 +208,7 @@ func (s *provisionState) finish(ctx workflow.Context, in ProvisionInput, req sta
 		}
 	}
 	if in.TTL == "" || in.operation() != stackop.OpUp {
-		s.progress.Phase = "done"
+		s.done()
 		return s.result, nil
 	}
 	return s.waitTTL(ctx, in, req)
@@ -267,7 +275,7 @@ func (s *provisionState) waitTTL(ctx workflow.Context, in ProvisionInput, req st
 	}
 	if cancelled {
 		s.result.ExpiresAt = nil
-		s.progress.Phase = "done"
+		s.done()
 		return s.result, workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) })
 	}
 	s.progress = Progress{Phase: "destroying (TTL expired)", Total: 1}
@@ -277,7 +285,7 @@ func (s *provisionState) waitTTL(ctx workflow.Context, in ProvisionInput, req st
 		return s.result, err
 	}
 	s.result.Status, s.result.FinalState = ProvisionExpired, "destroyed when its TTL ran out"
-	s.progress.Phase = "done"
+	s.done()
 	return s.result, nil
 }
 
@@ -341,6 +349,7 @@ func applyStack(ctx workflow.Context, req stackop.StackRequest, s *provisionStat
 	res, err := activityref.ApplyStack.Run(ctx, req, s.progress.Total)
 	if err == nil {
 		s.progress.Done = s.progress.Total
+		s.applied = s.progress
 	}
 	return res, err
 }

@@ -290,3 +290,26 @@ func TestUnchangedPlanStillAllowedIsAppliedWithoutAskingAgain(t *testing.T) {
 		t.Fatalf("%+v %v; asked %d times, policies checked %d times; want applied after one approval and two checks", res, err, len(p.asked), p.policyChecks)
 	}
 }
+
+// Once the stack is applied, verified and done, the progress query still
+// says how many changes the apply made, as `starter --wait` and people
+// asking afterwards expect, not 0 of 0.
+func TestProgressKeepsTheAppliedChangesOnceDone(t *testing.T) {
+	p := &planScript{policy: stackop.PolicyAllow, previews: []stackop.PreviewResult{previewOf("sha256:aa", scaleTo8, serviceBack)}}
+	env := p.env(t)
+	env.ExecuteWorkflow(ProvisionStack, ProvisionInput{Program: "local", Stack: "web", Requester: "dave", Config: map[string]any{"image": "nginx:1.27", "replicas": 8}})
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	v, err := env.QueryWorkflow(ProgressQuery)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got Progress
+	if err := v.Get(&got); err != nil {
+		t.Fatal(err)
+	}
+	if want := (Progress{Phase: "done", Done: 2, Total: 2}); got != want {
+		t.Errorf("progress after the workflow completed: %+v, want %+v", got, want)
+	}
+}
