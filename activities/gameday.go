@@ -42,7 +42,10 @@ const ErrTypeChaosRefused = "ChaosRefused"
 
 // RunProbes measures every probe, side by side, and says whether the round
 // holds. A probe that cannot measure at all (the target gone, Prometheus
-// down) fails the round: the hypothesis cannot be shown to hold.
+// down) fails the round: the hypothesis cannot be shown to hold. Before any
+// fault, though, such a round is returned as a retryable error instead: no
+// fault can be its cause, and the workflow's retry policy waits for the
+// target to come back before it calls the system not steady.
 func (a *Activities) RunProbes(ctx context.Context, in gameday.ProbeRequest) (gameday.ProbeRound, error) {
 	round := gameday.ProbeRound{At: time.Now().UTC(), Worker: a.Chaos.Identity, Phase: in.Phase, OK: true, Results: make([]gameday.ProbeResult, len(in.Probes))}
 	defer heartbeatEvery(ctx, 2*time.Second, func() any { return "probing" })()
@@ -61,7 +64,22 @@ func (a *Activities) RunProbes(ctx context.Context, in gameday.ProbeRequest) (ga
 	if ctx.Err() != nil {
 		return round, ctx.Err()
 	}
+	if in.Phase == gameday.PhaseBefore && round.BaselineWaitsOnly() {
+		return round, temporal.NewApplicationError("the steady state could not be measured before any fault: "+unmeasured(round),
+			gameday.ErrTypeBaselineUnmeasured, round)
+	}
 	return round, nil
+}
+
+// unmeasured lists the probes of a round that could not measure, and why.
+func unmeasured(round gameday.ProbeRound) string {
+	var out []string
+	for _, r := range round.Results {
+		if r.Unmeasured {
+			out = append(out, r.Probe+": "+r.Detail)
+		}
+	}
+	return strings.Join(out, "; ")
 }
 
 func (a *Activities) runProbe(ctx context.Context, p gameday.Probe) gameday.ProbeResult {
@@ -114,6 +132,10 @@ func (a *Activities) runProbe(ctx context.Context, p gameday.Probe) gameday.Prob
 	}
 	if err != nil {
 		res.Detail = "could not measure: " + err.Error()
+		// A refusal (no such Prometheus on this worker, no kubeconfig) is
+		// final; anything else may pass once the target is back.
+		var refused *temporal.ApplicationError
+		res.Unmeasured = !errors.As(err, &refused) || !refused.NonRetryable()
 		return res
 	}
 	res.Value, res.OK = m.Value, m.WithinTolerance

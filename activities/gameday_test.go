@@ -1,6 +1,7 @@
 package activities
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/infraflow/infraflow/internal/gameday"
@@ -60,6 +62,55 @@ func TestRunProbesHTTPWithoutMaxLatencyJudgesTheStatus(t *testing.T) {
 	failing.Store(true)
 	if r := round(); r.OK || !strings.Contains(r.Results[0].Detail, "2 of 2 requests failed") {
 		t.Errorf("a service answering 500: %+v, want the round to fail on its status", r)
+	}
+}
+
+// Before any fault, a probe that cannot reach its target makes the round a
+// retryable error (the workflow waits for the target), unless another probe
+// measured a breach, which is final. During the method the same probe just
+// fails its round, since the fault may be the cause.
+func TestRunProbesBeforeAnyFaultRetriesOnlyWhatCouldNotMeasure(t *testing.T) {
+	// A Prometheus this worker may query, but which is down.
+	gone := httptest.NewServer(http.NotFoundHandler())
+	gone.Close()
+	failing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusInternalServerError) }))
+	defer failing.Close()
+	one := 1.0
+	metric := gameday.Probe{Name: "error-rate", Kind: gameday.ProbePrometheus, Prometheus: &gameday.PrometheusProbe{Query: "up", Min: &one}}
+	health := gameday.Probe{Name: "health", Kind: gameday.ProbeHTTP, HTTP: &gameday.HTTPProbe{URL: failing.URL, Samples: 1, Timeout: "1s"}}
+	a := &Activities{Chaos: ChaosConfig{Identity: "test@host"}, Scale: ScaleConfig{PrometheusURLs: []string{gone.URL}}}
+	env := (&testsuite.WorkflowTestSuite{}).NewTestActivityEnvironment()
+	env.RegisterActivity(a.RunProbes)
+	run := func(phase string, probes ...gameday.Probe) (gameday.ProbeRound, error) {
+		t.Helper()
+		v, err := env.ExecuteActivity(a.RunProbes, gameday.ProbeRequest{Probes: probes, Phase: phase})
+		var r gameday.ProbeRound
+		if err == nil {
+			err = v.Get(&r)
+		}
+		return r, err
+	}
+
+	_, err := run(gameday.PhaseBefore, metric)
+	var appErr *temporal.ApplicationError
+	if !errors.As(err, &appErr) || appErr.Type() != gameday.ErrTypeBaselineUnmeasured || appErr.NonRetryable() {
+		t.Fatalf("before, Prometheus down: %v, want a retryable %s", err, gameday.ErrTypeBaselineUnmeasured)
+	}
+	var last gameday.ProbeRound
+	if err := appErr.Details(&last); err != nil || len(last.Results) != 1 || !last.Results[0].Unmeasured || !strings.Contains(last.Results[0].Detail, "could not measure") {
+		t.Errorf("the error's round %+v (%v), want the unmeasured probe", last, err)
+	}
+
+	if r, err := run(gameday.PhaseBefore, metric, health); err != nil || r.OK || r.Results[1].Unmeasured {
+		t.Errorf("before, Prometheus down and the app failing: %+v %v, want a final failed round", r, err)
+	}
+	if r, err := run("method", metric); err != nil || r.OK || !r.Results[0].Unmeasured {
+		t.Errorf("during the method, Prometheus down: %+v %v, want a failed round", r, err)
+	}
+	refused := metric
+	refused.Prometheus = &gameday.PrometheusProbe{Server: "http://prometheus.elsewhere:9090", Query: "up", Min: &one}
+	if r, err := run(gameday.PhaseBefore, refused); err != nil || r.OK || r.Results[0].Unmeasured {
+		t.Errorf("before, a Prometheus this worker may not query: %+v %v, want a final failed round", r, err)
 	}
 }
 

@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -144,9 +145,12 @@ func GameDay(ctx workflow.Context, in GameDayInput) (GameDayResult, error) {
 
 	// 2. A system that is already broken teaches nothing and gets no fault.
 	g.progress.Phase = "checking the steady state"
-	before, err := g.probe(ctx, "before")
+	before, err := g.probeBaseline(ctx)
 	if err != nil {
 		return g.result, err
+	}
+	if before.BaselineWaitsOnly() {
+		return g.finish(ctx, GameDayNotSteady, "the steady state could not be measured before any fault, in 9 attempts over about two minutes: "+failedProbes(before))
 	}
 	if !before.OK {
 		return g.finish(ctx, GameDayNotSteady, "the steady state did not hold before any fault: "+failedProbes(before))
@@ -237,12 +241,42 @@ func (g *gameDayRun) token(f gameday.Fault) string {
 
 // probe measures every steady-state probe once and records the round.
 func (g *gameDayRun) probe(ctx workflow.Context, phase string) (gameday.ProbeRound, error) {
+	return g.probeWith(ctx, phase, &temporal.RetryPolicy{InitialInterval: time.Second, MaximumAttempts: 3})
+}
+
+// probeBaseline measures the steady state before any fault. A round that
+// measured something out of tolerance is final; one where a probe could not
+// measure at all is retried with backoff, 9 attempts over about two minutes, since
+// nothing has been broken yet that could explain it. The last such round is
+// what the report shows.
+func (g *gameDayRun) probeBaseline(ctx workflow.Context) (gameday.ProbeRound, error) {
+	round, err := g.probeWith(ctx, gameday.PhaseBefore, &temporal.RetryPolicy{
+		InitialInterval: 2 * time.Second, BackoffCoefficient: 2, MaximumInterval: 20 * time.Second,
+		MaximumAttempts: 9,
+	})
+	var appErr *temporal.ApplicationError
+	if err == nil || !errors.As(err, &appErr) || appErr.Type() != gameday.ErrTypeBaselineUnmeasured {
+		return round, err
+	}
+	var last gameday.ProbeRound
+	if appErr.HasDetails() {
+		if derr := appErr.Details(&last); derr != nil {
+			return round, fmt.Errorf("%w (its round could not be read: %v)", err, derr)
+		}
+	}
+	last.OK = false
+	g.noteWorker(last.At, last.Worker)
+	g.result.Timeline = append(g.result.Timeline, last)
+	return last, nil
+}
+
+func (g *gameDayRun) probeWith(ctx workflow.Context, phase string, retry *temporal.RetryPolicy) (gameday.ProbeRound, error) {
 	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: 2 * time.Minute,
 		// A round heartbeats while it measures: a worker lost mid-round is
 		// noticed in seconds, and the round runs again on another.
 		HeartbeatTimeout: 10 * time.Second,
-		RetryPolicy:      &temporal.RetryPolicy{InitialInterval: time.Second, MaximumAttempts: 3},
+		RetryPolicy:      retry,
 	})
 	round, err := activityref.RunProbes.Run(actx, gameday.ProbeRequest{Probes: g.spec.SteadyState.Probes, Phase: phase})
 	if err != nil {

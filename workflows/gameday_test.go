@@ -27,6 +27,10 @@ type gameDayScript struct {
 	broken   func(phase string, faultsIn, recoveryRound int) bool
 	decision string
 
+	// unreachableBefore is how many "before" rounds cannot measure at all
+	// (the target out of reach), as the real activity reports them.
+	unreachableBefore int
+
 	// switchAfter, when set, has a second worker process answer from that
 	// probe round on (the first was killed and another took over).
 	switchAfter int
@@ -50,6 +54,15 @@ func (s *gameDayScript) run(t *testing.T, spec gameday.Experiment, during func(*
 	onActivity(env, activityref.RunProbes, func(_ context.Context, in gameday.ProbeRequest) (gameday.ProbeRound, error) {
 		if in.Phase == "recovery" {
 			s.recoveryRounds++
+		}
+		if in.Phase == gameday.PhaseBefore && s.unreachableBefore > 0 {
+			s.unreachableBefore--
+			s.rounds++
+			round := gameday.ProbeRound{At: env.Now(), Worker: "100@host", Phase: in.Phase}
+			for _, p := range in.Probes {
+				round.Results = append(round.Results, gameday.ProbeResult{Probe: p.Name, Kind: p.Kind, Unmeasured: true, Detail: "could not measure: connection refused"})
+			}
+			return round, temporal.NewApplicationError("the steady state could not be measured before any fault", gameday.ErrTypeBaselineUnmeasured, round)
 		}
 		ok := !s.broken(in.Phase, s.in, s.recoveryRounds)
 		s.rounds++
@@ -171,6 +184,41 @@ func TestGameDayOnAnUnsteadySystemInjectsNothing(t *testing.T) {
 	}
 	if res.Outcome != GameDayNotSteady || len(s.injected) != 0 || len(s.undone) != 0 {
 		t.Errorf("outcome %q, injected %v: want not-steady and no fault", res.Outcome, s.injected)
+	}
+}
+
+// A target out of reach before any fault (an API server restarting) is
+// waited for: the game day goes on once it answers.
+func TestGameDayWaitsForATargetOutOfReachBeforeAnyFault(t *testing.T) {
+	s := &gameDayScript{broken: func(string, int, int) bool { return false }, unreachableBefore: 4}
+	res, err := s.run(t, latencySpec(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Outcome != GameDayHeld || len(s.injected) != 1 || s.unreachableBefore != 0 {
+		t.Errorf("outcome %q (%s), injected %v, %d unreachable rounds left: want held after the target came back", res.Outcome, res.Reason, s.injected, s.unreachableBefore)
+	}
+	if first := res.Timeline[0]; first.Phase != gameday.PhaseBefore || !first.OK {
+		t.Errorf("first round in the timeline %+v, want the measured baseline", first)
+	}
+}
+
+// A target that stays out of reach is, in the end, not steady: with no
+// fault injected, and the report says the probe could not measure.
+func TestGameDayGivesUpOnATargetThatStaysOutOfReach(t *testing.T) {
+	s := &gameDayScript{broken: func(string, int, int) bool { return false }, unreachableBefore: 1000}
+	res, err := s.run(t, latencySpec(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Outcome != GameDayNotSteady || len(s.injected) != 0 || !strings.Contains(res.Reason, "app-latency: could not measure: connection refused") {
+		t.Errorf("outcome %q (%s), injected %v: want not-steady, nothing injected, the probe named", res.Outcome, res.Reason, s.injected)
+	}
+	if attempts := 1000 - s.unreachableBefore; attempts != 9 {
+		t.Errorf("%d attempts at the baseline, want 9", attempts)
+	}
+	if len(res.Timeline) != 1 || res.Timeline[0].OK || !res.Timeline[0].Results[0].Unmeasured {
+		t.Errorf("timeline %+v, want the last unmeasured round", res.Timeline)
 	}
 }
 

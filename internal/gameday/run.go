@@ -21,6 +21,35 @@ type ProbeResult struct {
 	Value  float64   `json:"value"`
 	OK     bool      `json:"ok"`
 	Detail string    `json:"detail,omitempty"`
+	// Unmeasured says the probe got no measurement at all (its target or
+	// Prometheus could not be reached), as opposed to one out of tolerance.
+	Unmeasured bool `json:"unmeasured,omitempty"`
+}
+
+// ErrTypeBaselineUnmeasured is the error a "before" round fails with when a
+// probe could not measure and none measured out of tolerance: the system may
+// be fine and only briefly out of reach (an API server restarting), so the
+// round is retried, and the experiment is called not steady only when the
+// retries run out. The error's details hold the last round.
+const ErrTypeBaselineUnmeasured = "SteadyStateUnmeasured"
+
+// PhaseBefore labels the round that decides whether there is a steady state
+// to break at all.
+const PhaseBefore = "before"
+
+// BaselineWaitsOnly reports whether a "before" round failed only because some
+// probe could not measure: every probe that did measure held.
+func (r ProbeRound) BaselineWaitsOnly() bool {
+	unmeasured := false
+	for _, res := range r.Results {
+		switch {
+		case res.Unmeasured:
+			unmeasured = true
+		case !res.OK:
+			return false
+		}
+	}
+	return unmeasured
 }
 
 // ProbeRound is every probe measured once.
