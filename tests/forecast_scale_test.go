@@ -8,6 +8,7 @@ import (
 	"image/png"
 	"io"
 	"math"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -27,6 +28,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/infraflow/infraflow/internal/localenv"
+	"github.com/infraflow/infraflow/internal/promrange"
 	"github.com/infraflow/infraflow/internal/scaletarget"
 	"github.com/infraflow/infraflow/internal/testtier"
 	"github.com/infraflow/infraflow/workflows"
@@ -401,7 +403,7 @@ func TestForecastScaleTickSurvivesAWorkerKillWithoutApplyingTwice(t *testing.T) 
 	workerArgs, _ := p.startWithSeparateWorker("scale-crash")
 	workerArgs = append(workerArgs, "--kubeconfig", kube.Kubeconfig, "--prometheus-url", "http://"+p.prometheus, "--chat-webhook-url", p.webhook.url())
 	proc := startProcess(t, workerBin, workerArgs...)
-	time.Sleep(5 * time.Second) // a few samples in Prometheus
+	waitForSamples(t, p.prometheus, "sum(infraflow_trace_demand)", 5)
 
 	// Reactive (no forecast history needed): nyc_taxi's first hours, which the
 	// replay plays first, are thousands of rides per step, many replicas of
@@ -568,4 +570,32 @@ func running(t *testing.T, c client.Client, query string) int {
 		t.Fatal(err)
 	}
 	return len(resp.GetExecutions())
+}
+
+// waitForSamples waits until Prometheus holds at least n samples of query in
+// the last minute: a tick started before the first scrape finds no series,
+// and holds.
+func waitForSamples(t *testing.T, prometheus, query string, n int) {
+	t.Helper()
+	hc := &http.Client{Timeout: 5 * time.Second}
+	var last string
+	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(500 * time.Millisecond) {
+		end := time.Now()
+		g, err := promrange.Fetch(context.Background(), hc, "http://"+prometheus, promrange.Query{Expr: query, Start: end.Add(-time.Minute), End: end, Step: time.Second})
+		if err != nil {
+			last = err.Error()
+			continue
+		}
+		got := 0
+		for _, v := range g.Values {
+			if !math.IsNaN(v) {
+				got++
+			}
+		}
+		if got >= n {
+			return
+		}
+		last = fmt.Sprintf("%d samples", got)
+	}
+	t.Fatalf("Prometheus at %s has not %d samples of %s after 2 minutes: %s", prometheus, n, query, last)
 }
