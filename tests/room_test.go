@@ -68,21 +68,29 @@ func (r *room) grant() {
 	}
 }
 
-// longTests are the end-to-end tests that run for minutes, with the seconds
-// each ran in a `make test` on 2 cores: they take room before the others.
-// The tests on the shared platform are named as its subtests are; the shared
-// platform itself starts before any of them.
+// longTests are the end-to-end tests that run for a minute or more, with the
+// seconds each ran (the longer of two warm `make test` runs on 2 cores): they
+// take room before the others, so that none of them starts last and ends the
+// run alone. The tests on the shared platform are named as its subtests are;
+// the shared platform itself starts before any of them.
 var longTests = map[string]int{
-	sharedPlatformTest: 1000,
-	"TestFleetOnPostgreSQLSurvivesAWorkerKilledMidApply": 383, // started last at priority 0, it ended the run alone
-	"ConfigureStackHostsFromTemporalCLI":                 365,
-	"TestGameDayRemediatesAKilledApp":                    280, // alone, on 2 cores others kept at a load of 6-7
-	"TestProvisionSurvivesWorkerSIGKILL":                 195,
-	"TestConfigureSurvivesWorkerSIGKILL":                 182,
-	"TestRunningProvisionSurvivesATightenedCatalog":      140,
-	"ConfigureFailuresOnLocalHosts":                      134,
-	"TestApprovalMovesToTheNextBuildAndCompletes":        118,
-	"PolicyGatesProvisioning":                            80,
+	sharedPlatformTest:                                                1000,
+	"TestProvisionSurvivesWorkerSIGKILL":                              157,
+	"TestGameDayRemediatesAKilledApp":                                 133,
+	"TestFleetOnPostgreSQLSurvivesAWorkerKilledMidApply":              126,
+	"TestRunningProvisionSurvivesATightenedCatalog":                   112,
+	"TestApprovalMovesToTheNextBuildAndCompletes":                     100,
+	"ConfigureStackHostsFromTemporalCLI":                              95,
+	"TestApprovedPlanIsDeniedByTheNextReleasesPolicy":                 91,
+	"TestForecastScaleScheduleFollowsAReplayedTraceThroughPrometheus": 86,
+	"TestASlowApplyKeepsItsStackWhileAnotherWorkerRetries":            78,
+	"TestConfigureSurvivesWorkerSIGKILL":                              64,
+	"TestHundredPendingApprovalsSurviveWorkerSIGKILL":                 52,
+	"TestWorkflowInputsAreEncryptedAndKeysRotate":                     48,
+	"ConfigureFailuresOnLocalHosts":                                   46,
+	"TestComposeSchemaJobMakesADatabaseTheServerRuns":                 44,
+	"PolicyGatesProvisioning":                                         40,
+	"TestForecastScaleTickSurvivesAWorkerKillWithoutApplyingTwice":    38,
 }
 
 // roomPriority is the test's expected run time, if it is a long one.
