@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"context"
+	"testing"
 
 	"github.com/stretchr/testify/mock"
 	"go.temporal.io/sdk/testsuite"
@@ -24,4 +25,19 @@ func onActivity2[In1, In2, Out any](env *testsuite.TestWorkflowEnvironment, ref 
 // onActivityNoResult is onActivity for an activity that returns only an error.
 func onActivityNoResult[In any](env *testsuite.TestWorkflowEnvironment, ref activityref.NoResult[In], fn func(context.Context, In) error) {
 	env.OnActivity(ref.Name(), mock.Anything, mock.Anything).Return(fn)
+}
+
+// query asks the workflow env ran (or runs) the query name, and decodes the
+// answer.
+func query[T any](t *testing.T, env *testsuite.TestWorkflowEnvironment, name string) T {
+	t.Helper()
+	var answer T
+	v, err := env.QueryWorkflow(name)
+	if err == nil {
+		err = v.Get(&answer)
+	}
+	if err != nil {
+		t.Fatalf("query %s: %v", name, err)
+	}
+	return answer
 }

@@ -157,14 +157,7 @@ func TestForecastScaleAppliesTheForecastAndRecordsIt(t *testing.T) {
 		env.sas[searchattr.ScaleModel.GetName()] != tick.Model || env.sas[searchattr.ScaleTarget.GetName()] != "kubernetes/default/deployment/web" {
 		t.Errorf("search attributes %v: want outcome, replicas, model and target", env.sas)
 	}
-	v, err := env.QueryWorkflow(ScaleRecordQuery)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var queried ScaleTick
-	if err := v.Get(&queried); err != nil {
-		t.Fatal(err)
-	}
+	queried := query[ScaleTick](t, env.TestWorkflowEnvironment, ScaleRecordQuery)
 	if queried.Outcome != ScaleApplied || queried.Decision.Replicas != tick.Decision.Replicas {
 		t.Errorf("record query %+v, want the result's tick", queried)
 	}

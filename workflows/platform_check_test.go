@@ -103,14 +103,7 @@ func TestInvalidInputFailsNonRetryableNamingTheField(t *testing.T) {
 func TestProgressQueryReportsCompletion(t *testing.T) {
 	env := newEnv(t)
 	env.ExecuteWorkflow("PlatformCheck", PlatformCheckInput{Tools: []string{"ssh"}})
-	v, err := env.QueryWorkflow(ProgressQuery)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var p Progress
-	if err := v.Get(&p); err != nil {
-		t.Fatal(err)
-	}
+	p := query[Progress](t, env, ProgressQuery)
 	if p.Done != 1 || p.Total != 1 || p.Phase != "done" {
 		t.Errorf("progress = %+v, want 1/1 done", p)
 	}

@@ -301,14 +301,7 @@ func TestProgressKeepsTheAppliedChangesOnceDone(t *testing.T) {
 	if err := env.GetWorkflowError(); err != nil {
 		t.Fatal(err)
 	}
-	v, err := env.QueryWorkflow(ProgressQuery)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got Progress
-	if err := v.Get(&got); err != nil {
-		t.Fatal(err)
-	}
+	got := query[Progress](t, env, ProgressQuery)
 	if want := (Progress{Phase: "done", Done: 2, Total: 2}); got != want {
 		t.Errorf("progress after the workflow completed: %+v, want %+v", got, want)
 	}
