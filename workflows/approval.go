@@ -30,8 +30,11 @@ func Approval(ctx workflow.Context, in ApprovalInput) (ApprovalStatus, error) {
 		Audit:     []AuditEntry{},
 		Approvals: []string{},
 	}}
-	// Handlers come first so no early decision finds the workflow deaf; until
-	// the approvers are known every decision is refused as unauthorised.
+	// Handlers come first so no early decision finds the workflow deaf. A
+	// decision sent right after the start (a person quick in chat, a retry)
+	// waits until the approvers are known; runs recorded before this change
+	// refused it as unauthorised, and replay so.
+	a.waitsForApprovers = workflow.GetVersion(ctx, decisionsWaitChange, workflow.DefaultVersion, 1) == 1
 	err := registerDecisionHandlers(ctx, a)
 	if err != nil {
 		return a.snapshot(), err
@@ -70,6 +73,7 @@ func Approval(ctx workflow.Context, in ApprovalInput) (ApprovalStatus, error) {
 			Problem: fmt.Sprintf("is %d but only %d people besides the requester may approve (%v)", a.Quorum, len(a.Awaiting), a.Awaiting),
 			Fix:     "lower the quorum or add approvers or groups"})
 	}
+	a.ready = true
 
 	notify(ctx, a, approvers.NoticeRequest, a.Awaiting)
 	escalateAt := started.Add(time.Duration(float64(expiry) * in.escalateAfter()))
@@ -122,6 +126,9 @@ func registerDecisionHandlers(ctx workflow.Context, a *approval) error {
 	}
 	if err := workflow.SetUpdateHandlerWithOptions(ctx, DecideUpdate,
 		func(ctx workflow.Context, req DecisionRequest) (ApprovalStatus, error) {
+			if err := a.awaitApprovers(ctx); err != nil {
+				return a.snapshot(), err
+			}
 			// The state may have moved since validation (another decision in the
 			// same task); the rules are applied again, and a refusal recorded.
 			if refusal := a.record(workflow.Now(ctx), req, "update"); refusal != "" {
@@ -130,7 +137,13 @@ func registerDecisionHandlers(ctx workflow.Context, a *approval) error {
 			return a.snapshot(), nil
 		},
 		workflow.UpdateHandlerOptions{Validator: func(ctx workflow.Context, req DecisionRequest) error {
-			if refusal := a.refusal(workflow.Now(ctx), req); refusal != "" {
+			refusal := a.basicRefusal(req)
+			if refusal == "" && (a.ready || !a.waitsForApprovers) {
+				// Before the approvers are known, only the request's shape
+				// is checked; the handler applies the rules once they are.
+				refusal = a.refusal(workflow.Now(ctx), req)
+			}
+			if refusal != "" {
 				return temporal.NewApplicationError("decision refused: "+refusal, ErrTypeDecisionRefused)
 			}
 			return nil
@@ -140,6 +153,9 @@ func registerDecisionHandlers(ctx workflow.Context, a *approval) error {
 	}
 	signals := workflow.GetSignalChannel(ctx, DecisionSignal)
 	workflow.Go(ctx, func(ctx workflow.Context) {
+		if a.awaitApprovers(ctx) != nil {
+			return
+		}
 		for {
 			var req DecisionRequest
 			signals.Receive(ctx, &req)
@@ -149,6 +165,15 @@ func registerDecisionHandlers(ctx workflow.Context, a *approval) error {
 		}
 	})
 	return nil
+}
+
+// awaitApprovers holds a decision until the approvers are known (or the
+// approval has closed, when its input was refused).
+func (a *approval) awaitApprovers(ctx workflow.Context) error {
+	if !a.waitsForApprovers {
+		return nil
+	}
+	return workflow.Await(ctx, func() bool { return a.ready || a.Status != ApprovalPending })
 }
 
 // drainSignals records signals that arrived in the last workflow task, after

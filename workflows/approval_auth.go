@@ -18,6 +18,11 @@ import (
 // signatures (version 1); older runs resolved approvers only and replay so.
 const signedDecisionsChange = "signed-decisions"
 
+// decisionsWaitChange marks the Approval runs in which a decision that
+// arrives before the approvers are resolved waits for them (version 1);
+// older runs refused it, and replay so.
+const decisionsWaitChange = "decisions-wait-for-approvers"
+
 // RequesterSignature proves that the requester asked for the change: the
 // Ed25519 signature (base64) of the canonical request message over the
 // workflow's ID, the requester and signedAt (internal/signing documents it),

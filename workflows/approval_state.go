@@ -122,6 +122,10 @@ type approval struct {
 	// seen holds every signature that reached history, accepted or refused:
 	// a signature is good for one decision only.
 	seen map[string]bool
+	// waitsForApprovers: decisions that arrive before the approvers are
+	// known wait for them (runs from before decisionsWaitChange refused
+	// them); ready says the approvers are known.
+	waitsForApprovers, ready bool
 }
 
 // refusal says why a decision cannot be taken now, or "" when it can.

@@ -6,15 +6,18 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/mock"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/infraflow/infraflow/activities"
+	"github.com/infraflow/infraflow/internal/activityref"
 	"github.com/infraflow/infraflow/internal/directory"
 )
 
@@ -249,5 +252,35 @@ func TestApprovalInputProblemsFailFast(t *testing.T) {
 		if !strings.Contains(appErr.Error(), want) {
 			t.Errorf("%s: error %q does not contain %q", input, appErr.Error(), want)
 		}
+	}
+}
+
+// Decisions sent right after the start, while the approvers are still being
+// looked up, wait for them instead of being refused as unauthorised: an
+// Update from alice and a Signal from bob both count, and erin, who is no
+// approver, is still refused once the list is known.
+func TestDecisionsBeforeTheApproversAreKnownWaitForThem(t *testing.T) {
+	env := newApprovalEnv(t, newWebhook(t))
+	dir := &activities.Activities{Directory: directory.Example()}
+	env.OnActivity(activityref.ResolveDeciders.Name(), mock.Anything, mock.Anything).After(30 * time.Second).Return(dir.ResolveDeciders)
+	alice := decide(env, time.Second, DecisionRequest{Approver: "alice", Decision: DecisionApprove, Reason: "keys are old"})
+	erin := decide(env, 2*time.Second, DecisionRequest{Approver: "erin", Decision: DecisionApprove, Reason: "lgtm"})
+	env.RegisterDelayedCallback(func() {
+		env.SignalWorkflow(DecisionSignal, DecisionRequest{Approver: "bob", Decision: DecisionApprove, Reason: "rotated in staging", Via: "ui"})
+	}, 3*time.Second)
+	env.ExecuteWorkflow("Approval", ApprovalInput{Title: "rotate keys", Requester: "dave", Approvers: []string{"alice", "bob"}, Quorum: 2})
+
+	st := approvalResult(t, env)
+	if alice.rejected != nil || alice.failed != nil || !alice.done {
+		t.Errorf("alice's early Update: %+v, want accepted once the approvers were known", alice)
+	}
+	if erin.failed == nil || !strings.Contains(erin.failed.Error(), "erin is not among the approvers (alice, bob)") {
+		t.Errorf("erin's early Update: %+v, want refused by the rules once the approvers were known", erin)
+	}
+	// The held decisions are taken once the approvers are known, all in the
+	// same moment, in no promised order.
+	approvals := slices.Sorted(slices.Values(st.Approvals))
+	if st.Status != ApprovalApproved || strings.Join(approvals, ",") != "alice,bob" || len(st.Audit) != 3 {
+		t.Errorf("result = %+v, want approved by alice and bob, and erin's refusal in the audit", st)
 	}
 }
