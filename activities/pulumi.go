@@ -65,7 +65,7 @@ func (a *Activities) PreviewStack(ctx context.Context, req stackop.StackRequest)
 		res.Plan, res.SavedPlan, err = a.previewUp(ctx, stack, req)
 	}
 	if err != nil {
-		return res, previewFailure(err)
+		return res, previewFailure(ctx, err)
 	}
 	activity.GetLogger(ctx).Info("Previewed stack", "stack", req.Ref().String(), "summary", res.Plan.Summary)
 	return res, nil
@@ -74,8 +74,14 @@ func (a *Activities) PreviewStack(ctx context.Context, req stackop.StackRequest)
 // previewFailure classes a failed preview. What the infrastructure's API
 // answered is final; an API that could not be reached (restarting, a network
 // blip: make soak saw DriftCheck fail while the local API server restarted)
-// may answer the next attempt, and a preview changes nothing.
-func previewFailure(err error) error {
+// may answer the next attempt, and a preview changes nothing. A preview
+// interrupted because its attempt ended (the start-to-close deadline on a
+// loaded machine, the worker stopping) failed for no reason of its own, and
+// is tried again.
+func previewFailure(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return fmt.Errorf("%w (the attempt ended: %w)", err, ctx.Err())
+	}
 	if errors.Is(err, pulumistack.ErrPlanRefused) {
 		return temporal.NewNonRetryableApplicationError(err.Error(), stackop.ErrTypePlanRefused, nil)
 	}

@@ -1,9 +1,11 @@
 package activities
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 
 	"go.temporal.io/sdk/temporal"
 
@@ -21,7 +23,7 @@ func TestPreviewFailureRetriesOnlyAnAPIThatCouldNotBeReached(t *testing.T) {
 	}
 	for msg, retryable := range cases {
 		var appErr *temporal.ApplicationError
-		if err := previewFailure(errors.New(msg)); !errors.As(err, &appErr) || appErr.NonRetryable() == retryable || appErr.Type() != stackop.ErrTypeEngineFailed {
+		if err := previewFailure(context.Background(), errors.New(msg)); !errors.As(err, &appErr) || appErr.NonRetryable() == retryable || appErr.Type() != stackop.ErrTypeEngineFailed {
 			t.Errorf("%q: %v, want an %s error, retryable %v", msg, err, stackop.ErrTypeEngineFailed, retryable)
 		}
 	}
@@ -31,8 +33,21 @@ func TestPreviewFailureRetriesOnlyAnAPIThatCouldNotBeReached(t *testing.T) {
 // the preview for good, as such.
 func TestPreviewFailureRefusesAChangedPlan(t *testing.T) {
 	var appErr *temporal.ApplicationError
-	err := previewFailure(fmt.Errorf("%w: plans/ab.json was changed after it was saved", pulumistack.ErrPlanRefused))
+	err := previewFailure(context.Background(), fmt.Errorf("%w: plans/ab.json was changed after it was saved", pulumistack.ErrPlanRefused))
 	if !errors.As(err, &appErr) || !appErr.NonRetryable() || appErr.Type() != stackop.ErrTypePlanRefused {
 		t.Errorf("%v, want a non-retryable %s error", err, stackop.ErrTypePlanRefused)
+	}
+}
+
+// A preview whose attempt ended (its deadline on a loaded machine: the CLI
+// is interrupted) is tried again, not reported as the engine's failure.
+func TestPreviewInterruptedByTheEndOfItsAttemptIsTriedAgain(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Millisecond)
+	defer cancel()
+	<-ctx.Done()
+	err := previewFailure(ctx, errors.New("preview of soak-drift: failed to run preview: signal: interrupt"))
+	var appErr *temporal.ApplicationError
+	if err == nil || (errors.As(err, &appErr) && appErr.NonRetryable()) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("%v, want a retryable error naming the deadline", err)
 	}
 }

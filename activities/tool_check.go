@@ -54,7 +54,7 @@ func (a *Activities) checkTemporalServer(ctx context.Context) toolchain.ToolStat
 // slowProbeAttempts is how many attempts a tool that does not answer within
 // probeTimeout gets before it counts as missing: a loaded machine can be slow
 // to start a Python tool.
-const slowProbeAttempts = 2
+const slowProbeAttempts = 4
 
 // probeTimeout bounds each command a check runs.
 var probeTimeout = 20 * time.Second

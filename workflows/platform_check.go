@@ -71,7 +71,9 @@ func PlatformCheck(ctx workflow.Context, in PlatformCheckInput) (PlatformCheckRe
 	}
 	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: time.Minute,
-		RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 3},
+		// CheckTool asks for up to 4 attempts at a tool too slow to answer
+		// (a machine under load); one more covers a lost worker.
+		RetryPolicy: &temporal.RetryPolicy{MaximumAttempts: 5},
 	})
 
 	futures := make([]activityref.Future[toolchain.ToolStatus], len(tools))
