@@ -42,10 +42,8 @@ const ErrTypeChaosRefused = "ChaosRefused"
 
 // RunProbes measures every probe, side by side, and says whether the round
 // holds. A probe that cannot measure at all (the target gone, Prometheus
-// down) fails the round: the hypothesis cannot be shown to hold. Before any
-// fault, though, such a round is returned as a retryable error instead: no
-// fault can be its cause, and the workflow's retry policy waits for the
-// target to come back before it calls the system not steady.
+// down) fails the round: the hypothesis cannot be shown to hold. Asked to
+// RetryUnmeasured, it fails such a round with a retryable error instead.
 func (a *Activities) RunProbes(ctx context.Context, in gameday.ProbeRequest) (gameday.ProbeRound, error) {
 	round := gameday.ProbeRound{At: time.Now().UTC(), Worker: a.Chaos.Identity, Phase: in.Phase, OK: true, Results: make([]gameday.ProbeResult, len(in.Probes))}
 	defer heartbeatEvery(ctx, 2*time.Second, func() any { return "probing" })()
@@ -64,9 +62,8 @@ func (a *Activities) RunProbes(ctx context.Context, in gameday.ProbeRequest) (ga
 	if ctx.Err() != nil {
 		return round, ctx.Err()
 	}
-	if in.Phase == gameday.PhaseBefore && round.BaselineWaitsOnly() {
-		return round, temporal.NewApplicationError("the steady state could not be measured before any fault: "+unmeasured(round),
-			gameday.ErrTypeBaselineUnmeasured, round)
+	if in.RetryUnmeasured && round.OnlyUnmeasured() {
+		return round, temporal.NewApplicationError("the steady state could not be measured: "+unmeasured(round), gameday.ErrTypeUnmeasured, round)
 	}
 	return round, nil
 }

@@ -83,7 +83,9 @@ func TestRunProbesBeforeAnyFaultRetriesOnlyWhatCouldNotMeasure(t *testing.T) {
 	env.RegisterActivity(a.RunProbes)
 	run := func(phase string, probes ...gameday.Probe) (gameday.ProbeRound, error) {
 		t.Helper()
-		v, err := env.ExecuteActivity(a.RunProbes, gameday.ProbeRequest{Probes: probes, Phase: phase})
+		// The workflow asks for the retry before any fault only.
+		req := gameday.ProbeRequest{Probes: probes, Phase: phase, RetryUnmeasured: phase == gameday.PhaseBefore}
+		v, err := env.ExecuteActivity(a.RunProbes, req)
 		var r gameday.ProbeRound
 		if err == nil {
 			err = v.Get(&r)
@@ -93,8 +95,8 @@ func TestRunProbesBeforeAnyFaultRetriesOnlyWhatCouldNotMeasure(t *testing.T) {
 
 	_, err := run(gameday.PhaseBefore, metric)
 	var appErr *temporal.ApplicationError
-	if !errors.As(err, &appErr) || appErr.Type() != gameday.ErrTypeBaselineUnmeasured || appErr.NonRetryable() {
-		t.Fatalf("before, Prometheus down: %v, want a retryable %s", err, gameday.ErrTypeBaselineUnmeasured)
+	if !errors.As(err, &appErr) || appErr.Type() != gameday.ErrTypeUnmeasured || appErr.NonRetryable() {
+		t.Fatalf("before, Prometheus down: %v, want a retryable %s", err, gameday.ErrTypeUnmeasured)
 	}
 	var last gameday.ProbeRound
 	if err := appErr.Details(&last); err != nil || len(last.Results) != 1 || !last.Results[0].Unmeasured || !strings.Contains(last.Results[0].Detail, "could not measure") {

@@ -149,8 +149,9 @@ func GameDay(ctx workflow.Context, in GameDayInput) (GameDayResult, error) {
 	if err != nil {
 		return g.result, err
 	}
-	if before.BaselineWaitsOnly() {
-		return g.finish(ctx, GameDayNotSteady, "the steady state could not be measured before any fault, in 9 attempts over about two minutes: "+failedProbes(before))
+	if before.OnlyUnmeasured() {
+		return g.finish(ctx, GameDayNotSteady, fmt.Sprintf("the steady state could not be measured before any fault, in %d attempts over about two minutes: %s",
+			baselineAttempts, failedProbes(before)))
 	}
 	if !before.OK {
 		return g.finish(ctx, GameDayNotSteady, "the steady state did not hold before any fault: "+failedProbes(before))
@@ -241,36 +242,35 @@ func (g *gameDayRun) token(f gameday.Fault) string {
 
 // probe measures every steady-state probe once and records the round.
 func (g *gameDayRun) probe(ctx workflow.Context, phase string) (gameday.ProbeRound, error) {
-	return g.probeWith(ctx, phase, &temporal.RetryPolicy{InitialInterval: time.Second, MaximumAttempts: 3})
+	return g.probeWith(ctx, gameday.ProbeRequest{Probes: g.spec.SteadyState.Probes, Phase: phase},
+		&temporal.RetryPolicy{InitialInterval: time.Second, MaximumAttempts: 3})
 }
+
+// baselineAttempts is how often the round before any fault is tried while
+// some probe cannot measure: with backoff from 2 s to 20 s, about two
+// minutes, enough for an API server or a target to restart.
+const baselineAttempts = 9
 
 // probeBaseline measures the steady state before any fault. A round that
 // measured something out of tolerance is final; one where a probe could not
-// measure at all is retried with backoff, 9 attempts over about two minutes, since
-// nothing has been broken yet that could explain it. The last such round is
-// what the report shows.
+// measure at all is tried again, since nothing has been broken yet that
+// could explain it, and the last such round is what the report shows.
 func (g *gameDayRun) probeBaseline(ctx workflow.Context) (gameday.ProbeRound, error) {
-	round, err := g.probeWith(ctx, gameday.PhaseBefore, &temporal.RetryPolicy{
-		InitialInterval: 2 * time.Second, BackoffCoefficient: 2, MaximumInterval: 20 * time.Second,
-		MaximumAttempts: 9,
-	})
+	round, err := g.probeWith(ctx, gameday.ProbeRequest{Probes: g.spec.SteadyState.Probes, Phase: gameday.PhaseBefore, RetryUnmeasured: true},
+		&temporal.RetryPolicy{InitialInterval: 2 * time.Second, BackoffCoefficient: 2, MaximumInterval: 20 * time.Second, MaximumAttempts: baselineAttempts})
 	var appErr *temporal.ApplicationError
-	if err == nil || !errors.As(err, &appErr) || appErr.Type() != gameday.ErrTypeBaselineUnmeasured {
+	if err == nil || !errors.As(err, &appErr) || appErr.Type() != gameday.ErrTypeUnmeasured {
 		return round, err
 	}
-	var last gameday.ProbeRound
-	if appErr.HasDetails() {
-		if derr := appErr.Details(&last); derr != nil {
-			return round, fmt.Errorf("%w (its round could not be read: %v)", err, derr)
-		}
+	if err := appErr.Details(&round); err != nil {
+		return round, fmt.Errorf("reading the last unmeasured round: %w", err)
 	}
-	last.OK = false
-	g.noteWorker(last.At, last.Worker)
-	g.result.Timeline = append(g.result.Timeline, last)
-	return last, nil
+	g.noteWorker(round.At, round.Worker)
+	g.result.Timeline = append(g.result.Timeline, round)
+	return round, nil
 }
 
-func (g *gameDayRun) probeWith(ctx workflow.Context, phase string, retry *temporal.RetryPolicy) (gameday.ProbeRound, error) {
+func (g *gameDayRun) probeWith(ctx workflow.Context, req gameday.ProbeRequest, retry *temporal.RetryPolicy) (gameday.ProbeRound, error) {
 	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: 2 * time.Minute,
 		// A round heartbeats while it measures: a worker lost mid-round is
@@ -278,9 +278,9 @@ func (g *gameDayRun) probeWith(ctx workflow.Context, phase string, retry *tempor
 		HeartbeatTimeout: 10 * time.Second,
 		RetryPolicy:      retry,
 	})
-	round, err := activityref.RunProbes.Run(actx, gameday.ProbeRequest{Probes: g.spec.SteadyState.Probes, Phase: phase})
+	round, err := activityref.RunProbes.Run(actx, req)
 	if err != nil {
-		return round, fmt.Errorf("probing the steady state (%s): %w", phase, err)
+		return round, fmt.Errorf("probing the steady state (%s): %w", req.Phase, err)
 	}
 	g.noteWorker(round.At, round.Worker)
 	g.result.Timeline = append(g.result.Timeline, round)

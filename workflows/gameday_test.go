@@ -55,14 +55,14 @@ func (s *gameDayScript) run(t *testing.T, spec gameday.Experiment, during func(*
 		if in.Phase == "recovery" {
 			s.recoveryRounds++
 		}
-		if in.Phase == gameday.PhaseBefore && s.unreachableBefore > 0 {
+		if in.RetryUnmeasured && s.unreachableBefore > 0 {
 			s.unreachableBefore--
 			s.rounds++
 			round := gameday.ProbeRound{At: env.Now(), Worker: "100@host", Phase: in.Phase}
 			for _, p := range in.Probes {
 				round.Results = append(round.Results, gameday.ProbeResult{Probe: p.Name, Kind: p.Kind, Unmeasured: true, Detail: "could not measure: connection refused"})
 			}
-			return round, temporal.NewApplicationError("the steady state could not be measured before any fault", gameday.ErrTypeBaselineUnmeasured, round)
+			return round, temporal.NewApplicationError("the steady state could not be measured before any fault", gameday.ErrTypeUnmeasured, round)
 		}
 		ok := !s.broken(in.Phase, s.in, s.recoveryRounds)
 		s.rounds++

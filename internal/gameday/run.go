@@ -10,6 +10,10 @@ type ProbeRequest struct {
 	Probes []Probe `json:"probes"`
 	// Phase labels the round in the timeline: before, method, recovery.
 	Phase string `json:"phase"`
+	// RetryUnmeasured asks for a round in which some probe could not
+	// measure, and every other held, to fail with ErrTypeUnmeasured (which
+	// the workflow's retry policy retries) instead of being returned.
+	RetryUnmeasured bool `json:"retryUnmeasured,omitempty"`
 }
 
 // ProbeResult is one probe's measurement in a round. Value is in the probe's
@@ -26,20 +30,17 @@ type ProbeResult struct {
 	Unmeasured bool `json:"unmeasured,omitempty"`
 }
 
-// ErrTypeBaselineUnmeasured is the error a "before" round fails with when a
-// probe could not measure and none measured out of tolerance: the system may
-// be fine and only briefly out of reach (an API server restarting), so the
-// round is retried, and the experiment is called not steady only when the
-// retries run out. The error's details hold the last round.
-const ErrTypeBaselineUnmeasured = "SteadyStateUnmeasured"
+// ErrTypeUnmeasured is the error a round asked to RetryUnmeasured fails
+// with when it is OnlyUnmeasured. The error's details hold the round.
+const ErrTypeUnmeasured = "SteadyStateUnmeasured"
 
 // PhaseBefore labels the round that decides whether there is a steady state
 // to break at all.
 const PhaseBefore = "before"
 
-// BaselineWaitsOnly reports whether a "before" round failed only because some
-// probe could not measure: every probe that did measure held.
-func (r ProbeRound) BaselineWaitsOnly() bool {
+// OnlyUnmeasured reports whether the round failed only because some probe
+// could not measure: every probe that did measure held.
+func (r ProbeRound) OnlyUnmeasured() bool {
 	unmeasured := false
 	for _, res := range r.Results {
 		switch {
