@@ -137,10 +137,12 @@ func registerDecisionHandlers(ctx workflow.Context, a *approval) error {
 			return a.snapshot(), nil
 		},
 		workflow.UpdateHandlerOptions{Validator: func(ctx workflow.Context, req DecisionRequest) error {
-			refusal := a.basicRefusal(req)
-			if refusal == "" && (a.ready || !a.waitsForApprovers) {
-				// Before the approvers are known, only the request's shape
-				// is checked; the handler applies the rules once they are.
+			var refusal string
+			if a.waitsForApprovers && !a.ready {
+				// Until the approvers are known only the request's shape is
+				// checked; the handler applies the rules once they are.
+				refusal = a.basicRefusal(req)
+			} else {
 				refusal = a.refusal(workflow.Now(ctx), req)
 			}
 			if refusal != "" {
@@ -167,13 +169,14 @@ func registerDecisionHandlers(ctx workflow.Context, a *approval) error {
 	return nil
 }
 
-// awaitApprovers holds a decision until the approvers are known (or the
-// approval has closed, when its input was refused).
+// awaitApprovers holds a decision until the approvers are known. Nothing
+// closes the approval before then: a refused input ends the workflow, and
+// the held decisions with it.
 func (a *approval) awaitApprovers(ctx workflow.Context) error {
 	if !a.waitsForApprovers {
 		return nil
 	}
-	return workflow.Await(ctx, func() bool { return a.ready || a.Status != ApprovalPending })
+	return workflow.Await(ctx, func() bool { return a.ready })
 }
 
 // drainSignals records signals that arrived in the last workflow task, after
