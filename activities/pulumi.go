@@ -79,8 +79,8 @@ func (a *Activities) PreviewStack(ctx context.Context, req stackop.StackRequest)
 // loaded machine, the worker stopping) failed for no reason of its own, and
 // is tried again.
 func previewFailure(ctx context.Context, err error) error {
-	if ctx.Err() != nil {
-		return fmt.Errorf("%w (the attempt ended: %w)", err, ctx.Err())
+	if ended := attemptEnded(ctx, err); ended != nil {
+		return ended
 	}
 	if errors.Is(err, pulumistack.ErrPlanRefused) {
 		return temporal.NewNonRetryableApplicationError(err.Error(), stackop.ErrTypePlanRefused, nil)
@@ -92,6 +92,17 @@ func previewFailure(ctx context.Context, err error) error {
 		}
 	}
 	return temporal.NewNonRetryableApplicationError(err.Error(), stackop.ErrTypeEngineFailed, nil)
+}
+
+// attemptEnded is err, marked retryable, when the engine stopped because
+// this activity attempt ended under it (its deadline on a loaded machine, a
+// cancellation, the worker stopping) rather than for a reason of its own;
+// nil while the attempt is live.
+func attemptEnded(ctx context.Context, err error) error {
+	if ctx.Err() == nil {
+		return nil
+	}
+	return fmt.Errorf("%w (the attempt ended: %w)", err, ctx.Err())
 }
 
 // previewUp previews an up and, when asked, files the update plan it saves.
@@ -198,8 +209,8 @@ func (a *Activities) ApplyStack(ctx context.Context, req stackop.StackRequest, p
 	stop()
 	stopSignals()
 	if err != nil {
-		if ctx.Err() != nil {
-			return res, ctx.Err()
+		if ended := attemptEnded(ctx, err); ended != nil {
+			return res, ended
 		}
 		if errors.Is(err, pulumistack.ErrPlanViolated) {
 			return res, temporal.NewNonRetryableApplicationError(err.Error(), stackop.ErrTypePlanStale, nil)
