@@ -31,6 +31,7 @@ import (
 	"github.com/infraflow/infraflow/internal/promrange"
 	"github.com/infraflow/infraflow/internal/scaletarget"
 	"github.com/infraflow/infraflow/internal/testtier"
+	"github.com/infraflow/infraflow/internal/tracereplay"
 	"github.com/infraflow/infraflow/workflows"
 )
 
@@ -53,16 +54,33 @@ func startAPIServer(t *testing.T) (*localenv.Kubernetes, *kubernetes.Clientset) 
 	return kube, cs
 }
 
-// waitForPrometheus waits for the Prometheus a --dev platform starts with a
-// replayed trace: the banner's Prometheus line comes once it is ready, after
-// the rest.
+// waitForPrometheus waits until the Prometheus a --dev platform starts holds
+// a few samples of the trace it replays: a tick started before the first
+// scrapes finds no series, and holds.
 func (p *platform) waitForPrometheus() {
 	p.t.Helper()
-	for deadline := time.Now().Add(time.Minute); !strings.Contains(p.log.String(), "Prometheus:  http://"); time.Sleep(200 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			p.t.Fatalf("worker did not start Prometheus:\n%s", p.log)
+	const query, samples = "sum(" + tracereplay.MetricName + ")", 5
+	hc := &http.Client{Timeout: 5 * time.Second}
+	var last string
+	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(500 * time.Millisecond) {
+		end := time.Now()
+		g, err := promrange.Fetch(context.Background(), hc, "http://"+p.prometheus, promrange.Query{Expr: query, Start: end.Add(-time.Minute), End: end, Step: time.Second})
+		if err != nil {
+			last = err.Error()
+			continue
 		}
+		got := 0
+		for _, v := range g.Values {
+			if !math.IsNaN(v) {
+				got++
+			}
+		}
+		if got >= samples {
+			return
+		}
+		last = fmt.Sprintf("%d samples", got)
 	}
+	p.t.Fatalf("Prometheus at %s has not %d samples of %s after 2 minutes (%s); worker log:\n%s", p.prometheus, samples, query, last, p.log)
 }
 
 func createDeployment(t *testing.T, cs *kubernetes.Clientset, name string, replicas int32) {
@@ -403,7 +421,7 @@ func TestForecastScaleTickSurvivesAWorkerKillWithoutApplyingTwice(t *testing.T) 
 	workerArgs, _ := p.startWithSeparateWorker("scale-crash")
 	workerArgs = append(workerArgs, "--kubeconfig", kube.Kubeconfig, "--prometheus-url", "http://"+p.prometheus, "--chat-webhook-url", p.webhook.url())
 	proc := startProcess(t, workerBin, workerArgs...)
-	waitForSamples(t, p.prometheus, "sum(infraflow_trace_demand)", 5)
+	p.waitForPrometheus()
 
 	// Reactive (no forecast history needed): nyc_taxi's first hours, which the
 	// replay plays first, are thousands of rides per step, many replicas of
@@ -570,32 +588,4 @@ func running(t *testing.T, c client.Client, query string) int {
 		t.Fatal(err)
 	}
 	return len(resp.GetExecutions())
-}
-
-// waitForSamples waits until Prometheus holds at least n samples of query in
-// the last minute: a tick started before the first scrape finds no series,
-// and holds.
-func waitForSamples(t *testing.T, prometheus, query string, n int) {
-	t.Helper()
-	hc := &http.Client{Timeout: 5 * time.Second}
-	var last string
-	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(500 * time.Millisecond) {
-		end := time.Now()
-		g, err := promrange.Fetch(context.Background(), hc, "http://"+prometheus, promrange.Query{Expr: query, Start: end.Add(-time.Minute), End: end, Step: time.Second})
-		if err != nil {
-			last = err.Error()
-			continue
-		}
-		got := 0
-		for _, v := range g.Values {
-			if !math.IsNaN(v) {
-				got++
-			}
-		}
-		if got >= n {
-			return
-		}
-		last = fmt.Sprintf("%d samples", got)
-	}
-	t.Fatalf("Prometheus at %s has not %d samples of %s after 2 minutes: %s", prometheus, n, query, last)
 }
