@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	toxiproxy "github.com/Shopify/toxiproxy/v2/client"
 	"gopkg.in/yaml.v3"
 
 	"github.com/infraflow/infraflow/internal/freeport"
@@ -53,15 +54,8 @@ func (p *platform) createProxy(t *testing.T, upstream string) string {
 	if out, err := exec.Command(cli, "-h", "http://"+p.toxiproxy, "create", "-l", "127.0.0.1:0", "-u", upstream, "app").CombinedOutput(); err != nil {
 		t.Fatalf("toxiproxy-cli create: %v\n%s", err, out)
 	}
-	resp, err := http.Get("http://" + p.toxiproxy + "/proxies/app")
+	proxy, err := toxiproxy.NewClient(p.toxiproxy).Proxy("app")
 	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var proxy struct {
-		Listen string `json:"listen"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&proxy); err != nil {
 		t.Fatalf("toxiproxy's proxy app: %v", err)
 	}
 	if strings.HasSuffix(proxy.Listen, ":0") || proxy.Listen == "" {
@@ -73,15 +67,12 @@ func (p *platform) createProxy(t *testing.T, upstream string) string {
 // toxics lists the toxics toxiproxy's API says the proxy has.
 func (p *platform) toxics(t *testing.T, proxy string) []string {
 	t.Helper()
-	resp, err := http.Get("http://" + p.toxiproxy + "/proxies/" + proxy + "/toxics")
+	px, err := toxiproxy.NewClient(p.toxiproxy).Proxy(proxy)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	var list []struct {
-		Name string `json:"name"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&list); err != nil {
+	list, err := px.Toxics()
+	if err != nil {
 		t.Fatal(err)
 	}
 	var names []string
