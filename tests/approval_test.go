@@ -234,6 +234,18 @@ func testDecideFromStarterAndTemporalCLI(t *testing.T, p *platform) {
 	if st := p.approvalResult("unanswered"); st.Status != workflows.ApprovalExpired {
 		t.Errorf("unanswered = %+v, want expired", st)
 	}
+
+	// A decision sent with the start itself (signal-with-start), before the
+	// approvers are known, waits for them and counts.
+	p.mustTemporal("workflow", "signal-with-start", "--type", "Approval", "--task-queue", p.taskQueue, "--workflow-id", "first-moment",
+		"--input", `{"title": "rotate keys", "requester": "dave", "approvers": ["alice", "bob"], "quorum": 2, "expiry": "2m"}`,
+		"--signal-name", workflows.DecisionSignal, "--signal-input", `{"approver": "alice", "decision": "approve", "reason": "keys are old", "via": "temporal-cli"}`)
+	p.mustTemporal("workflow", "update", "execute", "--workflow-id", "first-moment", "--name", workflows.DecideUpdate,
+		"--input", `{"approver": "bob", "decision": "approve", "reason": "agreed", "via": "temporal-cli"}`)
+	st := p.approvalResult("first-moment")
+	if st.Status != workflows.ApprovalApproved || len(st.Audit) != 2 || st.Audit[0].Approver != "alice" || st.Audit[0].Channel != "signal" || st.Audit[0].Outcome != workflows.OutcomeAccepted {
+		t.Errorf("first-moment = %+v, want approved, alice's signal from the start accepted", st)
+	}
 }
 
 func TestHundredPendingApprovalsSurviveWorkerSIGKILL(t *testing.T) {

@@ -80,6 +80,7 @@ var longTests = map[string]int{
 	"TestFleetOnPostgreSQLSurvivesAWorkerKilledMidApply":              126,
 	"TestRunningProvisionSurvivesATightenedCatalog":                   112,
 	"TestApprovalMovesToTheNextBuildAndCompletes":                     100,
+	"GameDayWaitsForAWorkloadItCannotMeasureYet":                      110, // mostly waiting for its 9 attempts
 	"ConfigureStackHostsFromTemporalCLI":                              95,
 	"TestApprovedPlanIsDeniedByTheNextReleasesPolicy":                 91,
 	"TestForecastScaleScheduleFollowsAReplayedTraceThroughPrometheus": 86,

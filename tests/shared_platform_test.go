@@ -30,6 +30,7 @@ var sharedTests = []sharedTest{
 	{"ProvisionBadInputFailsBeforeAnyPulumiCall", 1, testProvisionBadInputFailsBeforeAnyPulumiCall},
 	{"DriftTTLAndCompensation", 2, testDriftTTLAndCompensation},
 	{"GameDayPodDeleteHoldsWhenTheControllerRecreatesThePods", 1, testGameDayPodDeleteHoldsWhenTheControllerRecreatesThePods},
+	{"GameDayWaitsForAWorkloadItCannotMeasureYet", 1, testGameDayWaitsForAWorkloadItCannotMeasureYet},
 	{"ApproveFromChatEndToEnd", 1, testApproveFromChatEndToEnd},
 	{"DecideFromStarterAndTemporalCLI", 1, testDecideFromStarterAndTemporalCLI},
 	{"InvalidInputFailsAtOnceNamingTheField", 1, testInvalidInputFailsAtOnceNamingTheField},
