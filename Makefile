@@ -54,13 +54,17 @@ test-unit:
 	@echo "==> go test -short -race ./... (the unit tier: tests that run real tools are left out)"
 	@set -o pipefail; go test $(TESTBUILD) -json -short -race ./... | go run ./tests/report
 
-## histories: run the end-to-end tests again, recording the workflow histories the replay tests replay (tests/testdata/histories)
+## histories: run the end-to-end tests again, recording their workflow histories for the replay tests
+# Each recording goes into its own directory, named by the commit that recorded
+# it; older recordings stay: they are what workflows started by older releases
+# look like, and the only proof that those still replay.
 histories: tools build
-	@echo "==> recording workflow histories from the end-to-end tests (about 20 minutes)"
-	@rm -f tests/testdata/histories/*.json
-	@set -o pipefail; INFRAFLOW_RECORD_HISTORIES=$(CURDIR)/tests/testdata/histories INFRAFLOW_TEST_BIN=$(BIN) INFRAFLOW_TRACES=$(abspath $(TRACES)) \
-		go test $(TESTBUILD) -count=1 -json -timeout 60m -parallel 32 ./tests/ | go run ./tests/report
-	@ls tests/testdata/histories | sed 's/-Test.*//' | sort | uniq -c
+	@dir=tests/testdata/histories/recorded-$$(git describe --always --dirty 2>/dev/null || date -u +%Y%m%d%H%M%S); \
+		echo "==> recording workflow histories from the end-to-end tests into $$dir (about 20 minutes)"; \
+		rm -rf $$dir && mkdir -p $$dir && \
+		set -o pipefail && INFRAFLOW_RECORD_HISTORIES=$(CURDIR)/$$dir INFRAFLOW_TEST_BIN=$(BIN) INFRAFLOW_TRACES=$(abspath $(TRACES)) \
+		go test $(TESTBUILD) -count=1 -json -timeout 60m -parallel 32 ./tests/ | go run ./tests/report && \
+		ls $$dir | sed 's/-Test.*//' | sort | uniq -c
 
 ## fuzz: run every fuzz target for FUZZTIME each (their seed corpora already run in make test)
 FUZZTIME ?= 30s

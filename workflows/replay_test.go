@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -14,15 +15,16 @@ import (
 	"go.temporal.io/sdk/workflow"
 )
 
-// historiesDir holds histories recorded from the end-to-end runs (`make
-// histories` records them afresh). Workflows run for days; each release must
-// replay what earlier ones recorded, or running workflows break when it rolls
-// out. A change that fails here goes behind workflow.GetVersion (see
-// signedDecisionsChange in approval_auth.go), or becomes a new workflow type.
+// historiesDir holds histories recorded from the end-to-end runs: the files
+// at its top, and one directory per later recording (`make histories` adds
+// one). Workflows run for days; each release must replay what earlier ones
+// recorded, or running workflows break when it rolls out. A change that fails
+// here goes behind workflow.GetVersion (see signedDecisionsChange in
+// approval_auth.go), or becomes a new workflow type.
 const historiesDir = "../tests/testdata/histories"
 
 func TestRecordedHistoriesReplay(t *testing.T) {
-	files, err := filepath.Glob(filepath.Join(historiesDir, "*.json"))
+	files, err := recordedHistories(historiesDir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,12 +38,25 @@ func TestRecordedHistoriesReplay(t *testing.T) {
 		}
 	}
 	for _, file := range files {
-		t.Run(strings.TrimSuffix(filepath.Base(file), ".json"), func(t *testing.T) {
+		name, _ := filepath.Rel(historiesDir, file)
+		t.Run(strings.TrimSuffix(name, ".json"), func(t *testing.T) {
 			if err := replay(file); err != nil {
 				t.Errorf("replaying %s: %v", file, err)
 			}
 		})
 	}
+}
+
+// recordedHistories lists the history files under dir, at any depth.
+func recordedHistories(dir string) ([]string, error) {
+	var files []string
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && filepath.Ext(path) == ".json" {
+			files = append(files, path)
+		}
+		return err
+	})
+	return files, err
 }
 
 // replay replays one recorded history under its own workflow ID: decisions
