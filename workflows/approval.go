@@ -32,9 +32,16 @@ func Approval(ctx workflow.Context, in ApprovalInput) (ApprovalStatus, error) {
 	}}
 	// Handlers come first so no early decision finds the workflow deaf. A
 	// decision sent right after the start (a person quick in chat, a retry)
-	// waits until the approvers are known; runs recorded before this change
-	// refused it as unauthorised, and replay so.
-	a.waitsForApprovers = workflow.GetVersion(ctx, decisionsWaitChange, workflow.DefaultVersion, 1) == 1
+	// waits until the approvers are known, and the held decisions are then
+	// taken in the order they arrived: with a quorum of one, an early approve
+	// and an early reject must not race. Runs recorded before this change
+	// refused early decisions, or took held signals first, and replay so.
+	switch workflow.GetVersion(ctx, decisionsWaitChange, workflow.DefaultVersion, 2) {
+	case 2:
+		a.waitsForApprovers, a.inArrivalOrder = true, true
+	case 1:
+		a.waitsForApprovers = true
+	}
 	err := registerDecisionHandlers(ctx, a)
 	if err != nil {
 		return a.snapshot(), err
@@ -112,7 +119,7 @@ func Approval(ctx workflow.Context, in ApprovalInput) (ApprovalStatus, error) {
 	}
 	notify(ctx, a, approvers.NoticeOutcome, append(slices.Clone(a.Eligible), in.Requester))
 	// Let in-flight Updates finish and record decisions that raced the close.
-	if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) }); err != nil {
+	if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) && a.allTaken() }); err != nil {
 		return a.snapshot(), err
 	}
 	drainSignals(ctx, a)
@@ -126,12 +133,12 @@ func registerDecisionHandlers(ctx workflow.Context, a *approval) error {
 	}
 	if err := workflow.SetUpdateHandlerWithOptions(ctx, DecideUpdate,
 		func(ctx workflow.Context, req DecisionRequest) (ApprovalStatus, error) {
-			if err := a.awaitApprovers(ctx); err != nil {
+			if err := a.awaitTurn(ctx, a.arrive()); err != nil {
 				return a.snapshot(), err
 			}
 			// The state may have moved since validation (another decision in the
 			// same task); the rules are applied again, and a refusal recorded.
-			if refusal := a.record(workflow.Now(ctx), req, "update"); refusal != "" {
+			if refusal := a.take(workflow.Now(ctx), req, "update"); refusal != "" {
 				return a.snapshot(), temporal.NewApplicationError("decision refused: "+refusal, ErrTypeDecisionRefusedRecorded)
 			}
 			return a.snapshot(), nil
@@ -154,29 +161,39 @@ func registerDecisionHandlers(ctx workflow.Context, a *approval) error {
 		return err
 	}
 	signals := workflow.GetSignalChannel(ctx, DecisionSignal)
-	workflow.Go(ctx, func(ctx workflow.Context) {
-		if a.awaitApprovers(ctx) != nil {
-			return
+	takeSignal := func(ctx workflow.Context, req DecisionRequest) {
+		if refusal := a.take(workflow.Now(ctx), req, "signal"); refusal != "" {
+			workflow.GetLogger(ctx).Warn("Refused decision signal", "approver", req.Approver, "refusal", refusal)
 		}
+	}
+	if !a.inArrivalOrder {
+		workflow.Go(ctx, func(ctx workflow.Context) {
+			if a.awaitTurn(ctx, 0) != nil {
+				return
+			}
+			for {
+				var req DecisionRequest
+				signals.Receive(ctx, &req)
+				takeSignal(ctx, req)
+			}
+		})
+		return nil
+	}
+	// Each signal takes its place in line when it is received, so a signal
+	// that arrived before an Update is taken before it.
+	workflow.Go(ctx, func(ctx workflow.Context) {
 		for {
 			var req DecisionRequest
 			signals.Receive(ctx, &req)
-			if refusal := a.record(workflow.Now(ctx), req, "signal"); refusal != "" {
-				workflow.GetLogger(ctx).Warn("Refused decision signal", "approver", req.Approver, "refusal", refusal)
-			}
+			turn := a.arrive()
+			workflow.Go(ctx, func(ctx workflow.Context) {
+				if a.awaitTurn(ctx, turn) == nil {
+					takeSignal(ctx, req)
+				}
+			})
 		}
 	})
 	return nil
-}
-
-// awaitApprovers holds a decision until the approvers are known. Nothing
-// closes the approval before then: a refused input ends the workflow, and
-// the held decisions with it.
-func (a *approval) awaitApprovers(ctx workflow.Context) error {
-	if !a.waitsForApprovers {
-		return nil
-	}
-	return workflow.Await(ctx, func() bool { return a.ready })
 }
 
 // drainSignals records signals that arrived in the last workflow task, after

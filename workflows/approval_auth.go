@@ -19,8 +19,10 @@ import (
 const signedDecisionsChange = "signed-decisions"
 
 // decisionsWaitChange marks the Approval runs in which a decision that
-// arrives before the approvers are resolved waits for them (version 1);
-// older runs refused it, and replay so.
+// arrives before the approvers are resolved waits for them (version 1), and
+// those in which the held decisions are then taken in the order they arrived
+// (version 2; version 1 took every held signal before any held Update). Older
+// runs refused early decisions, and replay so.
 const decisionsWaitChange = "decisions-wait-for-approvers"
 
 // RequesterSignature proves that the requester asked for the change: the

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 
+	"go.temporal.io/sdk/workflow"
+
 	"github.com/infraflow/infraflow/internal/signing"
 )
 
@@ -126,6 +128,38 @@ type approval struct {
 	// known wait for them (runs from before decisionsWaitChange refused
 	// them); ready says the approvers are known.
 	waitsForApprovers, ready bool
+	// inArrivalOrder: decisions are taken in the order they arrived, each
+	// with its turn in line; arrived counts the turns given, taken those done.
+	inArrivalOrder bool
+	arrived, taken int
+}
+
+// arrive gives a decision its turn in line.
+func (a *approval) arrive() int {
+	a.arrived++
+	return a.arrived - 1
+}
+
+// awaitTurn holds a decision until the approvers are known and, in runs that
+// keep arrival order, every decision that arrived before it was taken.
+// Nothing closes the approval before the approvers are known: a refused input
+// ends the workflow, and the held decisions with it.
+func (a *approval) awaitTurn(ctx workflow.Context, turn int) error {
+	if !a.waitsForApprovers {
+		return nil
+	}
+	return workflow.Await(ctx, func() bool { return a.ready && (!a.inArrivalOrder || a.taken == turn) })
+}
+
+// take records a decision whose turn has come, and passes the turn on.
+func (a *approval) take(now time.Time, req DecisionRequest, channel string) string {
+	a.taken++
+	return a.record(now, req, channel)
+}
+
+// allTaken says no decision is still waiting for its turn.
+func (a *approval) allTaken() bool {
+	return !a.inArrivalOrder || a.taken == a.arrived
 }
 
 // refusal says why a decision cannot be taken now, or "" when it can.

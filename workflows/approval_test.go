@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -277,10 +276,50 @@ func TestDecisionsBeforeTheApproversAreKnownWaitForThem(t *testing.T) {
 	if erin.failed == nil || !strings.Contains(erin.failed.Error(), "erin is not among the approvers (alice, bob)") {
 		t.Errorf("erin's early Update: %+v, want refused by the rules once the approvers were known", erin)
 	}
-	// The held decisions are taken once the approvers are known, all in the
-	// same moment, in no promised order.
-	approvals := slices.Sorted(slices.Values(st.Approvals))
-	if st.Status != ApprovalApproved || strings.Join(approvals, ",") != "alice,bob" || len(st.Audit) != 3 {
-		t.Errorf("result = %+v, want approved by alice and bob, and erin's refusal in the audit", st)
+	// The held decisions are taken once the approvers are known, in the
+	// order they arrived.
+	if got := auditOrder(st); st.Status != ApprovalApproved || strings.Join(st.Approvals, ",") != "alice,bob" ||
+		got != "alice:update:accepted,erin:update:refused,bob:signal:accepted" {
+		t.Errorf("result = %+v (audit %s), want approved by alice then bob, erin's refusal between them", st, got)
 	}
+}
+
+// With a quorum of one, an early approve and an early reject race: the one
+// that arrived first decides, whichever channel each came by.
+func TestHeldDecisionsAreTakenInTheOrderTheyArrived(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		updateAt   time.Duration // alice approves by Update
+		signalAt   time.Duration // bob rejects by signal
+		wantStatus string
+		wantAudit  string
+	}{
+		{"update first", time.Second, 2 * time.Second, ApprovalApproved, "alice:update:accepted,bob:signal:refused"},
+		{"signal first", 2 * time.Second, time.Second, ApprovalRejected, "bob:signal:accepted,alice:update:refused"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env := newApprovalEnv(t, newWebhook(t))
+			dir := &activities.Activities{Directory: directory.Example()}
+			env.OnActivity(activityref.ResolveDeciders.Name(), mock.Anything, mock.Anything).After(30 * time.Second).Return(dir.ResolveDeciders)
+			decide(env, tc.updateAt, DecisionRequest{Approver: "alice", Decision: DecisionApprove, Reason: "diff reviewed"})
+			env.RegisterDelayedCallback(func() {
+				env.SignalWorkflow(DecisionSignal, DecisionRequest{Approver: "bob", Decision: DecisionReject, Reason: "freeze week", Via: "chat"})
+			}, tc.signalAt)
+			env.ExecuteWorkflow("Approval", ApprovalInput{Title: "rotate keys", Requester: "dave", Approvers: []string{"alice", "bob"}})
+
+			st := approvalResult(t, env)
+			if got := auditOrder(st); st.Status != tc.wantStatus || got != tc.wantAudit {
+				t.Errorf("status %s, audit %s; want %s, audit %s", st.Status, got, tc.wantStatus, tc.wantAudit)
+			}
+		})
+	}
+}
+
+// auditOrder lists the audit as approver:channel:outcome, in order.
+func auditOrder(st ApprovalStatus) string {
+	var entries []string
+	for _, e := range st.Audit {
+		entries = append(entries, e.Approver+":"+e.Channel+":"+e.Outcome)
+	}
+	return strings.Join(entries, ",")
 }
