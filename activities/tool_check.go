@@ -20,8 +20,11 @@ import (
 // machine. A missing tool is a result, not an error: the workflow decides what
 // a missing tool means.
 func (a *Activities) CheckTool(ctx context.Context, name string) (toolchain.ToolStatus, error) {
-	if name == toolchain.TemporalServer {
+	switch name {
+	case toolchain.TemporalServer:
 		return a.checkTemporalServer(ctx), nil
+	case toolchain.PulumiBackend:
+		return a.checkPulumiBackend(ctx), nil
 	}
 	for _, tool := range toolchain.Catalog() {
 		if tool.Name == name {
@@ -48,6 +51,27 @@ func (a *Activities) checkTemporalServer(ctx context.Context) toolchain.ToolStat
 	status.Status = toolchain.ToolOK
 	status.Version = "v" + strings.TrimPrefix(info.GetServerVersion(), "v")
 	status.Detail = versionNote(status.Version, status.Expected)
+	return status
+}
+
+func (a *Activities) checkPulumiBackend(ctx context.Context) toolchain.ToolStatus {
+	status := toolchain.ToolStatus{Name: toolchain.PulumiBackend}
+	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
+	defer cancel()
+	health, err := a.Pulumi.CheckBackend(ctx)
+	status.Path = health.URL
+	if err != nil {
+		status.Status = toolchain.ToolMissing
+		status.Detail = err.Error()
+		status.Fix = "give the worker a backend it can reach with --pulumi-backend: postgres://USER:PASSWORD@HOST:PORT/DATABASE?sslmode=disable (the database must be up), or file:///DIR"
+		return status
+	}
+	status.Status = toolchain.ToolOK
+	status.Version = health.Kind
+	if health.Server != "" {
+		status.Version += " " + health.Server
+	}
+	status.Detail = fmt.Sprintf("%s: %d stacks", health.URL, health.Stacks)
 	return status
 }
 

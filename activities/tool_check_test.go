@@ -2,6 +2,8 @@ package activities
 
 import (
 	"context"
+	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/infraflow/infraflow/internal/pulumistack"
 	"github.com/infraflow/infraflow/internal/testtier"
 	"github.com/infraflow/infraflow/internal/toolchain"
 )
@@ -79,5 +82,42 @@ print(get_cache_dir(guess_project_dir(None)))`).CombinedOutput()
 	status, slow := checkCommand(context.Background(), tool)
 	if status.Status != toolchain.ToolOK || slow {
 		t.Errorf("ansible-lint with its lock held elsewhere: %s (slow %v): %s", status.Status, slow, status.Detail)
+	}
+}
+
+// The stacks' backend is a row of the report: ok with its kind and stack
+// count when it answers, missing with the fix when it does not, its password
+// never shown.
+func TestPulumiBackendRowSaysWhereStacksLiveAndWhetherItAnswers(t *testing.T) {
+	stateDir := t.TempDir()
+	stack := filepath.Join(stateDir, "state", ".pulumi", "stacks", "infraflow-local")
+	if err := os.MkdirAll(stack, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"dev.json", "dev.json.bak", "dev.json.attrs", "web.json"} {
+		if err := os.WriteFile(filepath.Join(stack, name), []byte("{}"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a := &Activities{Pulumi: pulumistack.Env{StateDir: stateDir}}
+	row := a.checkPulumiBackend(context.Background())
+	if row.Status != toolchain.ToolOK || row.Version != "file" || row.Detail != "file://"+filepath.Join(stateDir, "state")+": 2 stacks" {
+		t.Errorf("file backend row = %+v, want ok, file, 2 stacks", row)
+	}
+
+	// A PostgreSQL nobody listens for.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	a.Pulumi.Backend = fmt.Sprintf("postgres://infraflow:hunter2@127.0.0.1:%d/pulumi?sslmode=disable", port)
+	row = a.checkPulumiBackend(context.Background())
+	if row.Status != toolchain.ToolMissing || !strings.Contains(row.Fix, "--pulumi-backend") || !strings.Contains(row.Detail, "connect") {
+		t.Errorf("unreachable backend row = %+v, want missing, saying why and how to fix it", row)
+	}
+	if strings.Contains(fmt.Sprint(row), "hunter2") {
+		t.Errorf("the row shows the backend's password: %+v", row)
 	}
 }

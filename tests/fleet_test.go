@@ -2,10 +2,12 @@ package tests
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"syscall"
@@ -278,6 +280,19 @@ func TestFleetOnPostgreSQLSurvivesAWorkerKilledMidApply(t *testing.T) {
 	}
 	if n := pgQuery(context.Background(), t, f.pg, "pulumi", "SELECT count(*) FROM pulumi_state WHERE key LIKE 'pulumi/.pulumi/locks/%'"); n != "0" {
 		t.Errorf("%s Pulumi locks left, want 0", n)
+	}
+	// PlatformCheck's backend row shows the shared state, from either worker.
+	f.mustTemporal("workflow", "start", "--type", "PlatformCheck", "--task-queue", f.taskQueue,
+		"--workflow-id", "fleet-backend-check", "--input", `{"tools": ["pulumi-backend"]}`)
+	var check platformCheckResult
+	if err := json.Unmarshal([]byte(f.mustTemporal("workflow", "result", "--workflow-id", "fleet-backend-check", "-o", "json")), &struct {
+		Result *platformCheckResult `json:"result"`
+	}{&check}); err != nil {
+		t.Fatal(err)
+	}
+	if len(check.Tools) != 1 || check.Tools[0].Status != "ok" || !regexp.MustCompile(`^postgres \d+\.\d+$`).MatchString(check.Tools[0].Version) ||
+		!strings.HasPrefix(check.Tools[0].Detail, "postgres://") || !strings.HasSuffix(check.Tools[0].Detail, ": 6 stacks") {
+		t.Errorf("pulumi-backend row = %+v, want ok, the PostgreSQL's version and its 6 stacks", check.Tools)
 	}
 }
 

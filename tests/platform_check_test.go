@@ -40,7 +40,7 @@ func TestPlatformCheckFromTemporalCLISurvivesSIGKILL(t *testing.T) {
 	}{&result}); err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"temporal-server", "temporal", "pulumi", "pulumi-resource-infraflow", "etcd", "kube-apiserver",
+	want := []string{"temporal-server", "pulumi-backend", "temporal", "pulumi", "pulumi-resource-infraflow", "etcd", "kube-apiserver",
 		"kube-controller-manager", "kube-scheduler", "kwok", "toxiproxy-server", "toxiproxy-cli", "ansible-playbook", "ansible-lint", "ssh", "sshd", "prometheus", "moto"}
 	if len(result.Tools) != len(want) || len(result.Missing) != 0 {
 		t.Fatalf("result = %+v, want one ok row for each of %v", result, want)
@@ -52,6 +52,9 @@ func TestPlatformCheckFromTemporalCLISurvivesSIGKILL(t *testing.T) {
 	}
 	if server := result.Tools[0]; server.Version != "v1.32.1" {
 		t.Errorf("temporal-server version = %q, want the embedded v1.32.1", server.Version)
+	}
+	if backend := result.Tools[1]; backend.Version != "file" || !strings.HasSuffix(backend.Detail, ": 0 stacks") {
+		t.Errorf("pulumi-backend = %+v, want the worker's own file backend, with no stack yet", backend)
 	}
 
 	// The infraflow search attributes are registered and set.
@@ -131,7 +134,7 @@ func testStarterValidatesFollowsAndLists(t *testing.T, p *platform) {
 	if err != nil {
 		t.Fatalf("starter doctor: %v\n%s%s", err, stdout, stderr)
 	}
-	for _, want := range []string{`TOOL\s+STATUS`, `temporal-server\s+ok\s+v1\.32\.1`, `pulumi\s+ok\s+v3\.259\.0`, `ansible-playbook\s+ok`} {
+	for _, want := range []string{`TOOL\s+STATUS`, `temporal-server\s+ok\s+v1\.32\.1`, `pulumi-backend\s+ok\s+file\s+file:///\S+: \d+ stacks`, `pulumi\s+ok\s+v3\.259\.0`, `ansible-playbook\s+ok`} {
 		if !regexp.MustCompile(want).MatchString(stdout) {
 			t.Errorf("doctor table lacks %q:\n%s", want, stdout)
 		}

@@ -25,6 +25,10 @@ const metricsToolsChange = "platform-check-metrics-tools"
 // and CLI (version 1); runs that began before check the tools they began with.
 const chaosToolsChange = "platform-check-chaos-tools"
 
+// pulumiBackendChange marks the runs whose default list has the stacks'
+// backend (version 1); runs that began before check the tools they began with.
+const pulumiBackendChange = "platform-check-pulumi-backend"
+
 // PlatformCheckInput chooses which tools to check; empty means all of them.
 type PlatformCheckInput struct {
 	Tools []string `json:"tools,omitempty"`
@@ -63,6 +67,9 @@ func PlatformCheck(ctx workflow.Context, in PlatformCheckInput) (PlatformCheckRe
 		}
 		if workflow.GetVersion(ctx, chaosToolsChange, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
 			tools = slices.DeleteFunc(tools, func(name string) bool { return name == "toxiproxy-server" || name == "toxiproxy-cli" })
+		}
+		if workflow.GetVersion(ctx, pulumiBackendChange, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+			tools = slices.DeleteFunc(tools, func(name string) bool { return name == toolchain.PulumiBackend })
 		}
 	}
 	progress := Progress{Phase: "checking tools", Total: len(tools)}

@@ -20,6 +20,10 @@ type Tool struct {
 // TemporalServer is checked through the frontend API rather than a command.
 const TemporalServer = "temporal-server"
 
+// PulumiBackend is where the worker's stacks keep their state (its
+// --pulumi-backend), checked by reading its list of stacks.
+const PulumiBackend = "pulumi-backend"
+
 // Catalog lists every tool the platform uses, in the order reports show them.
 func Catalog() []Tool {
 	return []Tool{
@@ -133,9 +137,10 @@ func toxiproxyProgram(name string) Tool {
 	}
 }
 
-// Names lists the tools PlatformCheck knows: the server plus the catalog.
+// Names lists the tools PlatformCheck knows: the server and the stacks'
+// backend, then the catalog.
 func Names() []string {
-	names := []string{TemporalServer}
+	names := []string{TemporalServer, PulumiBackend}
 	for _, t := range Catalog() {
 		names = append(names, t.Name)
 	}
