@@ -81,8 +81,14 @@ func TestProvisionSurvivesWorkerSIGKILL(t *testing.T) {
 				deadline := time.Now().Add(4 * time.Minute)
 				for {
 					if pr, ok := p.progressOf(id); ok && killWhen[point](pr) {
+						killedTmp := scratchDirsOf(t, workerData, worker.cmd.Process.Pid)
 						worker.kill()
 						t.Logf("killed the worker at %+v", pr)
+						if len(killedTmp) != 1 {
+							t.Errorf("the killed worker had temporary directories %v, want its one", killedTmp)
+						} else if open, _ := filepath.Glob(filepath.Join(killedTmp[0], "infraflow-pulumi-*")); point == "during" && len(open) == 0 {
+							t.Errorf("the worker killed while it applied had no Pulumi workspace in %s", killedTmp[0])
+						}
 						break
 					}
 					if time.Now().After(deadline) {
@@ -91,6 +97,11 @@ func TestProvisionSurvivesWorkerSIGKILL(t *testing.T) {
 					time.Sleep(250 * time.Millisecond)
 				}
 				worker = startProcessWithEnv(t, bootDelay, workerBin, workerArgs...)
+				// The restarted worker removed what the killed one left in its
+				// temporary directory (its open Pulumi workspace, its plan file).
+				if left := scratchDirsOf(t, workerData, 0); len(left) != 1 || !strings.HasPrefix(filepath.Base(left[0]), fmt.Sprintf("pid-%d-", worker.cmd.Process.Pid)) {
+					t.Errorf("temporary directories after the restart: %v, want only the new worker's (pid %d)", left, worker.cmd.Process.Pid)
+				}
 			}
 
 			res, status, err := p.provisionOutcome(t, id)
@@ -153,4 +164,19 @@ func countOwn(resources []any) int {
 		}
 	}
 	return n
+}
+
+// scratchDirsOf lists the workers' temporary directories under a data
+// directory: those of one pid, or with pid 0 all of them.
+func scratchDirsOf(t *testing.T, dataDir string, pid int) []string {
+	t.Helper()
+	pattern := "pid-*"
+	if pid != 0 {
+		pattern = fmt.Sprintf("pid-%d-*", pid)
+	}
+	dirs, err := filepath.Glob(filepath.Join(dataDir, "tmp", pattern))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dirs
 }

@@ -560,6 +560,14 @@ func (s *soakSweep) checkRound(r *soakRound) {
 			r.problem(r.kindOfProcess(stray), "a stray process outlived the runs: %s", stray)
 		}
 	}
+	// What a killed worker had in its temporary directory (an open Pulumi
+	// workspace, a plan, an Ansible inventory) is removed by the next one.
+	live := fmt.Sprintf("pid-%d-", s.worker.cmd.Process.Pid)
+	for _, dir := range scratchDirsOf(s.t, s.workerData, 0) {
+		if !strings.HasPrefix(filepath.Base(dir), live) {
+			r.problem("", "the temporary directory of a worker process that is gone is still there: %s", dir)
+		}
+	}
 }
 
 // kindOf is the workflow type whose run started the workflow id: its own

@@ -28,6 +28,7 @@ import (
 	"github.com/infraflow/infraflow/internal/metrics"
 	"github.com/infraflow/infraflow/internal/payloadcodec"
 	"github.com/infraflow/infraflow/internal/pulumistack"
+	"github.com/infraflow/infraflow/internal/scratch"
 	"github.com/infraflow/infraflow/internal/temporalclient"
 	"github.com/infraflow/infraflow/workflows"
 )
@@ -193,6 +194,20 @@ func run(ctx context.Context, o options) error {
 		return fmt.Errorf("data dir %s: %w", o.dataDir, err)
 	}
 	o.dataDir = dataDir
+	// Temporary files (Pulumi workspaces and plans, Ansible inventories, and
+	// those of the tools this process starts) go to a directory of this
+	// process, which the next worker to start removes if this one is killed.
+	tmp, removed, err := scratch.Claim(filepath.Join(o.dataDir, "tmp"))
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	if len(removed) > 0 {
+		fmt.Printf("infraflow: removed the temporary files of %d worker processes that died\n", len(removed))
+	}
+	if err := os.Setenv("TMPDIR", tmp); err != nil {
+		return err
+	}
 	passphrase, err := pulumiPassphrase(o)
 	if err != nil {
 		return err
