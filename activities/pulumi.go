@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -86,13 +87,51 @@ func previewFailure(ctx context.Context, err error) error {
 		return temporal.NewNonRetryableApplicationError(err.Error(), stackop.ErrTypePlanRefused, nil)
 	}
 	msg := strings.ToLower(err.Error())
-	for _, transient := range []string{"connection refused", "connection reset by peer", "i/o timeout", "tls handshake timeout", "no route to host"} {
+	for _, transient := range append(neverReached, "connection reset by peer", "i/o timeout") {
 		if strings.Contains(msg, transient) {
 			return temporal.NewApplicationError(err.Error()+" (the API could not be reached; the preview is tried again)", stackop.ErrTypeEngineFailed)
 		}
 	}
 	return temporal.NewNonRetryableApplicationError(err.Error(), stackop.ErrTypeEngineFailed, nil)
 }
+
+// neverReached are the errors of a request that never reached the API: it
+// did nothing, whatever it asked for.
+var neverReached = []string{"connection refused", "no route to host", "tls handshake timeout"}
+
+// applyFailure classes a failed up, destroy or refresh. Unlike a preview, an
+// apply changes things, and a request whose connection broke midway may
+// have been carried out: only an apply whose every error is a request that
+// never reached the API (make soak saw a remediation fail while the local
+// API server restarted, and its changes reverted) is tried again. Pulumi's
+// state keeps whatever the attempt did.
+func applyFailure(ctx context.Context, err error) error {
+	if ended := attemptEnded(ctx, err); ended != nil {
+		return ended
+	}
+	if errors.Is(err, pulumistack.ErrPlanViolated) {
+		return temporal.NewNonRetryableApplicationError(err.Error(), stackop.ErrTypePlanStale, nil)
+	}
+	unreached, other := 0, 0
+	for _, line := range strings.Split(strings.ToLower(err.Error()), "\n") {
+		_, text, found := strings.Cut(line, "error: ")
+		if !found || genericFailure.MatchString(text) {
+			continue
+		}
+		if slices.ContainsFunc(neverReached, func(s string) bool { return strings.Contains(text, s) }) {
+			unreached++
+		} else {
+			other++
+		}
+	}
+	if unreached > 0 && other == 0 {
+		return temporal.NewApplicationError(err.Error()+" (the API could not be reached; nothing was asked of it, and the apply is tried again)", stackop.ErrTypeEngineFailed)
+	}
+	return temporal.NewNonRetryableApplicationError(err.Error(), stackop.ErrTypeEngineFailed, nil)
+}
+
+// genericFailure is the line Pulumi adds under the resources' own errors.
+var genericFailure = regexp.MustCompile(`^\s*(update|destroy|refresh|preview) failed\s*$`)
 
 // attemptEnded is err, marked retryable, when the engine stopped because
 // this activity attempt ended under it (its deadline on a loaded machine, a
@@ -209,13 +248,7 @@ func (a *Activities) ApplyStack(ctx context.Context, req stackop.StackRequest, p
 	stop()
 	stopSignals()
 	if err != nil {
-		if ended := attemptEnded(ctx, err); ended != nil {
-			return res, ended
-		}
-		if errors.Is(err, pulumistack.ErrPlanViolated) {
-			return res, temporal.NewNonRetryableApplicationError(err.Error(), stackop.ErrTypePlanStale, nil)
-		}
-		return res, temporal.NewNonRetryableApplicationError(err.Error(), stackop.ErrTypeEngineFailed, nil)
+		return res, applyFailure(ctx, err)
 	}
 	after, err := a.Pulumi.ReadState(ctx, req.Ref())
 	if err != nil {
