@@ -180,12 +180,17 @@ func registerDecisionHandlers(ctx workflow.Context, a *approval) error {
 		return nil
 	}
 	// Each signal takes its place in line when it is received, so a signal
-	// that arrived before an Update is taken before it.
+	// that arrived before an Update is taken before it. One whose turn has
+	// come (no decision is held) is taken at once, as the reader receives it.
 	workflow.Go(ctx, func(ctx workflow.Context) {
 		for {
 			var req DecisionRequest
 			signals.Receive(ctx, &req)
 			turn := a.arrive()
+			if a.due(turn) {
+				takeSignal(ctx, req)
+				continue
+			}
 			workflow.Go(ctx, func(ctx workflow.Context) {
 				if a.awaitTurn(ctx, turn) == nil {
 					takeSignal(ctx, req)

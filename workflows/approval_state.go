@@ -148,7 +148,12 @@ func (a *approval) awaitTurn(ctx workflow.Context, turn int) error {
 	if !a.waitsForApprovers {
 		return nil
 	}
-	return workflow.Await(ctx, func() bool { return a.ready && (!a.inArrivalOrder || a.taken == turn) })
+	return workflow.Await(ctx, func() bool { return a.due(turn) })
+}
+
+// due says whether a decision's turn has come.
+func (a *approval) due(turn int) bool {
+	return a.ready && (!a.inArrivalOrder || a.taken == turn)
 }
 
 // take records a decision whose turn has come, and passes the turn on.

@@ -323,3 +323,20 @@ func auditOrder(st ApprovalStatus) string {
 	}
 	return strings.Join(entries, ",")
 }
+
+// A signal that arrives with the decision that closes the approval is
+// refused, and the refusal is in the audit the workflow returns.
+func TestASignalRacingTheCloseIsRecorded(t *testing.T) {
+	env := newApprovalEnv(t, newWebhook(t))
+	env.RegisterDelayedCallback(func() {
+		env.UpdateWorkflow(DecideUpdate, "", &testsuite.TestUpdateCallback{OnAccept: func() {}, OnReject: func(error) {}, OnComplete: func(any, error) {}},
+			DecisionRequest{Approver: "bob", Decision: DecisionApprove, Reason: "checked"})
+		env.SignalWorkflow(DecisionSignal, DecisionRequest{Approver: "alice", Decision: DecisionReject, Reason: "too late", Via: "chat"})
+	}, time.Minute)
+	env.ExecuteWorkflow("Approval", ApprovalInput{Title: "open port", Requester: "dave", Approvers: []string{"alice", "bob"}})
+
+	st := approvalResult(t, env)
+	if got := auditOrder(st); st.Status != ApprovalApproved || got != "bob:update:accepted,alice:signal:refused" {
+		t.Errorf("status %s, audit %s; want approved by bob, alice's late signal refused in the audit", st.Status, got)
+	}
+}
