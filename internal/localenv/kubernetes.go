@@ -21,8 +21,10 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/client-go/util/retry"
 )
 
 // KubernetesOptions say where the local control plane keeps its state and listens.
@@ -403,13 +405,24 @@ func freePortOn(host string) string {
 // Running without containers.
 const fakeNode = "kwok-node-0"
 
-// ensureFakeNode registers the kwok-managed node if it is not there yet.
+// ensureFakeNode registers the kwok-managed node if it is not there yet. A
+// control plane that has just started can time out a write (etcd stalled on
+// the disk: make test saw "etcdserver: request timed out" fail every test
+// that shared it), so an answer that says try again is tried again.
 func (k *Kubernetes) ensureFakeNode(ctx context.Context) error {
 	cs, err := k.Clientset()
 	if err != nil {
 		return err
 	}
-	_, err = cs.CoreV1().Nodes().Get(ctx, fakeNode, metav1.GetOptions{})
+	backoff := wait.Backoff{Duration: 500 * time.Millisecond, Factor: 2, Steps: 7} // about a minute
+	return retry.OnError(backoff, func(err error) bool {
+		return ctx.Err() == nil && (apierrors.IsServerTimeout(err) || apierrors.IsTimeout(err) ||
+			apierrors.IsInternalError(err) || apierrors.IsTooManyRequests(err) || apierrors.IsServiceUnavailable(err))
+	}, func() error { return registerFakeNode(ctx, cs) })
+}
+
+func registerFakeNode(ctx context.Context, cs *kubernetes.Clientset) error {
+	_, err := cs.CoreV1().Nodes().Get(ctx, fakeNode, metav1.GetOptions{})
 	if err == nil {
 		return nil
 	}
