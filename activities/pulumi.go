@@ -87,7 +87,7 @@ func previewFailure(ctx context.Context, err error) error {
 		return temporal.NewNonRetryableApplicationError(err.Error(), stackop.ErrTypePlanRefused, nil)
 	}
 	msg := strings.ToLower(err.Error())
-	for _, transient := range append(neverReached, "connection reset by peer", "i/o timeout") {
+	for _, transient := range slices.Concat(neverReached, lostMidway) {
 		if strings.Contains(msg, transient) {
 			return temporal.NewApplicationError(err.Error()+" (the API could not be reached; the preview is tried again)", stackop.ErrTypeEngineFailed)
 		}
@@ -98,6 +98,10 @@ func previewFailure(ctx context.Context, err error) error {
 // neverReached are the errors of a request that never reached the API: it
 // did nothing, whatever it asked for.
 var neverReached = []string{"connection refused", "no route to host", "tls handshake timeout"}
+
+// lostMidway are the errors of a request whose connection broke after it was
+// sent: harmless to repeat for a read, not for a change.
+var lostMidway = []string{"connection reset by peer", "i/o timeout"}
 
 // applyFailure classes a failed up, destroy or refresh. Unlike a preview, an
 // apply changes things, and a request whose connection broke midway may
