@@ -152,7 +152,7 @@ func (p *Processes) Kill(ctx context.Context, in ProcessKill) (ProcessKillResult
 	}
 	result.Killed, result.AlreadyInjected = record.Killed, found
 	for _, k := range record.Killed {
-		if now, ok := procs.Get(k.PID); !ok || now.StartTicks != k.StartTicks || now.State == "Z" {
+		if !procs.StillRunning(k.PID, k.StartTicks) {
 			continue // dead already; the PID may belong to another process now
 		}
 		if err := syscall.Kill(k.PID, processSignals[in.Signal]); err != nil && !errors.Is(err, syscall.ESRCH) {
@@ -165,9 +165,8 @@ func (p *Processes) Kill(ctx context.Context, in ProcessKill) (ProcessKillResult
 	deadline := time.Now().Add(5 * time.Second)
 	for _, k := range record.Killed {
 		for {
-			now, ok := procs.Get(k.PID)
 			// A zombie is dead; only its parent's wait is missing.
-			if !ok || now.StartTicks != k.StartTicks || now.State == "Z" {
+			if !procs.StillRunning(k.PID, k.StartTicks) {
 				break
 			}
 			if time.Now().After(deadline) {

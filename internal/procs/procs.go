@@ -72,6 +72,14 @@ func Running(pid int) bool {
 	return ok && p.State != "Z"
 }
 
+// StillRunning says whether the process that had pid and started at
+// startTicks still runs (not a zombie): a PID reused by another process
+// does not count.
+func StillRunning(pid int, startTicks uint64) bool {
+	p, ok := Get(pid)
+	return ok && p.State != "Z" && p.StartTicks == startTicks
+}
+
 // Environ returns the process's environment, empty when it cannot be read.
 func Environ(pid int) []string {
 	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/environ")

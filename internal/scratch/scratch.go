@@ -30,7 +30,7 @@ func Claim(root string) (dir string, removed []string, err error) {
 	}
 	for _, e := range entries {
 		pid, started, ok := owner(e.Name())
-		if !ok || alive(pid, started) {
+		if !ok || procs.StillRunning(pid, started) {
 			continue
 		}
 		stale := filepath.Join(root, e.Name())
@@ -62,9 +62,4 @@ func owner(name string) (pid int, started uint64, ok bool) {
 	}
 	started, err = strconv.ParseUint(parts[2], 10, 64)
 	return pid, started, err == nil
-}
-
-func alive(pid int, started uint64) bool {
-	p, ok := procs.Get(pid)
-	return ok && p.State != "Z" && p.StartTicks == started
 }
